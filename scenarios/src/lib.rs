@@ -1,0 +1,115 @@
+//! File formats for aviary: TOML scenarios and policies, their validation,
+//! and the built-in catalog.
+//!
+//! Reading a file has two stages: the raw spanned TOML document, read by
+//! [`reader::Table`], which records every problem with its file, line and
+//! key; then the validated `sim_core::model` types. A file with any problem
+//! yields all of its diagnostics at once and no value.
+
+pub mod catalog;
+pub mod policy;
+pub mod reader;
+pub mod scenario;
+
+use std::path::Path;
+
+pub use reader::Diagnostic;
+use reader::Source;
+use sim_core::model::{Policy, Scenario};
+
+/// Parses scenario text; `file` names it in diagnostics.
+///
+/// # Errors
+/// Every problem in the file.
+pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    let mut src = Source::new(file, text);
+    scenario::parse(&mut src).ok_or(src.diagnostics)
+}
+
+/// Parses policy text; `file` names it in diagnostics.
+///
+/// # Errors
+/// Every problem in the file.
+pub fn parse_policy(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
+    let mut src = Source::new(file, text);
+    policy::parse(&mut src).ok_or(src.diagnostics)
+}
+
+/// What a file holds, guessed from its keys: a policy has `strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Scenario,
+    Policy,
+}
+
+/// A validated file of either kind.
+pub enum Loaded {
+    Scenario(Scenario),
+    Policy(Policy),
+}
+
+/// Validates a scenario or policy file, deciding its kind by its keys.
+///
+/// # Errors
+/// Every problem in the file.
+pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let is_policy = text.lines().any(|l| l.trim_start().starts_with("strategy"));
+    if is_policy {
+        parse_policy(file, text).map(Loaded::Policy)
+    } else {
+        parse_scenario(file, text).map(Loaded::Scenario)
+    }
+}
+
+fn file_error(file: &str, message: String) -> Vec<Diagnostic> {
+    vec![Diagnostic { file: file.to_owned(), line: 0, key: String::new(), message }]
+}
+
+/// Reads a file's text, mapping I/O failures to a diagnostic.
+///
+/// # Errors
+/// The file cannot be read or is not UTF-8.
+pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
+    let label = path.display().to_string();
+    std::fs::read_to_string(path).map_err(|e| file_error(&label, format!("cannot read file: {e}")))
+}
+
+/// True if `arg` names a file rather than a built-in.
+fn looks_like_path(arg: &str) -> bool {
+    arg.ends_with(".toml") || arg.contains('/') || arg.contains('\\')
+}
+
+/// A scenario by built-in name or file path.
+///
+/// # Errors
+/// Unknown name, unreadable file, or every problem in the file.
+pub fn load_scenario(arg: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    if !looks_like_path(arg) {
+        if let Some(b) = catalog::scenario(arg) {
+            return parse_scenario(&b.label(), b.text);
+        }
+        if !Path::new(arg).exists() {
+            let names: Vec<&str> = catalog::SCENARIOS.iter().map(|b| b.name).collect();
+            return Err(file_error(arg, format!("no such built-in scenario or file (built-ins: {})", names.join(", "))));
+        }
+    }
+    let path = Path::new(arg);
+    parse_scenario(arg, &read_file(path)?)
+}
+
+/// A policy by preset name or file path.
+///
+/// # Errors
+/// Unknown name, unreadable file, or every problem in the file.
+pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
+    if !looks_like_path(arg) {
+        if let Some(b) = catalog::policy(arg) {
+            return parse_policy(&b.label(), b.text);
+        }
+        if !Path::new(arg).exists() {
+            let names: Vec<&str> = catalog::POLICIES.iter().map(|b| b.name).collect();
+            return Err(file_error(arg, format!("no such policy preset or file (presets: {})", names.join(", "))));
+        }
+    }
+    parse_policy(arg, &read_file(Path::new(arg))?)
+}

@@ -1,0 +1,271 @@
+//! A reader over a spanned TOML document that records every problem it
+//! meets (file, line, dotted key, message) instead of stopping at the first.
+//!
+//! The raw stage of a file: each `Table` hands out typed values and
+//! remembers which keys it was asked for; `finish` reports the rest as
+//! unknown keys.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+use sim_core::time::{SimDuration, parse_duration};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One problem in an input file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based line; 0 when the problem concerns the whole file.
+    pub line: usize,
+    /// Dotted key, e.g. `analysis.checks[2].metric`; empty for the file itself.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (0, true) => write!(f, "{}: {}", self.file, self.message),
+            (0, false) => write!(f, "{}: key '{}': {}", self.file, self.key, self.message),
+            (_, true) => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+            (_, false) => write!(f, "{}:{}: key '{}': {}", self.file, self.line, self.key, self.message),
+        }
+    }
+}
+
+/// The file being read and the diagnostics found so far.
+pub struct Source<'s> {
+    pub file: &'s str,
+    text: &'s str,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl<'s> Source<'s> {
+    pub fn new(file: &'s str, text: &'s str) -> Source<'s> {
+        Source { file, text, diagnostics: Vec::new() }
+    }
+
+    pub fn line_of(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    }
+
+    pub fn error(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
+        let line = self.line_of(span.start);
+        self.diagnostics.push(Diagnostic { file: self.file.to_owned(), line, key: key.to_owned(), message: message.into() });
+    }
+
+    /// Parses the text as a TOML document; syntax errors become diagnostics.
+    pub fn parse(&mut self) -> Option<Spanned<DeTable<'s>>> {
+        let (doc, errors) = DeTable::parse_recoverable(self.text);
+        for e in &errors {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_owned();
+            self.error(&span, "", format!("invalid TOML: {message}"));
+        }
+        errors.is_empty().then_some(doc)
+    }
+}
+
+fn describe(v: &DeValue<'_>) -> String {
+    match v {
+        DeValue::String(s) => format!("string {s:?}"),
+        DeValue::Integer(i) => format!("integer {}", i.as_str()),
+        DeValue::Float(f) => format!("float {}", f.as_str()),
+        DeValue::Boolean(b) => format!("boolean {b}"),
+        DeValue::Datetime(d) => format!("datetime {d}"),
+        DeValue::Array(_) => "an array".to_owned(),
+        DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// Reads an integer or float as `f64`.
+fn as_number(v: &DeValue<'_>) -> Option<f64> {
+    match v {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|x| x as f64),
+        DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// A table being read: its dotted path, its span, and the keys asked for.
+pub struct Table<'t, 'i> {
+    pub path: String,
+    pub span: Range<usize>,
+    table: &'t DeTable<'i>,
+    used: Vec<&'static str>,
+}
+
+impl<'t, 'i> Table<'t, 'i> {
+    pub fn new(path: String, span: Range<usize>, table: &'t DeTable<'i>) -> Table<'t, 'i> {
+        Table { path, span, table, used: Vec::new() }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'t Spanned<DeValue<'i>>> {
+        self.used.push(key);
+        self.table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.table.iter().any(|(k, _)| k.get_ref().as_ref() == key)
+    }
+
+    fn missing(&self, src: &mut Source<'_>, key: &str, what: &str) {
+        src.error(&self.span, &self.key_path(key), format!("missing; expected {what}"));
+    }
+
+    fn wrong(&self, src: &mut Source<'_>, key: &str, v: &Spanned<DeValue<'_>>, what: &str) {
+        src.error(&v.span(), &self.key_path(key), format!("expected {what}, found {}", describe(v.get_ref())));
+    }
+
+    /// An optional value read by `read`; a present value of the wrong shape is an error.
+    fn opt<T>(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        what: &str,
+        read: impl FnOnce(&DeValue<'i>) -> Result<Option<T>, String>,
+    ) -> Option<T> {
+        let v = self.get(key)?;
+        match read(v.get_ref()) {
+            Ok(Some(x)) => Some(x),
+            Ok(None) => {
+                self.wrong(src, key, v, what);
+                None
+            }
+            Err(message) => {
+                src.error(&v.span(), &self.key_path(key), message);
+                None
+            }
+        }
+    }
+
+    pub fn opt_str(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<String> {
+        self.opt(src, key, "a string", |v| Ok(v.as_str().map(str::to_owned)))
+    }
+
+    pub fn req_str(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<String> {
+        let v = self.opt_str(src, key);
+        if v.is_none() && !self.has(key) {
+            self.missing(src, key, "a string");
+        }
+        v
+    }
+
+    pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {
+        self.opt(src, key, "true or false", |v| Ok(v.as_bool()))
+    }
+
+    /// A finite number within `lo..=hi`.
+    pub fn opt_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
+        self.opt(src, key, "a number", |v| match as_number(v) {
+            None => Ok(None),
+            Some(x) if !x.is_finite() || x < lo || x > hi => Err(format!("{x} is out of range {lo}..={hi}")),
+            Some(x) => Ok(Some(x)),
+        })
+    }
+
+    pub fn req_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
+        let v = self.opt_f64(src, key, lo, hi);
+        if v.is_none() && !self.has(key) {
+            self.missing(src, key, &format!("a number in {lo}..={hi}"));
+        }
+        v
+    }
+
+    /// A whole number within `lo..=hi`.
+    pub fn opt_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
+        self.opt(src, key, "a whole number", |v| match v {
+            DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
+                Ok(x) if (lo..=hi).contains(&x) => Ok(Some(x)),
+                _ => Err(format!("{} is out of range {lo}..={hi}", i.as_str())),
+            },
+            _ => Ok(None),
+        })
+    }
+
+    pub fn req_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
+        let v = self.opt_u64(src, key, lo, hi);
+        if v.is_none() && !self.has(key) {
+            self.missing(src, key, &format!("a whole number in {lo}..={hi}"));
+        }
+        v
+    }
+
+    /// A duration string such as `"10m"`, at most `max`.
+    pub fn opt_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
+        self.opt(src, key, "a duration string such as \"30s\" or \"10m\"", |v| match v.as_str() {
+            None => Ok(None),
+            Some(s) => match parse_duration(s) {
+                Ok(d) if d > max => Err(format!("{d} is longer than the limit of {max}")),
+                Ok(d) => Ok(Some(d)),
+                Err(e) => Err(e),
+            },
+        })
+    }
+
+    pub fn req_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
+        let v = self.opt_duration(src, key, max);
+        if v.is_none() && !self.has(key) {
+            self.missing(src, key, "a duration string such as \"30s\" or \"10m\"");
+        }
+        v
+    }
+
+    /// A sub-table (`[a.b]` or inline `{ … }`).
+    pub fn opt_table(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Table<'t, 'i>> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Table::new(self.key_path(key), v.span(), t)),
+            _ => {
+                self.wrong(src, key, v, "a table");
+                None
+            }
+        }
+    }
+
+    pub fn req_table(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Table<'t, 'i>> {
+        let t = self.opt_table(src, key);
+        if t.is_none() && !self.has(key) {
+            self.missing(src, key, &format!("a [{}] table", self.key_path(key)));
+        }
+        t
+    }
+
+    /// An array of tables (`[[a]]` or `a = [ {…}, … ]`).
+    pub fn opt_tables(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Vec<Table<'t, 'i>>> {
+        let v = self.get(key)?;
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong(src, key, v, "an array of tables");
+            return None;
+        };
+        let mut tables = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{}[{}]", self.key_path(key), i + 1);
+            match item.get_ref() {
+                DeValue::Table(t) => tables.push(Table::new(path, item.span(), t)),
+                other => src.error(&item.span(), &path, format!("expected a table, found {}", describe(other))),
+            }
+        }
+        Some(tables)
+    }
+
+    /// Reports every key nobody asked for.
+    pub fn finish(self, src: &mut Source<'_>) {
+        for (k, _) in self.table.iter() {
+            let name: &str = k.get_ref().as_ref();
+            if !self.used.contains(&name) {
+                let mut known = self.used.clone();
+                known.sort_unstable();
+                known.dedup();
+                src.error(&k.span(), &self.key_path(name), format!("unknown key (known keys here: {})", known.join(", ")));
+            }
+        }
+    }
+}

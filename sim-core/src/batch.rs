@@ -1,0 +1,132 @@
+//! Batches: many runs of scenario × policy pairs, in parallel across runs,
+//! and their aggregation.
+//!
+//! Parallelism is only across runs: rayon maps over (pair, run index), the
+//! results are collected in that order, and every sum, mean and percentile
+//! is computed afterwards, sequentially. The bytes of a batch's results
+//! therefore do not depend on the thread count.
+
+use rayon::prelude::*;
+
+use crate::engine::{Discard, run};
+use crate::model::{Policy, Scenario};
+use crate::score::{Outcome, RunResult};
+use crate::stats::{mean_ci95, quantile, ratio};
+
+/// One scenario × policy pair of a batch.
+#[derive(Clone, Copy)]
+pub struct Pair<'a> {
+    pub scenario: &'a Scenario,
+    pub policy: &'a Policy,
+}
+
+/// Runs `runs` seeds of every pair; `progress` is told of each finished run.
+/// Results come back grouped by pair, in run-index order.
+pub fn run_batch(pairs: &[Pair<'_>], runs: u64, master_seed: u64, progress: &(dyn Fn() + Sync)) -> Vec<Vec<RunResult>> {
+    let jobs: Vec<(usize, u64)> = (0..pairs.len()).flat_map(|p| (0..runs).map(move |r| (p, r))).collect();
+    let results: Vec<RunResult> = jobs
+        .par_iter()
+        .map(|&(p, r)| {
+            let result = run(pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
+            progress();
+            result
+        })
+        .collect();
+    let mut grouped: Vec<Vec<RunResult>> = pairs.iter().map(|_| Vec::with_capacity(runs as usize)).collect();
+    for (result, &(p, _)) in results.into_iter().zip(&jobs) {
+        grouped[p].push(result);
+    }
+    grouped
+}
+
+/// Mean with a 95 % confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeanCi {
+    pub mean: f64,
+    pub ci95: [f64; 2],
+}
+
+/// Median and 90th percentile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub p90: f64,
+}
+
+/// The aggregate of one scenario × policy pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupSummary {
+    pub scenario: String,
+    pub policy: String,
+    pub runs: usize,
+    pub healthy: bool,
+    /// Runs per outcome, in `Outcome::ALL` order.
+    pub outcomes: [usize; 4],
+    /// Runs in which the fault actually touched requests.
+    pub fault_runs: usize,
+    /// Fault runs whose analysis failed at or after the onset.
+    pub detected: usize,
+    pub false_alarms: usize,
+    pub escapes: usize,
+    /// Detected / fault runs (faulty scenarios).
+    pub detection_rate: Option<f64>,
+    /// Runs whose analysis failed / runs (healthy scenarios).
+    pub false_alarm_rate: Option<f64>,
+    /// Promoted fault runs / fault runs (faulty scenarios).
+    pub escape_rate: Option<f64>,
+    pub detection_time_s: Option<Spread>,
+    pub time_to_mitigate_s: Option<Spread>,
+    pub failed_requests: MeanCi,
+    pub slow_requests: MeanCi,
+    pub users_affected: MeanCi,
+    pub rollout_duration_s: Option<Spread>,
+}
+
+fn spread(values: &[f64]) -> Option<Spread> {
+    Some(Spread { median: quantile(values, 0.5)?, p90: quantile(values, 0.9)? })
+}
+
+fn mean_ci(values: impl Iterator<Item = u64>) -> MeanCi {
+    let v: Vec<f64> = values.map(|x| x as f64).collect();
+    let (mean, ci95) = mean_ci95(&v).unwrap_or((0.0, [0.0, 0.0]));
+    MeanCi { mean, ci95 }
+}
+
+/// Aggregates the runs of one pair.
+///
+/// # Panics
+/// If `runs` is empty: a group always has at least one run.
+pub fn summarise(runs: &[RunResult]) -> GroupSummary {
+    let first = runs.first().expect("a group has runs");
+    let healthy = first.healthy;
+    let mut outcomes = [0; 4];
+    for r in runs {
+        outcomes[Outcome::ALL.iter().position(|o| *o == r.outcome).expect("known outcome")] += 1;
+    }
+    let fault_runs = runs.iter().filter(|r| r.fault_onset.is_some()).count();
+    let detection_times: Vec<f64> = runs.iter().filter_map(RunResult::detection_time_s).collect();
+    let mitigation_times: Vec<f64> = runs.iter().filter_map(RunResult::time_to_mitigate_s).collect();
+    let false_alarms = runs.iter().filter(|r| r.false_alarm()).count();
+    let escapes = runs.iter().filter(|r| r.escaped()).count();
+    let durations: Vec<f64> = runs.iter().filter_map(RunResult::rollout_duration_s).collect();
+    GroupSummary {
+        scenario: first.scenario.clone(),
+        policy: first.policy.clone(),
+        runs: runs.len(),
+        healthy,
+        outcomes,
+        fault_runs,
+        detected: detection_times.len(),
+        false_alarms,
+        escapes,
+        detection_rate: if healthy { None } else { ratio(detection_times.len(), fault_runs) },
+        false_alarm_rate: if healthy { ratio(false_alarms, runs.len()) } else { None },
+        escape_rate: if healthy { None } else { ratio(escapes, fault_runs) },
+        detection_time_s: spread(&detection_times),
+        time_to_mitigate_s: spread(&mitigation_times),
+        failed_requests: mean_ci(runs.iter().map(RunResult::blast_failed_requests)),
+        slow_requests: mean_ci(runs.iter().map(RunResult::blast_slow_requests)),
+        users_affected: mean_ci(runs.iter().map(|r| r.users_affected)),
+        rollout_duration_s: spread(&durations),
+    }
+}

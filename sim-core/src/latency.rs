@@ -1,0 +1,219 @@
+//! Latency distributions and the histogram monitoring exports.
+//!
+//! A version's latency is log-normal, fitted to its median and 99th
+//! percentile: `mu = ln p50`, `sigma = (ln p99 − ln p50) / z99`. Monitoring
+//! keeps Prometheus-style histograms with [`BUCKETS`] log-spaced buckets from
+//! 1 ms to 60 s, plus an overflow bucket; quantiles are read back by
+//! log-linear interpolation inside the bucket (as `histogram_quantile` does,
+//! but geometric, which suits log-spaced buckets).
+
+/// z such that Φ(z) = 0.99.
+pub const Z99: f64 = 2.326_347_874_040_841;
+
+/// Number of finite buckets; bucket `i` covers `(bound(i-1), bound(i)]`.
+pub const BUCKETS: usize = 64;
+/// Finite buckets plus the overflow bucket.
+pub const BUCKETS_TOTAL: usize = BUCKETS + 1;
+
+const LOWEST_MS: f64 = 1.0;
+const HIGHEST_MS: f64 = 60_000.0;
+
+/// Upper bound of finite bucket `i`, in milliseconds.
+pub fn bucket_upper_ms(i: usize) -> f64 {
+    debug_assert!(i < BUCKETS);
+    let step = libm::log(HIGHEST_MS / LOWEST_MS) / (BUCKETS - 1) as f64;
+    LOWEST_MS * libm::exp(step * i as f64)
+}
+
+/// The standard normal CDF, from the portable `libm` error function.
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// A log-normal latency distribution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogNormal {
+    pub mu: f64,
+    pub sigma: f64,
+}
+
+impl LogNormal {
+    /// Fits `p50` and `p99` (milliseconds, `0 < p50 <= p99`).
+    pub fn from_p50_p99(p50: f64, p99: f64) -> LogNormal {
+        debug_assert!(p50 > 0.0 && p99 >= p50);
+        let mu = libm::log(p50);
+        let sigma = (libm::log(p99) - mu) / Z99;
+        LogNormal { mu, sigma }
+    }
+
+    /// P(latency ≤ x ms).
+    pub fn cdf(&self, x_ms: f64) -> f64 {
+        if x_ms <= 0.0 {
+            return 0.0;
+        }
+        if self.sigma <= 0.0 {
+            return if libm::log(x_ms) >= self.mu { 1.0 } else { 0.0 };
+        }
+        normal_cdf((libm::log(x_ms) - self.mu) / self.sigma)
+    }
+
+    /// The latency at quantile `q`, by the inverse normal CDF.
+    pub fn quantile(&self, q: f64) -> f64 {
+        libm::exp(self.mu + self.sigma * inverse_normal_cdf(q))
+    }
+}
+
+/// Acklam's rational approximation of Φ⁻¹ (relative error < 1.2e-9), refined
+/// by one Halley step.
+pub fn inverse_normal_cdf(p: f64) -> f64 {
+    debug_assert!(p > 0.0 && p < 1.0);
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1, 2.209_460_984_245_205e2, -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2, -3.066_479_806_614_716e1, 2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1, 1.615_858_368_580_409e2, -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1, -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3, -3.223_964_580_411_365e-1, -2.400_758_277_161_838,
+        -2.549_732_539_343_734, 4.374_664_141_464_968, 2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let low = 0.024_25;
+    let x = if p < low {
+        let q = libm::sqrt(-2.0 * libm::log(p));
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = libm::sqrt(-2.0 * libm::log(1.0 - p));
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let e = normal_cdf(x) - p;
+    let u = e * libm::sqrt(2.0 * std::f64::consts::PI) * libm::exp(x * x / 2.0);
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// Bucket counts of a latency histogram.
+pub type Histogram = [u64; BUCKETS_TOTAL];
+
+/// Estimates quantile `q` from bucket counts; `None` when the histogram is empty.
+pub fn histogram_quantile(counts: &Histogram, q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q * total as f64;
+    let mut below = 0u64;
+    for (i, &c) in counts.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        if (below + c) as f64 >= rank {
+            if i == BUCKETS {
+                // Overflow bucket: report its lower bound, as Prometheus does.
+                return Some(bucket_upper_ms(BUCKETS - 1));
+            }
+            let upper = bucket_upper_ms(i);
+            let lower = if i == 0 { upper / 2.0 } else { bucket_upper_ms(i - 1) };
+            let frac = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
+            return Some(lower * libm::pow(upper / lower, frac));
+        }
+        below += c;
+    }
+    Some(bucket_upper_ms(BUCKETS - 1))
+}
+
+/// Probability of each histogram bucket under `dist`, split at `cut_ms` into
+/// the part at or below the cut and the part above it.
+///
+/// Returns `(bucket, probability)` cells in increasing latency order; the
+/// cells of a bucket that straddles the cut appear on both sides.
+#[derive(Clone, Debug)]
+pub struct CellTable {
+    pub below: Vec<(usize, f64)>,
+    pub above: Vec<(usize, f64)>,
+    /// P(latency > cut).
+    pub p_above: f64,
+}
+
+impl CellTable {
+    pub fn new(dist: &LogNormal, cut_ms: f64) -> CellTable {
+        let mut below = Vec::new();
+        let mut above = Vec::new();
+        let p_cut = dist.cdf(cut_ms);
+        let mut prev_cdf = 0.0;
+        let mut prev_bound = 0.0;
+        for i in 0..BUCKETS_TOTAL {
+            let bound = if i < BUCKETS { bucket_upper_ms(i) } else { f64::INFINITY };
+            let cdf = if i < BUCKETS { dist.cdf(bound) } else { 1.0 };
+            if bound <= cut_ms {
+                below.push((i, cdf - prev_cdf));
+            } else if prev_bound >= cut_ms {
+                above.push((i, cdf - prev_cdf));
+            } else {
+                below.push((i, p_cut - prev_cdf));
+                above.push((i, cdf - p_cut));
+            }
+            prev_cdf = cdf;
+            prev_bound = bound;
+        }
+        CellTable { below, above, p_above: 1.0 - p_cut }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_normal_matches_known_values() {
+        // Reference: scipy.stats.norm.ppf.
+        for (p, z) in [(0.5, 0.0), (0.95, 1.644_853_626_951_472_2), (0.99, Z99), (0.001, -3.090_232_306_167_813_5)] {
+            assert!((inverse_normal_cdf(p) - z).abs() < 1e-9, "p={p}");
+        }
+    }
+
+    #[test]
+    fn lognormal_fit_returns_its_quantiles() {
+        let d = LogNormal::from_p50_p99(40.0, 200.0);
+        assert!((d.quantile(0.5) - 40.0).abs() < 1e-9);
+        assert!((d.quantile(0.99) - 200.0).abs() < 1e-6);
+        assert!((d.cdf(200.0) - 0.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cells_sum_to_one_and_split_at_the_cut() {
+        let d = LogNormal::from_p50_p99(40.0, 200.0);
+        let t = CellTable::new(&d, 300.0);
+        let below: f64 = t.below.iter().map(|c| c.1).sum();
+        let above: f64 = t.above.iter().map(|c| c.1).sum();
+        assert!((below + above - 1.0).abs() < 1e-12);
+        assert!((above - t.p_above).abs() < 1e-12);
+        assert!((t.p_above - (1.0 - d.cdf(300.0))).abs() < 1e-12);
+    }
+
+    #[test]
+    fn histogram_quantile_reads_back_the_distribution() {
+        // Exact expected counts of a large sample: quantiles within a bucket's width.
+        let d = LogNormal::from_p50_p99(40.0, 200.0);
+        let t = CellTable::new(&d, 1e9);
+        let mut h: Histogram = [0; BUCKETS_TOTAL];
+        for (i, p) in t.below.iter().chain(t.above.iter()) {
+            h[*i] += (p * 1e9).round() as u64;
+        }
+        for q in [0.5, 0.95, 0.99] {
+            let est = histogram_quantile(&h, q).unwrap();
+            let truth = d.quantile(q);
+            assert!((est / truth - 1.0).abs() < 0.03, "q={q} est={est} truth={truth}");
+        }
+        assert_eq!(histogram_quantile(&[0; BUCKETS_TOTAL], 0.5), None);
+    }
+}

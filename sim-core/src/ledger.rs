@@ -1,0 +1,62 @@
+//! The ground-truth ledger: what really happened, for the scorer only.
+//!
+//! Controllers never read it. It knows which failures and slow requests the
+//! fault caused (counted apart from those the stable version would have had
+//! anyway), how many distinct users met a fault-caused failure, and when the
+//! last fault-exposed request was served.
+
+use crate::time::SimTime;
+
+/// Ground-truth totals of one version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionTruth {
+    pub requests: u64,
+    pub failed: u64,
+    pub slow: u64,
+    /// Failures beyond what the stable version would have had.
+    pub fault_failed: u64,
+    /// Slow requests beyond what the stable version would have had.
+    pub fault_slow: u64,
+}
+
+impl VersionTruth {
+    pub fn add(&mut self, other: &VersionTruth) {
+        self.requests += other.requests;
+        self.failed += other.failed;
+        self.slow += other.slow;
+        self.fault_failed += other.fault_failed;
+        self.fault_slow += other.fault_slow;
+    }
+}
+
+/// Traffic served while one routing weight was in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    /// Index into the policy's steps; `None` before the rollout or after it ended.
+    pub step: Option<usize>,
+    pub weight: u32,
+    pub from: SimTime,
+    pub to: SimTime,
+    pub stable: VersionTruth,
+    pub candidate: VersionTruth,
+}
+
+/// Everything the scorer needs.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    pub stable: VersionTruth,
+    pub candidate: VersionTruth,
+    /// Requests served by the candidate while a fault or regression touched them.
+    pub exposed: u64,
+    /// Distinct users who met at least one fault-caused failure.
+    pub users_affected: u64,
+    /// End of the last traffic chunk in which a fault-exposed request was served.
+    pub last_exposed_at: Option<SimTime>,
+    pub segments: Vec<Segment>,
+}
+
+impl Ledger {
+    pub fn requests_total(&self) -> u64 {
+        self.stable.requests + self.candidate.requests
+    }
+}

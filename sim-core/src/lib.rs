@@ -1,0 +1,20 @@
+//! aviary's engine: a deterministic discrete-event simulator of a service
+//! under a release policy.
+//!
+//! `sim-core` does no I/O, reads no clock and no environment, and never
+//! iterates a hash map. Files live in the `scenarios` crate, output in
+//! `reports`, people in `cli`.
+//!
+//! Entry points: [`engine::run`] for one run, [`batch::run_batch`] and
+//! [`batch::summarise`] for many.
+
+pub mod batch;
+pub mod engine;
+pub mod latency;
+pub mod ledger;
+pub mod model;
+pub mod monitoring;
+pub mod rng;
+pub mod score;
+pub mod stats;
+pub mod time;

@@ -1,0 +1,149 @@
+//! Scoring of one run, from the ledger only.
+
+use crate::ledger::VersionTruth;
+use crate::model::{Metric, OnFailure};
+use crate::time::SimTime;
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The candidate reached 100 % and the rollout completed.
+    Promoted,
+    /// The analysis failed and traffic went back to stable.
+    RolledBack,
+    /// The analysis failed and the rollout waited for a human at the horizon.
+    Held,
+    /// The horizon came mid-rollout.
+    TimedOut,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::TimedOut];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Promoted => "promoted",
+            Outcome::RolledBack => "rolled_back",
+            Outcome::Held => "held",
+            Outcome::TimedOut => "timed_out",
+        }
+    }
+}
+
+/// The controller's decision after a failed analysis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    pub at: SimTime,
+    pub action: OnFailure,
+    /// The check whose failures first exceeded the limit.
+    pub metric: Metric,
+}
+
+/// Ground truth of the traffic served while one weight was in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepStats {
+    pub step: Option<usize>,
+    pub weight: u32,
+    pub from: SimTime,
+    pub to: SimTime,
+    pub requests: u64,
+    pub failed: u64,
+    pub candidate_requests: u64,
+    pub candidate_failed: u64,
+}
+
+impl StepStats {
+    /// The service-wide error rate users saw during this segment.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.failed as f64 / self.requests as f64)
+    }
+}
+
+/// Everything measured about one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    pub scenario: String,
+    pub policy: String,
+    pub seed: u64,
+    pub run: u64,
+    pub healthy: bool,
+    pub outcome: Outcome,
+    /// When a fault (or the candidate's own regression) first touched requests.
+    pub fault_onset: Option<SimTime>,
+    pub decision: Option<Decision>,
+    /// End of the last chunk that served a fault-exposed request; `None` if
+    /// exposure lasted to the horizon or never happened.
+    pub mitigated_at: Option<SimTime>,
+    pub rollout_started_at: Option<SimTime>,
+    pub promoted_at: Option<SimTime>,
+    pub stable: VersionTruth,
+    pub candidate: VersionTruth,
+    pub exposed_requests: u64,
+    pub users_affected: u64,
+    pub steps: Vec<StepStats>,
+    pub events: u64,
+}
+
+fn secs(t: SimTime) -> f64 {
+    t.as_secs_f64()
+}
+
+impl RunResult {
+    pub fn requests_total(&self) -> u64 {
+        self.stable.requests + self.candidate.requests
+    }
+
+    pub fn failed_requests_total(&self) -> u64 {
+        self.stable.failed + self.candidate.failed
+    }
+
+    /// Fault-caused failed requests (beyond what stable would have failed).
+    pub fn blast_failed_requests(&self) -> u64 {
+        self.candidate.fault_failed
+    }
+
+    /// Fault-caused requests slower than the scenario's latency SLO.
+    pub fn blast_slow_requests(&self) -> u64 {
+        self.candidate.fault_slow
+    }
+
+    pub fn fault_onset_s(&self) -> Option<f64> {
+        self.fault_onset.map(secs)
+    }
+
+    pub fn detected_at_s(&self) -> Option<f64> {
+        self.decision.map(|d| secs(d.at))
+    }
+
+    /// Decision − onset, for a decision taken at or after the onset.
+    pub fn detection_time_s(&self) -> Option<f64> {
+        let (onset, d) = (self.fault_onset?, self.decision?);
+        (d.at >= onset).then(|| (d.at - onset).as_secs_f64())
+    }
+
+    /// The analysis failed though nothing was wrong (yet): a false alarm.
+    pub fn false_alarm(&self) -> bool {
+        match (self.decision, self.fault_onset) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(d), Some(onset)) => d.at < onset,
+        }
+    }
+
+    /// A bad candidate reached 100 %.
+    pub fn escaped(&self) -> bool {
+        self.fault_onset.is_some() && self.outcome == Outcome::Promoted
+    }
+
+    pub fn mitigated_at_s(&self) -> Option<f64> {
+        self.mitigated_at.map(secs)
+    }
+
+    pub fn time_to_mitigate_s(&self) -> Option<f64> {
+        Some((self.mitigated_at? - self.fault_onset?).as_secs_f64())
+    }
+
+    pub fn rollout_duration_s(&self) -> Option<f64> {
+        Some((self.promoted_at? - self.rollout_started_at?).as_secs_f64())
+    }
+}
