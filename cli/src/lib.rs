@@ -1,0 +1,462 @@
+//! The `aviary` command line: argument parsing, loading, and output.
+//!
+//! Arguments pass a raw stage (what clap parsed) and a validated stage (the
+//! loaded scenarios and policies) before anything runs. All output of a
+//! command is built in memory and written at once, so a failure never
+//! leaves half an output behind. Exit status: 0 success, 2 bad input or
+//! usage (a clear message on stderr). A closed stdout is not an error.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use scenarios::catalog::{self, Builtin};
+use scenarios::{Diagnostic, Loaded};
+use sim_core::batch::{Pair, run_batch, summarise};
+use sim_core::engine::{Collect, run};
+use sim_core::model::{Policy, Scenario};
+
+/// The most runs per scenario × policy one batch may ask for.
+pub const MAX_SEEDS: u64 = 1_000_000;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aviary",
+    version,
+    about = "A deterministic rollout simulator: measure a release policy against reproducible incidents.",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate one run of a scenario under a policy and show the verdict and timeline.
+    Run(RunArgs),
+    /// Run many seeds of scenarios × policies in parallel and print the scorecard.
+    Batch(BatchArgs),
+    /// The built-in scenario catalog.
+    #[command(subcommand)]
+    Scenarios(CatalogCmd),
+    /// The built-in policy presets.
+    #[command(subcommand)]
+    Policies(CatalogCmd),
+    /// Check scenario and policy files; report every problem with its file, line and key.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// A built-in scenario name or a scenario file (.toml).
+    scenario: String,
+    /// A policy preset name or a policy file (.toml) [default: default].
+    #[arg(long)]
+    policy: Option<String>,
+    /// Master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run index under the master seed (a batch's runs are 0..seeds).
+    #[arg(long, default_value_t = 0)]
+    run: u64,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    format: Option<RunFormat>,
+}
+
+#[derive(clap::Args, Debug)]
+struct BatchArgs {
+    /// Built-in scenario names or scenario files [default: the whole built-in catalog].
+    scenarios: Vec<String>,
+    /// Policy preset names or files; repeat for several (one group per scenario × policy).
+    #[arg(long)]
+    policy: Vec<String>,
+    /// Runs per scenario × policy.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// Master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads [default: all cores]; results are identical for any count.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    format: Option<BatchFormat>,
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCmd {
+    /// List the built-ins.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Show one built-in: its description and its file.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum RunFormat {
+    Table,
+    Json,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum BatchFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum ShowFormat {
+    Text,
+    Toml,
+}
+
+/// Where a command writes, and whether those are terminals.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub stdout_is_terminal: bool,
+    pub stderr_is_terminal: bool,
+}
+
+/// Why a command could not do its job.
+enum Failure {
+    Usage(String),
+    Input(Vec<Diagnostic>),
+}
+
+/// Runs the command line `args` (program name first) and returns the exit status.
+pub fn main_with<I, T>(args: I, io: &mut Io<'_>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = if io.stderr_is_terminal {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            let target: &mut dyn Write = if code == 0 {
+                &mut *io.out
+            } else {
+                &mut *io.err
+            };
+            let _ = target.write_all(text.as_bytes());
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Run(a) => cmd_run(a, io),
+        Command::Batch(a) => cmd_batch(a, io),
+        Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
+        Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
+        Command::Validate { files } => cmd_validate(&files, io),
+    };
+    match result {
+        Ok(text) => write_out(io, &text),
+        Err(Failure::Usage(message)) => {
+            let _ = writeln!(io.err, "error: {message}");
+            2
+        }
+        Err(Failure::Input(diagnostics)) => {
+            for d in &diagnostics {
+                let _ = writeln!(io.err, "error: {d}");
+            }
+            let n = diagnostics.len();
+            let _ = writeln!(
+                io.err,
+                "aviary: {n} problem{} found; nothing was run",
+                if n == 1 { "" } else { "s" }
+            );
+            2
+        }
+    }
+}
+
+fn write_out(io: &mut Io<'_>, text: &str) -> i32 {
+    match io
+        .out
+        .write_all(text.as_bytes())
+        .and_then(|()| io.out.flush())
+    {
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            let _ = writeln!(io.err, "error: cannot write output: {e}");
+            2
+        }
+    }
+}
+
+fn load_scenarios(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    for a in args {
+        match scenarios::load_scenario(a) {
+            Ok(s) => out.push(s),
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    out
+}
+
+fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Policy> {
+    let mut out = Vec::new();
+    for a in args {
+        match scenarios::load_policy(a) {
+            Ok(p) => out.push(p),
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    out
+}
+
+fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    let mut diagnostics = Vec::new();
+    let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
+    let policy = load_policies(
+        &[a.policy.unwrap_or_else(|| "default".to_owned())],
+        &mut diagnostics,
+    )
+    .pop();
+    let (Some(scenario), Some(policy)) = (scenario, policy) else {
+        return Err(Failure::Input(diagnostics));
+    };
+    let mut timeline = Collect::default();
+    let result = run(&scenario, &policy, a.seed, a.run, &mut timeline);
+    let format = a.format.unwrap_or(if io.stdout_is_terminal {
+        RunFormat::Table
+    } else {
+        RunFormat::Json
+    });
+    Ok(match format {
+        RunFormat::Table => reports::run::run_table(&result, &scenario, &timeline.0),
+        RunFormat::Json => pretty(&reports::run::run_json(&result)),
+        RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("json values serialise");
+    s.push('\n');
+    s
+}
+
+fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    if a.seeds == 0 || a.seeds > MAX_SEEDS {
+        return Err(Failure::Usage(format!(
+            "--seeds must be in 1..={MAX_SEEDS}, got {}",
+            a.seeds
+        )));
+    }
+    if a.threads == Some(0) {
+        return Err(Failure::Usage("--threads must be at least 1".to_owned()));
+    }
+    let scenario_args: Vec<String> = if a.scenarios.is_empty() {
+        catalog::SCENARIOS
+            .iter()
+            .map(|b| b.name.to_owned())
+            .collect()
+    } else {
+        a.scenarios
+    };
+    let policy_args = if a.policy.is_empty() {
+        vec!["default".to_owned()]
+    } else {
+        a.policy
+    };
+    let mut diagnostics = Vec::new();
+    let scenarios = load_scenarios(&scenario_args, &mut diagnostics);
+    let policies = load_policies(&policy_args, &mut diagnostics);
+    if !diagnostics.is_empty() {
+        return Err(Failure::Input(diagnostics));
+    }
+    let pairs: Vec<Pair<'_>> = scenarios
+        .iter()
+        .flat_map(|s| {
+            policies.iter().map(move |p| Pair {
+                scenario: s,
+                policy: p,
+            })
+        })
+        .collect();
+    let total = pairs.len() as u64 * a.seeds;
+    let bar = (io.stderr_is_terminal && total >= 200).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})",
+            )
+            .expect("static template"),
+        );
+        bar
+    });
+    let progress = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let pool = match a.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build(),
+        None => rayon::ThreadPoolBuilder::new().build(),
+    }
+    .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
+    let grouped = pool.install(|| run_batch(&pairs, a.seeds, a.seed, &progress));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
+    let format = a.format.unwrap_or(if io.stdout_is_terminal {
+        BatchFormat::Table
+    } else {
+        BatchFormat::Json
+    });
+    Ok(match format {
+        BatchFormat::Table => reports::batch::batch_table(a.seed, &summaries),
+        BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
+        BatchFormat::Csv => {
+            reports::batch::batch_csv(&grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?
+        }
+    })
+}
+
+/// The description as one paragraph (the files wrap it with line continuations).
+fn one_line(description: &str) -> String {
+    description.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn cmd_catalog(
+    c: CatalogCmd,
+    builtins: &[Builtin],
+    kind: &str,
+    _io: &mut Io<'_>,
+) -> Result<String, Failure> {
+    let load = |b: &Builtin| -> Result<(String, Option<&'static str>), Failure> {
+        match scenarios::parse_any(&b.label(), b.text).map_err(Failure::Input)? {
+            Loaded::Scenario(s) => Ok((one_line(&s.description), None)),
+            Loaded::Policy(p) => Ok((one_line(&p.description), Some(p.strategy.name()))),
+        }
+    };
+    match c {
+        CatalogCmd::List { format } => {
+            let mut rows = Vec::new();
+            for b in builtins {
+                let (description, strategy) = load(b)?;
+                rows.push((b.name, description, strategy));
+            }
+            Ok(match format {
+                ListFormat::Json => {
+                    let items: Vec<serde_json::Value> = rows
+                        .iter()
+                        .map(|(name, description, strategy)| match strategy {
+                            Some(s) => serde_json::json!({"name": name, "description": description, "strategy": s}),
+                            None => serde_json::json!({"name": name, "description": description}),
+                        })
+                        .collect();
+                    pretty(&serde_json::Value::Array(items))
+                }
+                ListFormat::Table => {
+                    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+                    let mut out = String::new();
+                    for (name, description, _) in &rows {
+                        let first = description.split(". ").next().unwrap_or(description);
+                        let first = first.trim_end_matches('.');
+                        out.push_str(&format!("{name:<width$}  {first}.\n"));
+                    }
+                    out
+                }
+            })
+        }
+        CatalogCmd::Show { name, format } => {
+            let Some(b) = builtins.iter().find(|b| b.name == name) else {
+                let names: Vec<&str> = builtins.iter().map(|b| b.name).collect();
+                return Err(Failure::Usage(format!(
+                    "no built-in {kind} {name:?} (built-ins: {})",
+                    names.join(", ")
+                )));
+            };
+            Ok(match format {
+                ShowFormat::Toml => b.text.to_owned(),
+                ShowFormat::Text => {
+                    let (description, _) = load(b)?;
+                    format!(
+                        "{}\n\n{}\n\n# {}\n{}",
+                        b.name,
+                        wrap(&description, 78),
+                        b.label(),
+                        b.text
+                    )
+                }
+            })
+        }
+    }
+}
+
+/// Wraps text at `width` columns on word boundaries.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out
+}
+
+fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> {
+    let mut diagnostics = Vec::new();
+    let mut out = String::new();
+    for f in files {
+        let label = f.display().to_string();
+        let text = match scenarios::read_file(f) {
+            Ok(t) => t,
+            Err(d) => {
+                diagnostics.extend(d);
+                continue;
+            }
+        };
+        match scenarios::parse_any(&label, &text) {
+            Ok(Loaded::Scenario(s)) => {
+                out.push_str(&format!("ok: {label} (scenario {})\n", s.name))
+            }
+            Ok(Loaded::Policy(p)) => out.push_str(&format!("ok: {label} (policy {})\n", p.name)),
+            Err(d) => diagnostics.extend(d),
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(out)
+    } else {
+        Err(Failure::Input(diagnostics))
+    }
+}

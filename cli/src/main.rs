@@ -1,1 +1,20 @@
-fn main(){}
+//! The `aviary` binary: a thin shell over `cli::main_with`.
+
+use std::io::{IsTerminal, stderr, stdout};
+
+fn main() {
+    let out = stdout();
+    let err = stderr();
+    let stdout_is_terminal = out.is_terminal();
+    let stderr_is_terminal = err.is_terminal();
+    let mut out = out.lock();
+    let mut err = err.lock();
+    let mut io = cli::Io {
+        out: &mut out,
+        err: &mut err,
+        stdout_is_terminal,
+        stderr_is_terminal,
+    };
+    let code = cli::main_with(std::env::args_os(), &mut io);
+    std::process::exit(code);
+}

@@ -1,1 +1,61 @@
+//! Outputs people and tools read: run and batch results as text tables,
+//! JSON, JSON lines and CSV.
+//!
+//! Every float is rounded at a fixed precision ([`round`]) so that output
+//! and snapshots are stable across machines.
 
+pub mod batch;
+pub mod run;
+
+/// Rounds to `digits` decimals; keeps JSON and snapshots stable.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    let r = (x * scale).round() / scale;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+/// Seconds, rounded to the millisecond.
+pub fn secs(x: Option<f64>) -> Option<f64> {
+    x.map(|v| round(v, 3))
+}
+
+/// Formats `n` with thousands separators: `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Human form of a span in seconds: `45s`, `2m05s`, `1h02m`.
+pub fn span(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting_helpers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(span(45.0), "45s");
+        assert_eq!(span(125.0), "2m05s");
+        assert_eq!(span(3720.0), "1h02m");
+        assert_eq!(round(0.123456789, 6), 0.123457);
+        assert_eq!(round(-0.0000001, 3), 0.0);
+    }
+}

@@ -62,7 +62,12 @@ pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
 }
 
 fn file_error(file: &str, message: String) -> Vec<Diagnostic> {
-    vec![Diagnostic { file: file.to_owned(), line: 0, key: String::new(), message }]
+    vec![Diagnostic {
+        file: file.to_owned(),
+        line: 0,
+        key: String::new(),
+        message,
+    }]
 }
 
 /// Reads a file's text, mapping I/O failures to a diagnostic.
@@ -90,7 +95,13 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, Vec<Diagnostic>> {
         }
         if !Path::new(arg).exists() {
             let names: Vec<&str> = catalog::SCENARIOS.iter().map(|b| b.name).collect();
-            return Err(file_error(arg, format!("no such built-in scenario or file (built-ins: {})", names.join(", "))));
+            return Err(file_error(
+                arg,
+                format!(
+                    "no such built-in scenario or file (built-ins: {})",
+                    names.join(", ")
+                ),
+            ));
         }
     }
     let path = Path::new(arg);
@@ -108,7 +119,13 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
         }
         if !Path::new(arg).exists() {
             let names: Vec<&str> = catalog::POLICIES.iter().map(|b| b.name).collect();
-            return Err(file_error(arg, format!("no such policy preset or file (presets: {})", names.join(", "))));
+            return Err(file_error(
+                arg,
+                format!(
+                    "no such policy preset or file (presets: {})",
+                    names.join(", ")
+                ),
+            ));
         }
     }
     parse_policy(arg, &read_file(Path::new(arg))?)

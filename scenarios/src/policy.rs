@@ -37,14 +37,22 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
         Some("canary") => Some(Strategy::Canary),
         Some(other) => {
             let span = top.span.clone();
-            src.error(&span, "strategy", format!("unknown strategy {other:?} (known: canary)"));
+            src.error(
+                &span,
+                "strategy",
+                format!("unknown strategy {other:?} (known: canary)"),
+            );
             None
         }
         None => None,
     };
     let steps = steps(src, &mut top);
-    let analysis = top.req_table(src, "analysis").and_then(|t| analysis(src, t));
-    let rollback_delay = top.opt_duration(src, "rollback_delay", SimDuration::from_secs(24 * 3600)).unwrap_or_default();
+    let analysis = top
+        .req_table(src, "analysis")
+        .and_then(|t| analysis(src, t));
+    let rollback_delay = top
+        .opt_duration(src, "rollback_delay", SimDuration::from_secs(24 * 3600))
+        .unwrap_or_default();
     top.finish(src);
     let policy = Policy {
         name: name?,
@@ -62,13 +70,21 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Step>> {
     let Some(tables) = tables else {
         if !top.has("steps") {
             let span = top.span.clone();
-            src.error(&span, "steps", "missing; expected steps = [ { weight = 1, pause = \"10m\" }, … ]");
+            src.error(
+                &span,
+                "steps",
+                "missing; expected steps = [ { weight = 1, pause = \"10m\" }, … ]",
+            );
         }
         return None;
     };
     if tables.is_empty() || tables.len() > MAX_STEPS {
         let span = top.span.clone();
-        src.error(&span, "steps", format!("expected 1 to {MAX_STEPS} steps, found {}", tables.len()));
+        src.error(
+            &span,
+            "steps",
+            format!("expected 1 to {MAX_STEPS} steps, found {}", tables.len()),
+        );
         return None;
     }
     let mut out = Vec::new();
@@ -79,7 +95,10 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Step>> {
         let bad_pause = t.has("pause") && pause.is_none();
         t.finish(src);
         match weight {
-            Some(w) if !bad_pause => out.push(Step { weight: w as u32, pause: pause.unwrap_or_default() }),
+            Some(w) if !bad_pause => out.push(Step {
+                weight: w as u32,
+                pause: pause.unwrap_or_default(),
+            }),
             _ => ok = false,
         }
     }
@@ -100,7 +119,11 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
         Some("hold") => Some(OnFailure::Hold),
         Some(other) => {
             let span = t.span.clone();
-            src.error(&span, &t.key_path("on_failure"), format!("unknown action {other:?} (known: rollback, hold)"));
+            src.error(
+                &span,
+                &t.key_path("on_failure"),
+                format!("unknown action {other:?} (known: rollback, hold)"),
+            );
             None
         }
         None => None,
@@ -121,13 +144,21 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
     let Some(tables) = t.opt_tables(src, "checks") else {
         if !t.has("checks") {
             let span = t.span.clone();
-            src.error(&span, &t.key_path("checks"), "missing; a policy needs at least one safety check");
+            src.error(
+                &span,
+                &t.key_path("checks"),
+                "missing; a policy needs at least one safety check",
+            );
         }
         return None;
     };
     if tables.is_empty() {
         let span = t.span.clone();
-        src.error(&span, &t.key_path("checks"), "empty; a policy needs at least one safety check");
+        src.error(
+            &span,
+            &t.key_path("checks"),
+            "empty; a policy needs at least one safety check",
+        );
         return None;
     }
     let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
@@ -138,7 +169,11 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
         let metric = c.req_str(src, "metric").and_then(|name| {
             let m = Metric::from_name(&name);
             if m.is_none() {
-                src.error(&span, &c.key_path("metric"), format!("unknown metric {name:?} (known: {})", known.join(", ")));
+                src.error(
+                    &span,
+                    &c.key_path("metric"),
+                    format!("unknown metric {name:?} (known: {})", known.join(", ")),
+                );
             }
             m
         });
@@ -147,13 +182,25 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
         let max_ratio = c.opt_f64(src, "max_ratio", 0.0, f64::MAX);
         let bounds = ["max", "max_increase", "max_ratio"];
         if !bounds.iter().any(|b| c.has(b)) {
-            src.error(&span, &c.key_path("max"), "missing safety threshold: set max, max_increase or max_ratio");
+            src.error(
+                &span,
+                &c.key_path("max"),
+                "missing safety threshold: set max, max_increase or max_ratio",
+            );
             ok = false;
         }
-        let bad = bounds.iter().zip([max, max_increase, max_ratio]).any(|(b, v)| c.has(b) && v.is_none());
+        let bad = bounds
+            .iter()
+            .zip([max, max_increase, max_ratio])
+            .any(|(b, v)| c.has(b) && v.is_none());
         c.finish(src);
         match metric {
-            Some(metric) if !bad => out.push(Check { metric, max, max_increase, max_ratio }),
+            Some(metric) if !bad => out.push(Check {
+                metric,
+                max,
+                max_increase,
+                max_ratio,
+            }),
             _ => ok = false,
         }
     }

@@ -30,7 +30,11 @@ impl fmt::Display for Diagnostic {
             (0, true) => write!(f, "{}: {}", self.file, self.message),
             (0, false) => write!(f, "{}: key '{}': {}", self.file, self.key, self.message),
             (_, true) => write!(f, "{}:{}: {}", self.file, self.line, self.message),
-            (_, false) => write!(f, "{}:{}: key '{}': {}", self.file, self.line, self.key, self.message),
+            (_, false) => write!(
+                f,
+                "{}:{}: key '{}': {}",
+                self.file, self.line, self.key, self.message
+            ),
         }
     }
 }
@@ -44,17 +48,30 @@ pub struct Source<'s> {
 
 impl<'s> Source<'s> {
     pub fn new(file: &'s str, text: &'s str) -> Source<'s> {
-        Source { file, text, diagnostics: Vec::new() }
+        Source {
+            file,
+            text,
+            diagnostics: Vec::new(),
+        }
     }
 
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     pub fn error(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
         let line = self.line_of(span.start);
-        self.diagnostics.push(Diagnostic { file: self.file.to_owned(), line, key: key.to_owned(), message: message.into() });
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            key: key.to_owned(),
+            message: message.into(),
+        });
     }
 
     /// Parses the text as a TOML document; syntax errors become diagnostics.
@@ -84,7 +101,9 @@ fn describe(v: &DeValue<'_>) -> String {
 /// Reads an integer or float as `f64`.
 fn as_number(v: &DeValue<'_>) -> Option<f64> {
     match v {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|x| x as f64),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(|x| x as f64),
         DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
         _ => None,
     }
@@ -100,16 +119,28 @@ pub struct Table<'t, 'i> {
 
 impl<'t, 'i> Table<'t, 'i> {
     pub fn new(path: String, span: Range<usize>, table: &'t DeTable<'i>) -> Table<'t, 'i> {
-        Table { path, span, table, used: Vec::new() }
+        Table {
+            path,
+            span,
+            table,
+            used: Vec::new(),
+        }
     }
 
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     fn get(&mut self, key: &'static str) -> Option<&'t Spanned<DeValue<'i>>> {
         self.used.push(key);
-        self.table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(_, v)| v)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -117,11 +148,19 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     fn missing(&self, src: &mut Source<'_>, key: &str, what: &str) {
-        src.error(&self.span, &self.key_path(key), format!("missing; expected {what}"));
+        src.error(
+            &self.span,
+            &self.key_path(key),
+            format!("missing; expected {what}"),
+        );
     }
 
     fn wrong(&self, src: &mut Source<'_>, key: &str, v: &Spanned<DeValue<'_>>, what: &str) {
-        src.error(&v.span(), &self.key_path(key), format!("expected {what}, found {}", describe(v.get_ref())));
+        src.error(
+            &v.span(),
+            &self.key_path(key),
+            format!("expected {what}, found {}", describe(v.get_ref())),
+        );
     }
 
     /// An optional value read by `read`; a present value of the wrong shape is an error.
@@ -163,15 +202,29 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// A finite number within `lo..=hi`.
-    pub fn opt_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
+    pub fn opt_f64(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        lo: f64,
+        hi: f64,
+    ) -> Option<f64> {
         self.opt(src, key, "a number", |v| match as_number(v) {
             None => Ok(None),
-            Some(x) if !x.is_finite() || x < lo || x > hi => Err(format!("{x} is out of range {lo}..={hi}")),
+            Some(x) if !x.is_finite() || x < lo || x > hi => {
+                Err(format!("{x} is out of range {lo}..={hi}"))
+            }
             Some(x) => Ok(Some(x)),
         })
     }
 
-    pub fn req_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
+    pub fn req_f64(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        lo: f64,
+        hi: f64,
+    ) -> Option<f64> {
         let v = self.opt_f64(src, key, lo, hi);
         if v.is_none() && !self.has(key) {
             self.missing(src, key, &format!("a number in {lo}..={hi}"));
@@ -180,7 +233,13 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// A whole number within `lo..=hi`.
-    pub fn opt_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
+    pub fn opt_u64(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
         self.opt(src, key, "a whole number", |v| match v {
             DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(x) if (lo..=hi).contains(&x) => Ok(Some(x)),
@@ -190,7 +249,13 @@ impl<'t, 'i> Table<'t, 'i> {
         })
     }
 
-    pub fn req_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
+    pub fn req_u64(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        lo: u64,
+        hi: u64,
+    ) -> Option<u64> {
         let v = self.opt_u64(src, key, lo, hi);
         if v.is_none() && !self.has(key) {
             self.missing(src, key, &format!("a whole number in {lo}..={hi}"));
@@ -199,18 +264,33 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// A duration string such as `"10m"`, at most `max`.
-    pub fn opt_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
-        self.opt(src, key, "a duration string such as \"30s\" or \"10m\"", |v| match v.as_str() {
-            None => Ok(None),
-            Some(s) => match parse_duration(s) {
-                Ok(d) if d > max => Err(format!("{d} is longer than the limit of {max}")),
-                Ok(d) => Ok(Some(d)),
-                Err(e) => Err(e),
+    pub fn opt_duration(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        max: SimDuration,
+    ) -> Option<SimDuration> {
+        self.opt(
+            src,
+            key,
+            "a duration string such as \"30s\" or \"10m\"",
+            |v| match v.as_str() {
+                None => Ok(None),
+                Some(s) => match parse_duration(s) {
+                    Ok(d) if d > max => Err(format!("{d} is longer than the limit of {max}")),
+                    Ok(d) => Ok(Some(d)),
+                    Err(e) => Err(e),
+                },
             },
-        })
+        )
     }
 
-    pub fn req_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
+    pub fn req_duration(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        max: SimDuration,
+    ) -> Option<SimDuration> {
         let v = self.opt_duration(src, key, max);
         if v.is_none() && !self.has(key) {
             self.missing(src, key, "a duration string such as \"30s\" or \"10m\"");
@@ -239,7 +319,11 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// An array of tables (`[[a]]` or `a = [ {…}, … ]`).
-    pub fn opt_tables(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Vec<Table<'t, 'i>>> {
+    pub fn opt_tables(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+    ) -> Option<Vec<Table<'t, 'i>>> {
         let v = self.get(key)?;
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong(src, key, v, "an array of tables");
@@ -250,7 +334,11 @@ impl<'t, 'i> Table<'t, 'i> {
             let path = format!("{}[{}]", self.key_path(key), i + 1);
             match item.get_ref() {
                 DeValue::Table(t) => tables.push(Table::new(path, item.span(), t)),
-                other => src.error(&item.span(), &path, format!("expected a table, found {}", describe(other))),
+                other => src.error(
+                    &item.span(),
+                    &path,
+                    format!("expected a table, found {}", describe(other)),
+                ),
             }
         }
         Some(tables)
@@ -264,7 +352,11 @@ impl<'t, 'i> Table<'t, 'i> {
                 let mut known = self.used.clone();
                 known.sort_unstable();
                 known.dedup();
-                src.error(&k.span(), &self.key_path(name), format!("unknown key (known keys here: {})", known.join(", ")));
+                src.error(
+                    &k.span(),
+                    &self.key_path(name),
+                    format!("unknown key (known keys here: {})", known.join(", ")),
+                );
             }
         }
     }

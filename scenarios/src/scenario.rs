@@ -40,7 +40,9 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
     let duration = top.req_duration(src, "duration", MAX_DURATION);
-    let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
+    let rollout_at = top
+        .opt_duration(src, "rollout_at", MAX_DURATION)
+        .unwrap_or_default();
     let traffic = top.req_table(src, "traffic").and_then(|t| traffic(src, t));
     let fleet = top.req_table(src, "fleet").and_then(|t| fleet(src, t));
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
@@ -62,7 +64,11 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
     if let (Some(d), true) = (duration, top.has("rollout_at")) {
         if rollout_at >= d {
             let span = top.span.clone();
-            src.error(&span, "rollout_at", format!("{rollout_at} is not before the end of the run ({d})"));
+            src.error(
+                &span,
+                "rollout_at",
+                format!("{rollout_at} is not before the end of the run ({d})"),
+            );
         }
     }
     top.finish(src);
@@ -86,23 +92,45 @@ fn traffic(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Traffic> {
     let rps = t.req_f64(src, "rps", 0.0, MAX_RPS);
     let users = t.req_u64(src, "users", 1, MAX_USERS);
     t.finish(src);
-    Some(Traffic { rps: rps?, users: users? })
+    Some(Traffic {
+        rps: rps?,
+        users: users?,
+    })
 }
 
 fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fleet> {
     let instances = t.req_u64(src, "instances", 1, 100_000);
-    let startup = t.opt_duration(src, "startup", SimDuration::from_secs(24 * 3600)).unwrap_or_default();
+    let startup = t
+        .opt_duration(src, "startup", SimDuration::from_secs(24 * 3600))
+        .unwrap_or_default();
     t.finish(src);
-    Some(Fleet { instances: instances? as u32, startup })
+    Some(Fleet {
+        instances: instances? as u32,
+        startup,
+    })
 }
 
 /// `latency_ms = { p50 = …, p99 = … }`; either may be absent when inheriting.
-fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> (Option<f64>, Option<f64>, bool) {
-    let Some(mut l) = (if required { t.req_table(src, "latency_ms") } else { t.opt_table(src, "latency_ms") }) else {
-        return (None, None, false);
+/// The flag is false when a problem was reported.
+fn latency(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    required: bool,
+) -> (Option<f64>, Option<f64>, bool) {
+    let present = t.has("latency_ms");
+    let Some(mut l) = (if required {
+        t.req_table(src, "latency_ms")
+    } else {
+        t.opt_table(src, "latency_ms")
+    }) else {
+        return (None, None, !present && !required);
     };
     let read = |l: &mut Table<'_, '_>, src: &mut Source<'_>, k| {
-        if required { l.req_f64(src, k, 0.001, MAX_LATENCY_MS) } else { l.opt_f64(src, k, 0.001, MAX_LATENCY_MS) }
+        if required {
+            l.req_f64(src, k, 0.001, MAX_LATENCY_MS)
+        } else {
+            l.opt_f64(src, k, 0.001, MAX_LATENCY_MS)
+        }
     };
     let p50 = read(&mut l, src, "p50");
     let p99 = read(&mut l, src, "p99");
@@ -123,10 +151,18 @@ fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
     let error_rate = t.req_f64(src, "error_rate", 0.0, 1.0);
     let (p50, p99, _) = latency(src, &mut t, true);
     t.finish(src);
-    Some(VersionSpec { error_rate: error_rate?, latency_ms_p50: p50?, latency_ms_p99: p99? })
+    Some(VersionSpec {
+        error_rate: error_rate?,
+        latency_ms_p50: p50?,
+        latency_ms_p99: p99?,
+    })
 }
 
-fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -> Option<VersionSpec> {
+fn candidate(
+    src: &mut Source<'_>,
+    mut t: Table<'_, '_>,
+    stable: &VersionSpec,
+) -> Option<VersionSpec> {
     let error_rate = t.opt_f64(src, "error_rate", 0.0, 1.0);
     let span = t.span.clone();
     let path = t.key_path("latency_ms");
@@ -151,7 +187,14 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Fault>> {
     };
     if tables.len() > MAX_FAULTS {
         let span = top.span.clone();
-        src.error(&span, "faults", format!("{} faults; at most {MAX_FAULTS} are supported", tables.len()));
+        src.error(
+            &span,
+            "faults",
+            format!(
+                "{} faults; at most {MAX_FAULTS} are supported",
+                tables.len()
+            ),
+        );
     }
     let mut out = Vec::new();
     let mut ok = true;
@@ -166,7 +209,9 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Fault>> {
 
 fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
-    let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
+    let onset = t
+        .opt_duration(src, "onset", MAX_DURATION)
+        .unwrap_or_default();
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();
     let span = t.span.clone();
@@ -175,15 +220,27 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
             let add = t.opt_f64(src, "add", -1.0, 1.0);
             let multiply = t.opt_f64(src, "multiply", 0.0, 1e6);
             if !t.has("add") && !t.has("multiply") {
-                src.error(&span, &t.key_path("add"), "an error_rate fault needs `add` (absolute increase) or `multiply`");
+                src.error(
+                    &span,
+                    &t.key_path("add"),
+                    "an error_rate fault needs `add` (absolute increase) or `multiply`",
+                );
             }
-            (add.is_some() == t.has("add") && multiply.is_some() == t.has("multiply"))
-                .then(|| FaultEffect::ErrorRate { add: add.unwrap_or(0.0), multiply: multiply.unwrap_or(1.0) })
+            (add.is_some() == t.has("add") && multiply.is_some() == t.has("multiply")).then(|| {
+                FaultEffect::ErrorRate {
+                    add: add.unwrap_or(0.0),
+                    multiply: multiply.unwrap_or(1.0),
+                }
+            })
         }
         Some("latency") => latency_fault(src, &mut t),
         Some(other) => {
             let span = t.span.clone();
-            src.error(&span, &t.key_path("kind"), format!("unknown fault kind {other:?} (known: error_rate, latency)"));
+            src.error(
+                &span,
+                &t.key_path("kind"),
+                format!("unknown fault kind {other:?} (known: error_rate, latency)"),
+            );
             None
         }
         None => None,
@@ -192,12 +249,23 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
     if bad_fraction {
         return None;
     }
-    Some(Fault { effect: effect?, onset, fraction: fraction.unwrap_or(1.0) })
+    Some(Fault {
+        effect: effect?,
+        onset,
+        fraction: fraction.unwrap_or(1.0),
+    })
 }
 
 /// `factor`/`add_ms` move the whole distribution; `p50_*`/`p99_*` one quantile.
 fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEffect> {
-    let keys = ["factor", "add_ms", "p50_factor", "p50_add_ms", "p99_factor", "p99_add_ms"];
+    let keys = [
+        "factor",
+        "add_ms",
+        "p50_factor",
+        "p50_add_ms",
+        "p99_factor",
+        "p99_add_ms",
+    ];
     let factor = t.opt_f64(src, "factor", 0.0, 1000.0);
     let add_ms = t.opt_f64(src, "add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
     let p50_factor = t.opt_f64(src, "p50_factor", 0.0, 1000.0);
@@ -206,17 +274,36 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
     let p99_add_ms = t.opt_f64(src, "p99_add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
     let span = t.span.clone();
     if !keys.iter().any(|k| t.has(k)) {
-        src.error(&span, &t.key_path("factor"), format!("a latency fault needs one of: {}", keys.join(", ")));
+        src.error(
+            &span,
+            &t.key_path("factor"),
+            format!("a latency fault needs one of: {}", keys.join(", ")),
+        );
         return None;
     }
-    for (whole, part) in [("factor", "p50_factor"), ("factor", "p99_factor"), ("add_ms", "p50_add_ms"), ("add_ms", "p99_add_ms")] {
+    for (whole, part) in [
+        ("factor", "p50_factor"),
+        ("factor", "p99_factor"),
+        ("add_ms", "p50_add_ms"),
+        ("add_ms", "p99_add_ms"),
+    ] {
         if t.has(whole) && t.has(part) {
-            src.error(&span, &t.key_path(part), format!("conflicts with `{whole}`, which already sets it"));
+            src.error(
+                &span,
+                &t.key_path(part),
+                format!("conflicts with `{whole}`, which already sets it"),
+            );
             return None;
         }
     }
-    let values = [factor, add_ms, p50_factor, p50_add_ms, p99_factor, p99_add_ms];
-    if keys.iter().zip(values).any(|(k, v)| t.has(k) && v.is_none()) {
+    let values = [
+        factor, add_ms, p50_factor, p50_add_ms, p99_factor, p99_add_ms,
+    ];
+    if keys
+        .iter()
+        .zip(values)
+        .any(|(k, v)| t.has(k) && v.is_none())
+    {
         return None;
     }
     Some(FaultEffect::Latency {
@@ -228,7 +315,10 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
 }
 
 fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitoring> {
-    let default = Monitoring { scrape_interval: SimDuration::from_secs(15), ingestion_delay: SimDuration::ZERO };
+    let default = Monitoring {
+        scrape_interval: SimDuration::from_secs(15),
+        ingestion_delay: SimDuration::ZERO,
+    };
     let Some(mut t) = t else { return Some(default) };
     let scrape = t.opt_duration(src, "scrape_interval", SimDuration::from_secs(3600));
     let delay = t.opt_duration(src, "ingestion_delay", SimDuration::from_secs(3600));
@@ -248,5 +338,7 @@ fn slo(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Slo> {
     let Some(mut t) = t else { return Some(default) };
     let latency_ms = t.opt_f64(src, "latency_ms", 0.001, MAX_LATENCY_MS);
     t.finish(src);
-    Some(Slo { latency_ms: latency_ms.unwrap_or(default.latency_ms) })
+    Some(Slo {
+        latency_ms: latency_ms.unwrap_or(default.latency_ms),
+    })
 }

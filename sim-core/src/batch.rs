@@ -22,17 +22,33 @@ pub struct Pair<'a> {
 
 /// Runs `runs` seeds of every pair; `progress` is told of each finished run.
 /// Results come back grouped by pair, in run-index order.
-pub fn run_batch(pairs: &[Pair<'_>], runs: u64, master_seed: u64, progress: &(dyn Fn() + Sync)) -> Vec<Vec<RunResult>> {
-    let jobs: Vec<(usize, u64)> = (0..pairs.len()).flat_map(|p| (0..runs).map(move |r| (p, r))).collect();
+pub fn run_batch(
+    pairs: &[Pair<'_>],
+    runs: u64,
+    master_seed: u64,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<Vec<RunResult>> {
+    let jobs: Vec<(usize, u64)> = (0..pairs.len())
+        .flat_map(|p| (0..runs).map(move |r| (p, r)))
+        .collect();
     let results: Vec<RunResult> = jobs
         .par_iter()
         .map(|&(p, r)| {
-            let result = run(pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
+            let result = run(
+                pairs[p].scenario,
+                pairs[p].policy,
+                master_seed,
+                r,
+                &mut Discard,
+            );
             progress();
             result
         })
         .collect();
-    let mut grouped: Vec<Vec<RunResult>> = pairs.iter().map(|_| Vec::with_capacity(runs as usize)).collect();
+    let mut grouped: Vec<Vec<RunResult>> = pairs
+        .iter()
+        .map(|_| Vec::with_capacity(runs as usize))
+        .collect();
     for (result, &(p, _)) in results.into_iter().zip(&jobs) {
         grouped[p].push(result);
     }
@@ -83,7 +99,10 @@ pub struct GroupSummary {
 }
 
 fn spread(values: &[f64]) -> Option<Spread> {
-    Some(Spread { median: quantile(values, 0.5)?, p90: quantile(values, 0.9)? })
+    Some(Spread {
+        median: quantile(values, 0.5)?,
+        p90: quantile(values, 0.9)?,
+    })
 }
 
 fn mean_ci(values: impl Iterator<Item = u64>) -> MeanCi {
@@ -101,14 +120,26 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
     let healthy = first.healthy;
     let mut outcomes = [0; 4];
     for r in runs {
-        outcomes[Outcome::ALL.iter().position(|o| *o == r.outcome).expect("known outcome")] += 1;
+        outcomes[Outcome::ALL
+            .iter()
+            .position(|o| *o == r.outcome)
+            .expect("known outcome")] += 1;
     }
     let fault_runs = runs.iter().filter(|r| r.fault_onset.is_some()).count();
-    let detection_times: Vec<f64> = runs.iter().filter_map(RunResult::detection_time_s).collect();
-    let mitigation_times: Vec<f64> = runs.iter().filter_map(RunResult::time_to_mitigate_s).collect();
+    let detection_times: Vec<f64> = runs
+        .iter()
+        .filter_map(RunResult::detection_time_s)
+        .collect();
+    let mitigation_times: Vec<f64> = runs
+        .iter()
+        .filter_map(RunResult::time_to_mitigate_s)
+        .collect();
     let false_alarms = runs.iter().filter(|r| r.false_alarm()).count();
     let escapes = runs.iter().filter(|r| r.escaped()).count();
-    let durations: Vec<f64> = runs.iter().filter_map(RunResult::rollout_duration_s).collect();
+    let durations: Vec<f64> = runs
+        .iter()
+        .filter_map(RunResult::rollout_duration_s)
+        .collect();
     GroupSummary {
         scenario: first.scenario.clone(),
         policy: first.policy.clone(),
@@ -119,9 +150,21 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
         detected: detection_times.len(),
         false_alarms,
         escapes,
-        detection_rate: if healthy { None } else { ratio(detection_times.len(), fault_runs) },
-        false_alarm_rate: if healthy { ratio(false_alarms, runs.len()) } else { None },
-        escape_rate: if healthy { None } else { ratio(escapes, fault_runs) },
+        detection_rate: if healthy {
+            None
+        } else {
+            ratio(detection_times.len(), fault_runs)
+        },
+        false_alarm_rate: if healthy {
+            ratio(false_alarms, runs.len())
+        } else {
+            None
+        },
+        escape_rate: if healthy {
+            None
+        } else {
+            ratio(escapes, fault_runs)
+        },
         detection_time_s: spread(&detection_times),
         time_to_mitigate_s: spread(&mitigation_times),
         failed_requests: mean_ci(runs.iter().map(RunResult::blast_failed_requests)),

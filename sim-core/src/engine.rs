@@ -27,6 +27,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, Poisson};
 
@@ -41,6 +42,9 @@ use crate::time::{SimDuration, SimTime};
 /// The most events one run may process; a run that needs more ends as
 /// `timed_out` instead of hanging. Validation keeps real scenarios far below.
 pub const EVENT_BUDGET: u64 = 5_000_000;
+
+/// Fault-caused failures per chunk placed on users one by one (exactly).
+pub const EXACT_USER_DRAWS: u64 = 256;
 
 /// Most faults a scenario may inject (cohorts are the 2^n subsets).
 pub const MAX_FAULTS: usize = 6;
@@ -79,13 +83,27 @@ pub struct Measurement {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     RolloutStarted,
-    InstancesLaunched { count: u32, ready_at: SimTime },
-    WeightSet { step: Option<usize>, weight: u32 },
+    InstancesLaunched {
+        count: u32,
+        ready_at: SimTime,
+    },
+    WeightSet {
+        step: Option<usize>,
+        weight: u32,
+    },
     /// Ground truth, for the timeline and the debrief; no controller sees it.
-    FaultOnset { fault: Option<usize> },
-    Analysis { measurements: Vec<Measurement> },
-    AnalysisFailed { metric: Metric },
-    Decided { action: OnFailure },
+    FaultOnset {
+        fault: Option<usize>,
+    },
+    Analysis {
+        measurements: Vec<Measurement>,
+    },
+    AnalysisFailed {
+        metric: Metric,
+    },
+    Decided {
+        action: OnFailure,
+    },
     RollbackCompleted,
     Promoted,
     Horizon,
@@ -198,7 +216,13 @@ pub struct Run<'a> {
 }
 
 /// Runs one scenario under one policy for run `run_index` of master seed `seed`.
-pub fn run(scenario: &Scenario, policy: &Policy, seed: u64, run_index: u64, observer: &mut dyn Observer) -> RunResult {
+pub fn run(
+    scenario: &Scenario,
+    policy: &Policy,
+    seed: u64,
+    run_index: u64,
+    observer: &mut dyn Observer,
+) -> RunResult {
     let mut r = Run::new(scenario, policy, seed, run_index);
     r.simulate(observer);
     r.finish()
@@ -214,7 +238,12 @@ fn cohort_model(scenario: &Scenario, faults_mask: u32) -> CohortModel {
             FaultEffect::ErrorRate { add, multiply } => {
                 spec.error_rate = (spec.error_rate * multiply + add).clamp(0.0, 1.0);
             }
-            FaultEffect::Latency { p50_factor, p50_add_ms, p99_factor, p99_add_ms } => {
+            FaultEffect::Latency {
+                p50_factor,
+                p50_add_ms,
+                p99_factor,
+                p99_add_ms,
+            } => {
                 let p50 = (spec.latency_ms_p50 * p50_factor + p50_add_ms).max(0.001);
                 let p99 = (spec.latency_ms_p99 * p99_factor + p99_add_ms).max(p50);
                 spec.latency_ms_p50 = p50;
@@ -245,7 +274,9 @@ fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     if p >= 1.0 {
         return n;
     }
-    Binomial::new(n, p).expect("p checked in (0, 1)").sample(rng)
+    Binomial::new(n, p)
+        .expect("p checked in (0, 1)")
+        .sample(rng)
 }
 
 /// Splits `n` requests that behave with probability `p_actual` into
@@ -254,7 +285,11 @@ fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
 fn coupled(rng: &mut ChaCha8Rng, n: u64, p_reference: f64, p_actual: f64) -> (u64, u64) {
     let base = binomial(rng, n, p_reference);
     if p_actual >= p_reference {
-        let q = if p_reference >= 1.0 { 0.0 } else { (p_actual - p_reference) / (1.0 - p_reference) };
+        let q = if p_reference >= 1.0 {
+            0.0
+        } else {
+            (p_actual - p_reference) / (1.0 - p_reference)
+        };
         let extra = binomial(rng, n - base, q);
         (base + extra, extra)
     } else {
@@ -282,21 +317,43 @@ fn fill_histogram(rng: &mut ChaCha8Rng, n: u64, cells: &[(usize, f64)], histogra
 }
 
 /// Serves `n` requests of one cohort: failures, slow requests, histogram.
-fn serve(rng: &mut ChaCha8Rng, n: u64, model: &CohortModel, reference: &CohortModel, counters: &mut Counters) -> VersionTruth {
+fn serve(
+    rng: &mut ChaCha8Rng,
+    n: u64,
+    model: &CohortModel,
+    reference: &CohortModel,
+    counters: &mut Counters,
+) -> VersionTruth {
     let (failed, fault_failed) = coupled(rng, n, reference.error_rate, model.error_rate);
     let (slow, fault_slow) = coupled(rng, n, reference.cells.p_above, model.cells.p_above);
     fill_histogram(rng, n - slow, &model.cells.below, &mut counters.latency);
     fill_histogram(rng, slow, &model.cells.above, &mut counters.latency);
     counters.requests += n;
     counters.errors += failed;
-    VersionTruth { requests: n, failed, slow, fault_failed, fault_slow }
+    VersionTruth {
+        requests: n,
+        failed,
+        slow,
+        fault_failed,
+        fault_slow,
+    }
 }
 
 impl<'a> Run<'a> {
     fn new(scenario: &'a Scenario, policy: &'a Policy, seed: u64, run_index: u64) -> Run<'a> {
-        assert!(scenario.faults.len() <= MAX_FAULTS, "validation caps faults at {MAX_FAULTS}");
-        let key = RunKey { master_seed: seed, scenario: &scenario.name, run_index };
-        let stable_dist = LogNormal::from_p50_p99(scenario.stable.latency_ms_p50, scenario.stable.latency_ms_p99);
+        assert!(
+            scenario.faults.len() <= MAX_FAULTS,
+            "validation caps faults at {MAX_FAULTS}"
+        );
+        let key = RunKey {
+            master_seed: seed,
+            scenario: &scenario.name,
+            run_index,
+        };
+        let stable_dist = LogNormal::from_p50_p99(
+            scenario.stable.latency_ms_p50,
+            scenario.stable.latency_ms_p99,
+        );
         let stable_model = CohortModel {
             error_rate: scenario.stable.error_rate,
             cells: CellTable::new(&stable_dist, scenario.slo.latency_ms),
@@ -341,7 +398,8 @@ impl<'a> Run<'a> {
 
     fn schedule(&mut self, at: SimTime, kind: Kind) {
         self.seq += 1;
-        self.queue.push(Reverse((at, kind.priority(), self.seq, kind)));
+        self.queue
+            .push(Reverse((at, kind.priority(), self.seq, kind)));
     }
 
     fn simulate(&mut self, observer: &mut dyn Observer) {
@@ -355,7 +413,10 @@ impl<'a> Run<'a> {
             candidate: VersionTruth::default(),
         });
         self.schedule(horizon, Kind::Horizon);
-        self.schedule(SimTime::ZERO + self.scenario.monitoring.scrape_interval, Kind::Scrape);
+        self.schedule(
+            SimTime::ZERO + self.scenario.monitoring.scrape_interval,
+            Kind::Scrape,
+        );
         let rollout_at = SimTime::ZERO + self.scenario.rollout_at;
         if rollout_at < horizon {
             self.schedule(rollout_at, Kind::StepStart(0));
@@ -414,7 +475,13 @@ impl<'a> Run<'a> {
             Kind::RollbackDone => {
                 self.phase = Phase::RolledBack;
                 self.set_weight(None, 0);
-                observer.event(self.now, &Event::WeightSet { step: None, weight: 0 });
+                observer.event(
+                    self.now,
+                    &Event::WeightSet {
+                        step: None,
+                        weight: 0,
+                    },
+                );
                 observer.event(self.now, &Event::RollbackCompleted);
             }
         }
@@ -537,16 +604,27 @@ impl<'a> Run<'a> {
         let span = to - self.now;
         let lambda = self.scenario.traffic.rps * span.as_secs_f64();
         let n = if lambda > 0.0 {
-            Poisson::new(lambda).expect("rps validated finite").sample(&mut self.rngs.traffic) as u64
+            Poisson::new(lambda)
+                .expect("rps validated finite")
+                .sample(&mut self.rngs.traffic) as u64
         } else {
             0
         };
         let n_candidate = binomial(&mut self.rngs.routing, n, f64::from(self.weight) / 100.0);
         let n_stable = n - n_candidate;
-        let stable_truth =
-            serve(&mut self.rngs.stable, n_stable, &self.stable_model, &self.stable_model, &mut self.monitoring.live_stable);
+        let stable_truth = serve(
+            &mut self.rngs.stable,
+            n_stable,
+            &self.stable_model,
+            &self.stable_model,
+            &mut self.monitoring.live_stable,
+        );
         let candidate_truth = self.serve_candidate(n_candidate, to);
-        assert_eq!(stable_truth.requests + candidate_truth.requests, n, "requests conserved in a chunk");
+        assert_eq!(
+            stable_truth.requests + candidate_truth.requests,
+            n,
+            "requests conserved in a chunk"
+        );
         self.ledger.stable.add(&stable_truth);
         self.ledger.candidate.add(&candidate_truth);
         if let Some(s) = self.ledger.segments.last_mut() {
@@ -586,7 +664,13 @@ impl<'a> Run<'a> {
         for (mask, count) in split {
             self.cohorts_model(mask);
             let model = self.cohorts[mask as usize].as_ref().expect("built above");
-            let truth = serve(&mut self.rngs.candidate, count, model, &self.stable_model, &mut self.monitoring.live_candidate);
+            let truth = serve(
+                &mut self.rngs.candidate,
+                count,
+                model,
+                &self.stable_model,
+                &mut self.monitoring.live_candidate,
+            );
             if model.regressed {
                 exposed += count;
             }
@@ -600,16 +684,29 @@ impl<'a> Run<'a> {
     }
 
     /// `k` fault-caused failures land on users drawn uniformly from the
-    /// population; the newly affected are Binomial(unaffected, 1 − (1 − 1/U)^k),
-    /// which keeps the exact expectation and never exceeds the population.
+    /// population. Up to [`EXACT_USER_DRAWS`] failures are placed one by one
+    /// (each hits a new user with probability unaffected / users), which is
+    /// exact; beyond that the newly affected are drawn as
+    /// Binomial(unaffected, 1 − (1 − 1/U)^k) capped at `k`, which keeps the
+    /// expectation to within the cap's (negligible) effect at that size.
     fn add_affected_users(&mut self, k: u64) {
         let users = self.scenario.traffic.users;
-        let unaffected = users - self.ledger.users_affected;
-        if k == 0 || unaffected == 0 {
-            return;
+        let rng = &mut self.rngs.users;
+        let mut unaffected = users - self.ledger.users_affected;
+        if k <= EXACT_USER_DRAWS {
+            for _ in 0..k {
+                if unaffected == 0 {
+                    break;
+                }
+                if rng.random_range(0..users) < unaffected {
+                    unaffected -= 1;
+                }
+            }
+        } else if unaffected > 0 {
+            let p_hit = -libm::expm1(k as f64 * libm::log1p(-1.0 / users as f64));
+            unaffected -= binomial(rng, unaffected, p_hit).min(k);
         }
-        let p_hit = -libm::expm1(k as f64 * libm::log1p(-1.0 / users as f64));
-        self.ledger.users_affected += binomial(&mut self.rngs.users, unaffected, p_hit);
+        self.ledger.users_affected = users - unaffected;
     }
 
     /// One analysis run over the last interval: every check, then the decision.
@@ -623,7 +720,11 @@ impl<'a> Run<'a> {
         let mut failed_metric = None;
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests) = match &window {
-                Some(w) => (w.candidate.metric(check.metric), w.stable.metric(check.metric), w.candidate.requests),
+                Some(w) => (
+                    w.candidate.metric(check.metric),
+                    w.stable.metric(check.metric),
+                    w.candidate.requests,
+                ),
                 None => (None, None, 0),
             };
             let verdict = if candidate_requests < analysis.min_requests {
@@ -659,7 +760,11 @@ impl<'a> Run<'a> {
     }
 
     fn decide(&mut self, action: OnFailure, metric: Metric, observer: &mut dyn Observer) {
-        self.decision = Some(Decision { at: self.now, action, metric });
+        self.decision = Some(Decision {
+            at: self.now,
+            action,
+            metric,
+        });
         observer.event(self.now, &Event::Decided { action });
         match action {
             OnFailure::Rollback => {
@@ -727,7 +832,11 @@ impl<'a> Run<'a> {
 
 /// A threshold check: the measurement fails if any bound is broken.
 /// A relative bound without a stable value is inconclusive.
-pub fn judge_threshold(check: &crate::model::Check, candidate: Option<f64>, stable: Option<f64>) -> Verdict {
+pub fn judge_threshold(
+    check: &crate::model::Check,
+    candidate: Option<f64>,
+    stable: Option<f64>,
+) -> Verdict {
     let Some(c) = candidate else {
         return Verdict::Inconclusive;
     };
@@ -737,7 +846,9 @@ pub fn judge_threshold(check: &crate::model::Check, candidate: Option<f64>, stab
     let relative = check.max_increase.is_some() || check.max_ratio.is_some();
     match stable {
         Some(s) => {
-            if check.max_increase.is_some_and(|d| c - s > d) || check.max_ratio.is_some_and(|r| c > r * s) {
+            if check.max_increase.is_some_and(|d| c - s > d)
+                || check.max_ratio.is_some_and(|r| c > r * s)
+            {
                 return Verdict::Fail;
             }
         }

@@ -68,19 +68,34 @@ impl LogNormal {
 pub fn inverse_normal_cdf(p: f64) -> f64 {
     debug_assert!(p > 0.0 && p < 1.0);
     const A: [f64; 6] = [
-        -3.969_683_028_665_376e1, 2.209_460_984_245_205e2, -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2, -3.066_479_806_614_716e1, 2.506_628_277_459_239,
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
     ];
     const B: [f64; 5] = [
-        -5.447_609_879_822_406e1, 1.615_858_368_580_409e2, -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1, -1.328_068_155_288_572e1,
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
     ];
     const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3, -3.223_964_580_411_365e-1, -2.400_758_277_161_838,
-        -2.549_732_539_343_734, 4.374_664_141_464_968, 2.938_163_982_698_783,
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
     ];
-    const D: [f64; 4] =
-        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
     let low = 0.024_25;
     let x = if p < low {
         let q = libm::sqrt(-2.0 * libm::log(p));
@@ -122,7 +137,11 @@ pub fn histogram_quantile(counts: &Histogram, q: f64) -> Option<f64> {
                 return Some(bucket_upper_ms(BUCKETS - 1));
             }
             let upper = bucket_upper_ms(i);
-            let lower = if i == 0 { upper / 2.0 } else { bucket_upper_ms(i - 1) };
+            let lower = if i == 0 {
+                upper / 2.0
+            } else {
+                bucket_upper_ms(i - 1)
+            };
             let frac = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
             return Some(lower * libm::pow(upper / lower, frac));
         }
@@ -152,7 +171,11 @@ impl CellTable {
         let mut prev_cdf = 0.0;
         let mut prev_bound = 0.0;
         for i in 0..BUCKETS_TOTAL {
-            let bound = if i < BUCKETS { bucket_upper_ms(i) } else { f64::INFINITY };
+            let bound = if i < BUCKETS {
+                bucket_upper_ms(i)
+            } else {
+                f64::INFINITY
+            };
             let cdf = if i < BUCKETS { dist.cdf(bound) } else { 1.0 };
             if bound <= cut_ms {
                 below.push((i, cdf - prev_cdf));
@@ -165,7 +188,11 @@ impl CellTable {
             prev_cdf = cdf;
             prev_bound = bound;
         }
-        CellTable { below, above, p_above: 1.0 - p_cut }
+        CellTable {
+            below,
+            above,
+            p_above: 1.0 - p_cut,
+        }
     }
 }
 
@@ -176,7 +203,12 @@ mod tests {
     #[test]
     fn inverse_normal_matches_known_values() {
         // Reference: scipy.stats.norm.ppf.
-        for (p, z) in [(0.5, 0.0), (0.95, 1.644_853_626_951_472_2), (0.99, Z99), (0.001, -3.090_232_306_167_813_5)] {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.95, 1.644_853_626_951_472_2),
+            (0.99, Z99),
+            (0.001, -3.090_232_306_167_813_5),
+        ] {
             assert!((inverse_normal_cdf(p) - z).abs() < 1e-9, "p={p}");
         }
     }
@@ -212,7 +244,10 @@ mod tests {
         for q in [0.5, 0.95, 0.99] {
             let est = histogram_quantile(&h, q).unwrap();
             let truth = d.quantile(q);
-            assert!((est / truth - 1.0).abs() < 0.03, "q={q} est={est} truth={truth}");
+            assert!(
+                (est / truth - 1.0).abs() < 0.03,
+                "q={q} est={est} truth={truth}"
+            );
         }
         assert_eq!(histogram_quantile(&[0; BUCKETS_TOTAL], 0.5), None);
     }

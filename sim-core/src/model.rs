@@ -22,7 +22,12 @@ pub enum FaultEffect {
     ErrorRate { add: f64, multiply: f64 },
     /// Latency quantiles become `q * factor + add_ms`, separately for the
     /// median and the 99th percentile; the distribution is refitted.
-    Latency { p50_factor: f64, p50_add_ms: f64, p99_factor: f64, p99_add_ms: f64 },
+    Latency {
+        p50_factor: f64,
+        p50_add_ms: f64,
+        p99_factor: f64,
+        p99_add_ms: f64,
+    },
 }
 
 /// A fault injected into the candidate version.
@@ -107,8 +112,12 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 4] =
-        [Metric::ErrorRate, Metric::LatencyP50, Metric::LatencyP95, Metric::LatencyP99];
+    pub const ALL: [Metric; 4] = [
+        Metric::ErrorRate,
+        Metric::LatencyP50,
+        Metric::LatencyP95,
+        Metric::LatencyP99,
+    ];
 
     /// The name used in policy files and reports.
     pub fn name(self) -> &'static str {

@@ -20,7 +20,11 @@ pub struct Counters {
 
 impl Default for Counters {
     fn default() -> Self {
-        Counters { requests: 0, errors: 0, latency: [0; BUCKETS_TOTAL] }
+        Counters {
+            requests: 0,
+            errors: 0,
+            latency: [0; BUCKETS_TOTAL],
+        }
     }
 }
 
@@ -93,7 +97,10 @@ impl Monitoring {
 
     /// Takes a scrape of the live counters at `now`.
     pub fn scrape(&mut self, now: SimTime) {
-        let keep_after = SimTime(now.ms().saturating_sub(self.retention.ms() + self.ingestion_delay.ms()));
+        let keep_after = SimTime(
+            now.ms()
+                .saturating_sub(self.retention.ms() + self.ingestion_delay.ms()),
+        );
         while self.scrapes.len() > 2 && self.scrapes[1].at <= keep_after {
             self.scrapes.pop_front();
         }
@@ -109,9 +116,17 @@ impl Monitoring {
     /// `span` older than it. `None` if no such pair exists yet.
     pub fn window(&self, now: SimTime, span: SimDuration) -> Option<Window> {
         let visible_until = now.ms().checked_sub(self.ingestion_delay.ms())?;
-        let end = self.scrapes.iter().rev().find(|s| s.at.ms() <= visible_until)?;
+        let end = self
+            .scrapes
+            .iter()
+            .rev()
+            .find(|s| s.at.ms() <= visible_until)?;
         let start_until = end.at.ms().checked_sub(span.ms())?;
-        let start = self.scrapes.iter().rev().find(|s| s.at.ms() <= start_until)?;
+        let start = self
+            .scrapes
+            .iter()
+            .rev()
+            .find(|s| s.at.ms() <= start_until)?;
         Some(Window {
             from: start.at,
             to: end.at,

@@ -53,7 +53,11 @@ mod tests {
     use rand::Rng;
 
     fn key(seed: u64, scenario: &str, run: u64) -> RunKey<'_> {
-        RunKey { master_seed: seed, scenario, run_index: run }
+        RunKey {
+            master_seed: seed,
+            scenario,
+            run_index: run,
+        }
     }
 
     #[test]
@@ -71,8 +75,13 @@ mod tests {
     #[test]
     fn derivation_is_pinned() {
         let v = stream(key(1, "checkout-error-spike", 0), "traffic").next_u64();
-        assert_eq!(v, stream(key(1, "checkout-error-spike", 0), "traffic").next_u64());
-        let again: Vec<u64> = (0..3).map(|r| stream(key(1, "x", r), "a").next_u64()).collect();
+        assert_eq!(
+            v,
+            stream(key(1, "checkout-error-spike", 0), "traffic").next_u64()
+        );
+        let again: Vec<u64> = (0..3)
+            .map(|r| stream(key(1, "x", r), "a").next_u64())
+            .collect();
         assert_eq!(again.len(), 3);
         assert!(again[0] != again[1] && again[1] != again[2]);
     }

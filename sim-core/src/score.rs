@@ -18,7 +18,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::TimedOut];
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Promoted,
+        Outcome::RolledBack,
+        Outcome::Held,
+        Outcome::TimedOut,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -66,7 +66,12 @@ impl Sub<SimTime> for SimTime {
     /// # Panics
     /// If `other` is later than `self`: time never goes backwards.
     fn sub(self, other: SimTime) -> SimDuration {
-        assert!(self.0 >= other.0, "time went backwards: {} < {}", self.0, other.0);
+        assert!(
+            self.0 >= other.0,
+            "time went backwards: {} < {}",
+            self.0,
+            other.0
+        );
         SimDuration(self.0 - other.0)
     }
 }
@@ -133,7 +138,9 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     while !rest.is_empty() {
         let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!("bad duration {text:?} (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\")"));
+            return Err(format!(
+                "bad duration {text:?} (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\")"
+            ));
         }
         let value: u64 = rest[..digits]
             .parse()
@@ -149,7 +156,11 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => return Err(format!("duration {text:?} needs a unit (ms, s, m, h or d)")),
-            other => return Err(format!("unknown unit {other:?} in duration {text:?} (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in duration {text:?} (use ms, s, m, h or d)"
+                ));
+            }
         };
         total = value
             .checked_mul(scale)

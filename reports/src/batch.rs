@@ -1,0 +1,159 @@
+//! A batch: the scorecard per scenario × policy (JSON and text) and one
+//! CSV row per run.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+use sim_core::batch::{GroupSummary, MeanCi, Spread};
+use sim_core::score::{Outcome, RunResult};
+
+use crate::run::{CSV_HEADER, csv_row};
+use crate::{round, span};
+
+fn mean_ci(m: &MeanCi) -> Value {
+    json!({"mean": round(m.mean, 3), "ci95": [round(m.ci95[0], 3), round(m.ci95[1], 3)]})
+}
+
+fn spread(s: &Option<Spread>) -> Value {
+    match s {
+        Some(s) => json!({"median": round(s.median, 3), "p90": round(s.p90, 3)}),
+        None => json!({"median": null, "p90": null}),
+    }
+}
+
+fn rate(r: Option<f64>) -> Value {
+    r.map_or(Value::Null, |x| json!(round(x, 4)))
+}
+
+/// One group of `aviary batch --format json`.
+pub fn group_json(g: &GroupSummary) -> Value {
+    let mut outcomes = serde_json::Map::new();
+    for (o, n) in Outcome::ALL.iter().zip(g.outcomes) {
+        outcomes.insert(o.name().to_owned(), json!(n));
+    }
+    json!({
+        "scenario": g.scenario,
+        "policy": g.policy,
+        "runs": g.runs,
+        "healthy": g.healthy,
+        "outcomes": outcomes,
+        "fault_runs": g.fault_runs,
+        "detection_rate": rate(g.detection_rate),
+        "false_alarm_rate": rate(g.false_alarm_rate),
+        "escape_rate": rate(g.escape_rate),
+        "detection_time_s": spread(&g.detection_time_s),
+        "time_to_mitigate_s": spread(&g.time_to_mitigate_s),
+        "blast_radius": {
+            "failed_requests": mean_ci(&g.failed_requests),
+            "slow_requests": mean_ci(&g.slow_requests),
+            "users_affected": mean_ci(&g.users_affected),
+        },
+        "rollout_duration_s": spread(&g.rollout_duration_s),
+    })
+}
+
+/// `{"runs": N, "groups": [...]}`; `runs` counts every run of the batch.
+pub fn batch_json(seed: u64, groups: &[GroupSummary]) -> Value {
+    let runs: usize = groups.iter().map(|g| g.runs).sum();
+    json!({"runs": runs, "seed": seed, "groups": groups.iter().map(group_json).collect::<Vec<_>>()})
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or("—".to_owned(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn time(s: &Option<Spread>) -> String {
+    s.map_or("—".to_owned(), |s| {
+        format!("{} / {}", span(s.median), span(s.p90))
+    })
+}
+
+fn count(m: &MeanCi) -> String {
+    if m.mean >= 100.0 {
+        format!("{:.0}", m.mean)
+    } else {
+        format!("{:.1}", m.mean)
+    }
+}
+
+/// The scorecard as an aligned text table.
+pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
+    let header = [
+        "scenario",
+        "policy",
+        "runs",
+        "detected",
+        "false alarm",
+        "escaped",
+        "detect (med / p90)",
+        "failed req",
+        "users hit",
+        "ship (med)",
+    ];
+    let rows: Vec<[String; 10]> = groups
+        .iter()
+        .map(|g| {
+            [
+                g.scenario.clone(),
+                g.policy.clone(),
+                g.runs.to_string(),
+                pct(g.detection_rate),
+                pct(g.false_alarm_rate),
+                pct(g.escape_rate),
+                time(&g.detection_time_s),
+                count(&g.failed_requests),
+                count(&g.users_affected),
+                g.rollout_duration_s
+                    .map_or("—".to_owned(), |s| span(s.median)),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = w - cell.chars().count();
+            if i < 2 {
+                let _ = write!(l, "{cell}{}  ", " ".repeat(pad));
+            } else {
+                let _ = write!(l, "{}{cell}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec(), &mut out);
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    line(rule.iter().map(String::as_str).collect(), &mut out);
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    let runs: usize = groups.iter().map(|g| g.runs).sum();
+    let _ = writeln!(
+        out,
+        "\n{runs} runs, master seed {seed}. detected: share of runs with a fault whose analysis failed after onset; \
+false alarm: share of healthy runs rolled back or held; escaped: share of faulty runs promoted to 100%. \
+failed req / users hit: fault-caused, mean per run."
+    );
+    out
+}
+
+/// One row per run, with a header line.
+///
+/// # Errors
+/// Only if writing to memory fails, which it does not.
+pub fn batch_csv(groups: &[Vec<RunResult>]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
+    for r in groups.iter().flatten() {
+        w.write_record(csv_row(r))?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes).expect("csv of utf-8 fields is utf-8"))
+}
