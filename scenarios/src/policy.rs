@@ -36,7 +36,7 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let strategy = match top.req_str(src, "strategy").as_deref() {
         Some("canary") => Some(Strategy::Canary),
         Some(other) => {
-            let span = top.span.clone();
+            let span = top.span_of("strategy");
             src.error(
                 &span,
                 "strategy",
@@ -108,7 +108,7 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Step>> {
 fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     let interval = t.req_duration(src, "interval", SimDuration::from_secs(24 * 3600));
     if interval.is_some_and(|i| i < SimDuration::from_secs(1)) {
-        let span = t.span.clone();
+        let span = t.span_of("interval");
         src.error(&span, &t.key_path("interval"), "must be at least 1s");
     }
     let failure_limit = t.req_u64(src, "failure_limit", 0, 1_000_000);
@@ -118,7 +118,7 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
         Some("rollback") => Some(OnFailure::Rollback),
         Some("hold") => Some(OnFailure::Hold),
         Some(other) => {
-            let span = t.span.clone();
+            let span = t.span_of("on_failure");
             src.error(
                 &span,
                 &t.key_path("on_failure"),

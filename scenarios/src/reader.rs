@@ -143,6 +143,15 @@ impl<'t, 'i> Table<'t, 'i> {
             .map(|(_, v)| v)
     }
 
+    /// The span of `key`'s value if present, else of the table itself: where
+    /// a problem about that key should point.
+    pub fn span_of(&self, key: &str) -> Range<usize> {
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map_or_else(|| self.span.clone(), |(_, v)| v.span())
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.table.iter().any(|(k, _)| k.get_ref().as_ref() == key)
     }

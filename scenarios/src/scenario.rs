@@ -63,7 +63,7 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
     let slo = slo(src, slo_table);
     if let (Some(d), true) = (duration, top.has("rollout_at")) {
         if rollout_at >= d {
-            let span = top.span.clone();
+            let span = top.span_of("rollout_at");
             src.error(
                 &span,
                 "rollout_at",
@@ -235,7 +235,7 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
         }
         Some("latency") => latency_fault(src, &mut t),
         Some(other) => {
-            let span = t.span.clone();
+            let span = t.span_of("kind");
             src.error(
                 &span,
                 &t.key_path("kind"),
@@ -289,7 +289,7 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
     ] {
         if t.has(whole) && t.has(part) {
             src.error(
-                &span,
+                &t.span_of(part),
                 &t.key_path(part),
                 format!("conflicts with `{whole}`, which already sets it"),
             );
@@ -323,7 +323,7 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
     let scrape = t.opt_duration(src, "scrape_interval", SimDuration::from_secs(3600));
     let delay = t.opt_duration(src, "ingestion_delay", SimDuration::from_secs(3600));
     if scrape.is_some_and(|s| s < SimDuration::from_secs(1)) {
-        let span = t.span.clone();
+        let span = t.span_of("scrape_interval");
         src.error(&span, &t.key_path("scrape_interval"), "must be at least 1s");
     }
     t.finish(src);

@@ -75,14 +75,6 @@ mod tests {
     #[test]
     fn derivation_is_pinned() {
         let v = stream(key(1, "checkout-error-spike", 0), "traffic").next_u64();
-        assert_eq!(
-            v,
-            stream(key(1, "checkout-error-spike", 0), "traffic").next_u64()
-        );
-        let again: Vec<u64> = (0..3)
-            .map(|r| stream(key(1, "x", r), "a").next_u64())
-            .collect();
-        assert_eq!(again.len(), 3);
-        assert!(again[0] != again[1] && again[1] != again[2]);
+        assert_eq!(v, 1_932_669_791_549_772_270);
     }
 }

@@ -1,0 +1,178 @@
+//! File validation: every problem is reported at once, each naming the
+//! file, the line and the key.
+
+use scenarios::{catalog, parse_policy, parse_scenario};
+
+const SCENARIO: &str = r#"name = "s"
+description = "d"
+duration = "2h"
+rollout_at = "10m"
+
+[traffic]
+rps = 400
+users = 50000
+
+[fleet]
+instances = 10
+startup = "30s"
+
+[stable]
+error_rate = 0.001
+latency_ms = { p50 = 40, p99 = 200 }
+
+[candidate]
+
+[[faults]]
+kind = "error_rate"
+add = 0.05
+onset = "0s"
+"#;
+
+const POLICY: &str = r#"name = "p"
+strategy = "canary"
+steps = [ { weight = 1, pause = "10m" }, { weight = 100 } ]
+[analysis]
+interval = "1m"
+failure_limit = 1
+min_requests = 50
+checks = [
+  { metric = "error_rate", max_increase = 0.01 },
+  { metric = "latency_p99_ms", max_ratio = 1.4 },
+]
+on_failure = "rollback"
+"#;
+
+/// Parses `text` (a scenario unless it has `strategy`) and compares the
+/// rendered diagnostics with `expected`, in order.
+fn check(text: &str, expected: &[&str]) {
+    let got: Vec<String> = if text.contains("strategy") {
+        parse_policy("f.toml", text).err().unwrap_or_default()
+    } else {
+        parse_scenario("f.toml", text).err().unwrap_or_default()
+    }
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(got, expected, "\n--- input ---\n{text}");
+}
+
+fn edit(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "{from:?} not in base");
+    base.replacen(from, to, 1)
+}
+
+#[test]
+fn the_issue_examples_are_valid() {
+    check(SCENARIO, &[]);
+    check(POLICY, &[]);
+    let s = parse_scenario("f.toml", SCENARIO).unwrap();
+    assert_eq!(s.candidate, s.stable, "unset candidate keys inherit from stable");
+    assert_eq!(s.monitoring.scrape_interval.ms(), 15_000);
+}
+
+#[test]
+fn unknown_keys_name_line_and_key() {
+    check(&edit(SCENARIO, "users = 50000", "users = 50000\nusres = 1"), &[
+        "f.toml:9: key 'traffic.usres': unknown key (known keys here: rps, users)",
+    ]);
+    check(&edit(SCENARIO, "[candidate]", "[candidate]\nerror_rat = 0.1"), &[
+        "f.toml:19: key 'candidate.error_rat': unknown key (known keys here: error_rate, latency_ms)",
+    ]);
+}
+
+#[test]
+fn all_problems_of_a_file_are_reported_at_once() {
+    let text = edit(&edit(&edit(SCENARIO, "rps = 400", "rps = \"fast\""), "instances = 10", "instances = 0"), "onset = \"0s\"", "onset = \"soon\"");
+    check(&text, &[
+        "f.toml:7: key 'traffic.rps': expected a number, found string \"fast\"",
+        "f.toml:11: key 'fleet.instances': 0 is out of range 1..=100000",
+        "f.toml:23: key 'faults[1].onset': bad duration \"soon\" (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\")",
+    ]);
+}
+
+#[test]
+fn missing_keys_point_at_their_table() {
+    check(&edit(SCENARIO, "rps = 400\n", ""), &["f.toml:6: key 'traffic.rps': missing; expected a number in 0..=10000000"]);
+    check(&edit(SCENARIO, "duration = \"2h\"\n", ""), &["f.toml:1: key 'duration': missing; expected a duration string such as \"30s\" or \"10m\""]);
+}
+
+/// A missing safety threshold is an error, not a silent default.
+#[test]
+fn a_check_without_a_threshold_is_an_error() {
+    check(&edit(POLICY, "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }", "{ metric = \"latency_p99_ms\" }"), &[
+        "f.toml:10: key 'analysis.checks[2].max': missing safety threshold: set max, max_increase or max_ratio",
+    ]);
+    check(&edit(POLICY, "failure_limit = 1\n", ""), &[
+        "f.toml:4: key 'analysis.failure_limit': missing; expected a whole number in 0..=1000000",
+    ]);
+    let no_analysis = POLICY.split("[analysis]").next().unwrap();
+    check(no_analysis, &["f.toml:1: key 'analysis': missing; expected a [analysis] table"]);
+}
+
+#[test]
+fn policy_values_are_checked() {
+    check(&edit(POLICY, "\"error_rate\"", "\"error_ratio\""), &[
+        "f.toml:9: key 'analysis.checks[1].metric': unknown metric \"error_ratio\" (known: error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms)",
+    ]);
+    check(&edit(POLICY, "weight = 100", "weight = 140"), &["f.toml:3: key 'steps[2].weight': 140 is out of range 0..=100"]);
+    check(&edit(POLICY, "\"rollback\"", "\"panic\""), &[
+        "f.toml:12: key 'analysis.on_failure': unknown action \"panic\" (known: rollback, hold)",
+    ]);
+    check(&edit(POLICY, "\"canary\"", "\"yolo\""), &["f.toml:2: key 'strategy': unknown strategy \"yolo\" (known: canary)"]);
+}
+
+#[test]
+fn faults_are_checked() {
+    check(&edit(SCENARIO, "kind = \"error_rate\"", "kind = \"gremlins\""), &[
+        "f.toml:21: key 'faults[1].kind': unknown fault kind \"gremlins\" (known: error_rate, latency)",
+        "f.toml:22: key 'faults[1].add': unknown key (known keys here: fraction, kind, onset)",
+    ]);
+    check(&edit(SCENARIO, "add = 0.05", "fraction = 2"), &[
+        "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
+        "f.toml:20: key 'faults[1].add': an error_rate fault needs `add` (absolute increase) or `multiply`",
+    ]);
+    check(&edit(SCENARIO, "kind = \"error_rate\"\nadd = 0.05", "kind = \"latency\"\nfactor = 1.2\np99_factor = 1.4"), &[
+        "f.toml:23: key 'faults[1].p99_factor': conflicts with `factor`, which already sets it",
+    ]);
+}
+
+#[test]
+fn syntax_errors_are_reported_with_a_line() {
+    let got = parse_scenario("f.toml", "name = \"s\"\nduration = \n").unwrap_err();
+    assert_eq!(got[0].line, 2, "{got:?}");
+    assert!(got[0].message.starts_with("invalid TOML"));
+}
+
+#[test]
+fn latency_quantiles_must_be_ordered() {
+    check(&edit(SCENARIO, "p99 = 200", "p99 = 20"), &["f.toml:16: key 'stable.latency_ms': p99 (20) is below p50 (40)"]);
+}
+
+#[test]
+fn every_builtin_parses() {
+    for b in catalog::SCENARIOS {
+        let s = parse_scenario(&b.label(), b.text).unwrap_or_else(|d| panic!("{d:?}"));
+        assert_eq!(s.name, b.name, "file name and name key agree");
+        assert!(!s.description.is_empty());
+    }
+    for b in catalog::POLICIES {
+        let p = parse_policy(&b.label(), b.text).unwrap_or_else(|d| panic!("{d:?}"));
+        assert_eq!(p.name, b.name);
+    }
+}
+
+/// The files under `scenarios/catalog/` are the ones embedded in the binary.
+#[test]
+fn builtins_are_the_files_on_disk() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
+    for (sub, list) in [("scenarios", catalog::SCENARIOS), ("policies", catalog::POLICIES)] {
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir.join(sub))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".toml").to_owned())
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = list.iter().map(|b| b.name.to_owned()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "every catalog file is embedded");
+    }
+}

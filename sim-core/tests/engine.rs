@@ -1,0 +1,336 @@
+//! Engine behaviour: determinism, conservation, bookkeeping and the
+//! figures the seed texts quote. Scenarios are built in code here; the file
+//! formats are tested in the `scenarios` crate.
+
+use sim_core::batch::{Pair, run_batch, summarise};
+use sim_core::engine::{Collect, Discard, Event, Verdict, run};
+use sim_core::model::*;
+use sim_core::score::{Outcome, RunResult};
+use sim_core::time::SimDuration;
+
+fn secs(s: u64) -> SimDuration {
+    SimDuration::from_secs(s)
+}
+
+fn scenario(faults: Vec<Fault>) -> Scenario {
+    let stable = VersionSpec { error_rate: 0.001, latency_ms_p50: 40.0, latency_ms_p99: 200.0 };
+    Scenario {
+        name: "test".into(),
+        description: String::new(),
+        duration: secs(7200),
+        rollout_at: secs(600),
+        traffic: Traffic { rps: 400.0, users: 50_000 },
+        fleet: Fleet { instances: 10, startup: secs(30) },
+        candidate: stable.clone(),
+        stable,
+        faults,
+        monitoring: Monitoring { scrape_interval: secs(15), ingestion_delay: SimDuration::ZERO },
+        slo: Slo { latency_ms: 1000.0 },
+    }
+}
+
+fn error_fault(add: f64, onset: u64) -> Fault {
+    Fault { effect: FaultEffect::ErrorRate { add, multiply: 1.0 }, onset: secs(onset), fraction: 1.0 }
+}
+
+fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Policy {
+    Policy {
+        name: "p".into(),
+        description: String::new(),
+        strategy: Strategy::Canary,
+        steps: steps.iter().map(|&(weight, pause)| Step { weight, pause: secs(pause) }).collect(),
+        analysis: Analysis {
+            interval: secs(60),
+            failure_limit,
+            consecutive: false,
+            min_requests: 50,
+            checks,
+            on_failure: OnFailure::Rollback,
+        },
+        rollback_delay: secs(10),
+    }
+}
+
+fn error_check(max_increase: f64) -> Check {
+    Check { metric: Metric::ErrorRate, max: None, max_increase: Some(max_increase), max_ratio: None }
+}
+
+fn playbook() -> Policy {
+    policy(
+        &[(1, 600), (5, 600), (25, 600), (50, 600), (100, 0)],
+        vec![
+            error_check(0.01),
+            Check { metric: Metric::LatencyP95, max: None, max_increase: Some(50.0), max_ratio: None },
+            Check { metric: Metric::LatencyP99, max: None, max_increase: None, max_ratio: Some(1.4) },
+        ],
+        1,
+    )
+}
+
+fn runs(s: &Scenario, p: &Policy, n: u64) -> Vec<RunResult> {
+    run_batch(&[Pair { scenario: s, policy: p }], n, 11, &|| {}).remove(0)
+}
+
+#[test]
+fn same_seed_gives_the_same_run_and_other_seeds_differ() {
+    let s = scenario(vec![error_fault(0.05, 0)]);
+    let p = playbook();
+    let a = run(&s, &p, 7, 3, &mut Discard);
+    let b = run(&s, &p, 7, 3, &mut Discard);
+    assert_eq!(a, b);
+    assert_ne!(a, run(&s, &p, 7, 4, &mut Discard), "run index must change the draws");
+    assert_ne!(a, run(&s, &p, 8, 3, &mut Discard), "master seed must change the draws");
+}
+
+/// Requests are conserved: every request is served by exactly one version,
+/// and the per-segment ledger adds up to the totals.
+#[test]
+fn requests_are_conserved() {
+    for s in [scenario(vec![]), scenario(vec![error_fault(0.05, 0)]), scenario(vec![error_fault(0.02, 900)])] {
+        for r in runs(&s, &playbook(), 40) {
+            let seg_total: u64 = r.steps.iter().map(|x| x.requests).sum();
+            let seg_candidate: u64 = r.steps.iter().map(|x| x.candidate_requests).sum();
+            let seg_failed: u64 = r.steps.iter().map(|x| x.failed).sum();
+            assert_eq!(seg_total, r.requests_total(), "seed {} run {}", r.seed, r.run);
+            assert_eq!(seg_candidate, r.candidate.requests);
+            assert_eq!(seg_failed, r.failed_requests_total());
+            assert!(r.candidate.failed <= r.candidate.requests);
+            assert!(r.candidate.fault_failed <= r.candidate.failed);
+            assert!(r.exposed_requests <= r.candidate.requests);
+            assert!(r.users_affected <= r.candidate.fault_failed);
+            assert!(r.steps.iter().all(|x| x.weight <= 100));
+            // Poisson total over 2 h at 400 rps: mean 2.88 M, sd 1 697; 6 sd.
+            let expected = 400.0 * 7200.0;
+            assert!((r.requests_total() as f64 - expected).abs() < 6.0 * expected.sqrt());
+        }
+    }
+}
+
+/// Onset counts from the candidate's first request; detection time is
+/// decision − onset; mitigation is the rollback delay later.
+#[test]
+fn onset_detection_and_mitigation_bookkeeping() {
+    // rollout at 600 s, first instance ready at 630 s, fault 300 s later.
+    let s = scenario(vec![error_fault(0.5, 300)]);
+    let p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], 0);
+    let mut timeline = Collect::default();
+    let r = run(&s, &p, 1, 0, &mut timeline);
+    assert_eq!(r.fault_onset_s(), Some(930.0));
+    // Analysis runs every 60 s from 630 s; the window ending at 930 s holds no
+    // faulty request, the one ending at 990 s does; failure_limit 0 → decide.
+    assert_eq!(r.detected_at_s(), Some(990.0));
+    assert_eq!(r.detection_time_s(), Some(60.0));
+    assert_eq!(r.mitigated_at_s(), Some(1000.0));
+    assert_eq!(r.time_to_mitigate_s(), Some(70.0));
+    assert_eq!(r.outcome, Outcome::RolledBack);
+    assert!(!r.false_alarm());
+    let kinds: Vec<&str> = timeline
+        .0
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::FaultOnset { .. } => Some("onset"),
+            Event::Decided { .. } => Some("decided"),
+            Event::RollbackCompleted => Some("rolled back"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["onset", "decided", "rolled back"]);
+}
+
+/// Argo Rollouts semantics: the analysis fails once failures exceed
+/// `failure_limit`, so a limit of 2 needs 3 failed measurements.
+#[test]
+fn failure_limit_counts_failures_beyond_the_limit() {
+    let s = scenario(vec![error_fault(0.5, 0)]);
+    for limit in 0..4u32 {
+        let p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], limit);
+        let r = run(&s, &p, 1, 0, &mut Discard);
+        assert_eq!(r.detection_time_s(), Some(60.0 * f64::from(limit + 1)), "limit {limit}");
+    }
+}
+
+/// Fewer canary requests than `min_requests` is inconclusive, never a failure.
+#[test]
+fn too_few_requests_is_inconclusive_not_failed() {
+    let s = scenario(vec![error_fault(0.5, 0)]);
+    let mut p = policy(&[(1, 1200), (100, 0)], vec![error_check(0.01)], 0);
+    p.analysis.min_requests = 1_000_000;
+    let mut timeline = Collect::default();
+    let r = run(&s, &p, 1, 0, &mut timeline);
+    assert_eq!(r.outcome, Outcome::Promoted, "nothing conclusive, so nothing stops promotion");
+    assert!(r.escaped());
+    let verdicts: Vec<Verdict> = timeline
+        .0
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Analysis { measurements } => Some(measurements[0].verdict),
+            _ => None,
+        })
+        .collect();
+    assert!(!verdicts.is_empty());
+    assert!(verdicts.iter().all(|v| *v == Verdict::Inconclusive));
+}
+
+/// The SRE workbook's arithmetic: a canary failing 20 % of requests at a 5 %
+/// step adds 5 % × 20 % = 1 % to the service-wide error rate (closed form
+/// w · p). The gate is opened wide so the step runs its full length.
+#[test]
+fn sre_canary_five_percent_times_twenty_percent_is_one_percent() {
+    let mut s = scenario(vec![error_fault(0.20, 0)]);
+    s.stable.error_rate = 0.0;
+    s.candidate.error_rate = 0.0;
+    s.fleet.instances = 20;
+    let p = policy(&[(5, 1800), (100, 0)], vec![error_check(1.0)], 0);
+    let results = runs(&s, &p, 20);
+    let (mut failed, mut total) = (0u64, 0u64);
+    for r in &results {
+        let step = r.steps.iter().find(|x| x.weight == 5).expect("the 5 % step ran");
+        failed += step.failed;
+        total += step.requests;
+    }
+    let rate = failed as f64 / total as f64;
+    // ~14.4 M requests; the binomial-of-binomial sd of the rate is < 3e-5.
+    assert!((rate - 0.01).abs() < 2e-4, "service-wide error rate {rate}");
+}
+
+/// A healthy release has no fault-caused harm, whatever the policy decides.
+#[test]
+fn healthy_release_has_no_blast_radius() {
+    let s = scenario(vec![]);
+    assert!(s.is_healthy());
+    for r in runs(&s, &playbook(), 50) {
+        assert_eq!(r.blast_failed_requests(), 0);
+        assert_eq!(r.blast_slow_requests(), 0);
+        assert_eq!(r.users_affected, 0);
+        assert_eq!(r.fault_onset, None);
+        assert_eq!(r.detection_time_s(), None);
+        if r.outcome == Outcome::Promoted {
+            // 30 s start-up before steps 1, 3, 4 and 5 need new instances; 4 pauses of 10 min.
+            assert_eq!(r.rollout_duration_s(), Some(4.0 * 600.0 + 4.0 * 30.0));
+        } else {
+            assert!(r.false_alarm());
+        }
+    }
+}
+
+/// Distinct users hit by F fault-caused failures spread uniformly over U
+/// users: E = U (1 − (1 − 1/U)^F), the classical occupancy expectation. Also
+/// "1 % of 100 users is one user": the count never exceeds the population.
+#[test]
+fn users_affected_follows_the_occupancy_expectation() {
+    let mut s = scenario(vec![error_fault(0.05, 0)]);
+    s.traffic.users = 100;
+    let p = policy(&[(1, 7000), (100, 0)], vec![error_check(1.0)], 0);
+    let results = runs(&s, &p, 400);
+    let u = 100.0f64;
+    let (mut observed, mut expected) = (0.0, 0.0);
+    for r in &results {
+        assert!(r.users_affected <= 100);
+        observed += r.users_affected as f64;
+        expected += u * (1.0 - (1.0 - 1.0 / u).powf(r.candidate.fault_failed as f64));
+    }
+    let n = results.len() as f64;
+    // Per-run sd of the occupancy count is below 5 users; 400 runs → SE < 0.25.
+    assert!((observed / n - expected / n).abs() < 1.0, "observed {} expected {}", observed / n, expected / n);
+}
+
+/// Monitoring is the controller's only view: what the analysis measured
+/// must agree with the ground truth it never reads.
+#[test]
+fn monitoring_measures_what_the_ledger_records() {
+    let s = scenario(vec![error_fault(0.05, 0)]);
+    let p = policy(&[(50, 3600), (100, 0)], vec![error_check(1.0)], 0);
+    let mut timeline = Collect::default();
+    let r = run(&s, &p, 3, 0, &mut timeline);
+    let rates: Vec<f64> = timeline
+        .0
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Analysis { measurements } => measurements[0].candidate,
+            _ => None,
+        })
+        .collect();
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    let truth = r.candidate.failed as f64 / r.candidate.requests as f64;
+    assert!((mean - truth).abs() < 0.002, "monitoring {mean} vs ledger {truth}");
+    assert!((truth - 0.051).abs() < 0.002);
+}
+
+/// The cost of a run does not depend on the request rate: the number of
+/// events is the same at 100 and at 10 000 requests per second.
+#[test]
+fn event_count_does_not_grow_with_traffic() {
+    let p = playbook();
+    let mut slow = scenario(vec![]);
+    slow.traffic.rps = 100.0;
+    let mut fast = scenario(vec![]);
+    fast.traffic.rps = 10_000.0;
+    let mut p_open = p.clone();
+    p_open.analysis.checks = vec![error_check(1.0)];
+    let a = run(&slow, &p_open, 1, 0, &mut Discard);
+    let b = run(&fast, &p_open, 1, 0, &mut Discard);
+    assert_eq!(a.outcome, Outcome::Promoted);
+    assert_eq!(a.events, b.events);
+    assert!(b.requests_total() > 90 * a.requests_total());
+}
+
+/// `hold` stops the rollout and waits for a human who, in this model, never comes.
+#[test]
+fn hold_keeps_the_weight_and_is_not_mitigated() {
+    let s = scenario(vec![error_fault(0.5, 0)]);
+    let mut p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], 0);
+    p.analysis.on_failure = OnFailure::Hold;
+    let r = run(&s, &p, 1, 0, &mut Discard);
+    assert_eq!(r.outcome, Outcome::Held);
+    assert_eq!(r.mitigated_at_s(), None);
+    assert!(r.detection_time_s().is_some());
+}
+
+/// A latency fault causes slow requests (over the SLO) but no failures.
+#[test]
+fn latency_fault_is_scored_as_slow_requests() {
+    let mut s = scenario(vec![Fault {
+        effect: FaultEffect::Latency { p50_factor: 3.0, p50_add_ms: 0.0, p99_factor: 3.0, p99_add_ms: 0.0 },
+        onset: SimDuration::ZERO,
+        fraction: 1.0,
+    }]);
+    s.slo.latency_ms = 300.0;
+    let p = playbook();
+    let r = run(&s, &p, 2, 0, &mut Discard);
+    assert_eq!(r.blast_failed_requests(), 0);
+    assert!(r.blast_slow_requests() > 0);
+    assert_eq!(r.outcome, Outcome::RolledBack);
+    assert!(matches!(r.decision.map(|d| d.metric), Some(Metric::LatencyP95 | Metric::LatencyP99)));
+}
+
+/// A fault touching a fraction of requests harms about that fraction.
+#[test]
+fn fault_fraction_scales_the_harm() {
+    let mut full = scenario(vec![error_fault(0.10, 0)]);
+    full.stable.error_rate = 0.0;
+    full.candidate.error_rate = 0.0;
+    let mut part = full.clone();
+    part.faults[0].fraction = 0.25;
+    let p = policy(&[(20, 3600), (100, 0)], vec![error_check(1.0)], 0);
+    let rate = |s: &Scenario| {
+        let rs = runs(s, &p, 10);
+        let f: u64 = rs.iter().map(|r| r.candidate.fault_failed).sum();
+        let n: u64 = rs.iter().map(|r| r.candidate.requests).sum();
+        f as f64 / n as f64
+    };
+    let (a, b) = (rate(&full), rate(&part));
+    assert!((a - 0.10).abs() < 0.003, "{a}");
+    assert!((b - 0.025).abs() < 0.002, "{b}");
+}
+
+#[test]
+fn batch_summary_counts_outcomes() {
+    let s = scenario(vec![error_fault(0.05, 0)]);
+    let rs = runs(&s, &playbook(), 30);
+    let g = summarise(&rs);
+    assert_eq!(g.runs, 30);
+    assert_eq!(g.outcomes.iter().sum::<usize>(), 30);
+    assert_eq!(g.detection_rate, Some(1.0));
+    assert_eq!(g.false_alarm_rate, None);
+    assert_eq!(g.escape_rate, Some(0.0));
+}
