@@ -87,10 +87,11 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "escaped",
         "detect (med / p90)",
         "failed req",
+        "slow req",
         "users hit",
         "ship (med)",
     ];
-    let rows: Vec<[String; 10]> = groups
+    let rows: Vec<[String; 11]> = groups
         .iter()
         .map(|g| {
             [
@@ -102,6 +103,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
                 pct(g.escape_rate),
                 time(&g.detection_time_s),
                 count(&g.failed_requests),
+                count(&g.slow_requests),
                 count(&g.users_affected),
                 g.rollout_duration_s
                     .map_or("—".to_owned(), |s| span(s.median)),
@@ -135,11 +137,14 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
     let runs: usize = groups.iter().map(|g| g.runs).sum();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "\n{runs} runs, master seed {seed}. detected: share of runs with a fault whose analysis failed after onset; \
-false alarm: share of healthy runs rolled back or held; escaped: share of faulty runs promoted to 100%. \
-failed req / users hit: fault-caused, mean per run."
+        "\n{runs} runs, master seed {seed}.\n\
+         detected     share of runs with a fault whose analysis failed after the onset\n\
+         false alarm  share of healthy runs rolled back or held\n\
+         escaped      share of runs with a fault that were promoted to 100%\n\
+         detect       time from fault onset to the decision (median / 90th percentile)\n\
+         failed, slow, users: fault-caused harm, mean per run; ship: rollout start to 100%\n"
     );
     out
 }

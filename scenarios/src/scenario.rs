@@ -61,15 +61,15 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
     let monitoring = monitoring(src, monitoring_table);
     let slo_table = top.opt_table(src, "slo");
     let slo = slo(src, slo_table);
-    if let (Some(d), true) = (duration, top.has("rollout_at")) {
-        if rollout_at >= d {
-            let span = top.span_of("rollout_at");
-            src.error(
-                &span,
-                "rollout_at",
-                format!("{rollout_at} is not before the end of the run ({d})"),
-            );
-        }
+    if let (Some(d), true) = (duration, top.has("rollout_at"))
+        && rollout_at >= d
+    {
+        let span = top.span_of("rollout_at");
+        src.error(
+            &span,
+            "rollout_at",
+            format!("{rollout_at} is not before the end of the run ({d})"),
+        );
     }
     top.finish(src);
     let scenario = Scenario {
@@ -138,11 +138,11 @@ fn latency(
     let span = l.span.clone();
     let path = l.path.clone();
     l.finish(src);
-    if let (Some(a), Some(b)) = (p50, p99) {
-        if b < a {
-            src.error(&span, &path, format!("p99 ({b}) is below p50 ({a})"));
-            return (None, None, false);
-        }
+    if let (Some(a), Some(b)) = (p50, p99)
+        && b < a
+    {
+        src.error(&span, &path, format!("p99 ({b}) is below p50 ({a})"));
+        return (None, None, false);
     }
     (p50, p99, ok)
 }

@@ -66,74 +66,134 @@ fn the_issue_examples_are_valid() {
     check(SCENARIO, &[]);
     check(POLICY, &[]);
     let s = parse_scenario("f.toml", SCENARIO).unwrap();
-    assert_eq!(s.candidate, s.stable, "unset candidate keys inherit from stable");
+    assert_eq!(
+        s.candidate, s.stable,
+        "unset candidate keys inherit from stable"
+    );
     assert_eq!(s.monitoring.scrape_interval.ms(), 15_000);
 }
 
 #[test]
 fn unknown_keys_name_line_and_key() {
-    check(&edit(SCENARIO, "users = 50000", "users = 50000\nusres = 1"), &[
-        "f.toml:9: key 'traffic.usres': unknown key (known keys here: rps, users)",
-    ]);
-    check(&edit(SCENARIO, "[candidate]", "[candidate]\nerror_rat = 0.1"), &[
-        "f.toml:19: key 'candidate.error_rat': unknown key (known keys here: error_rate, latency_ms)",
-    ]);
+    check(
+        &edit(SCENARIO, "users = 50000", "users = 50000\nusres = 1"),
+        &["f.toml:9: key 'traffic.usres': unknown key (known keys here: rps, users)"],
+    );
+    check(
+        &edit(SCENARIO, "[candidate]", "[candidate]\nerror_rat = 0.1"),
+        &[
+            "f.toml:19: key 'candidate.error_rat': unknown key (known keys here: error_rate, latency_ms)",
+        ],
+    );
 }
 
 #[test]
 fn all_problems_of_a_file_are_reported_at_once() {
-    let text = edit(&edit(&edit(SCENARIO, "rps = 400", "rps = \"fast\""), "instances = 10", "instances = 0"), "onset = \"0s\"", "onset = \"soon\"");
-    check(&text, &[
-        "f.toml:7: key 'traffic.rps': expected a number, found string \"fast\"",
-        "f.toml:11: key 'fleet.instances': 0 is out of range 1..=100000",
-        "f.toml:23: key 'faults[1].onset': bad duration \"soon\" (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\")",
-    ]);
+    let text = edit(
+        &edit(
+            &edit(SCENARIO, "rps = 400", "rps = \"fast\""),
+            "instances = 10",
+            "instances = 0",
+        ),
+        "onset = \"0s\"",
+        "onset = \"soon\"",
+    );
+    check(
+        &text,
+        &[
+            "f.toml:7: key 'traffic.rps': expected a number, found string \"fast\"",
+            "f.toml:11: key 'fleet.instances': 0 is out of range 1..=100000",
+            "f.toml:23: key 'faults[1].onset': bad duration \"soon\" (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\")",
+        ],
+    );
 }
 
 #[test]
 fn missing_keys_point_at_their_table() {
-    check(&edit(SCENARIO, "rps = 400\n", ""), &["f.toml:6: key 'traffic.rps': missing; expected a number in 0..=10000000"]);
-    check(&edit(SCENARIO, "duration = \"2h\"\n", ""), &["f.toml:1: key 'duration': missing; expected a duration string such as \"30s\" or \"10m\""]);
+    check(
+        &edit(SCENARIO, "rps = 400\n", ""),
+        &["f.toml:6: key 'traffic.rps': missing; expected a number in 0..=10000000"],
+    );
+    check(
+        &edit(SCENARIO, "duration = \"2h\"\n", ""),
+        &[
+            "f.toml:1: key 'duration': missing; expected a duration string such as \"30s\" or \"10m\"",
+        ],
+    );
 }
 
 /// A missing safety threshold is an error, not a silent default.
 #[test]
 fn a_check_without_a_threshold_is_an_error() {
-    check(&edit(POLICY, "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }", "{ metric = \"latency_p99_ms\" }"), &[
-        "f.toml:10: key 'analysis.checks[2].max': missing safety threshold: set max, max_increase or max_ratio",
-    ]);
-    check(&edit(POLICY, "failure_limit = 1\n", ""), &[
-        "f.toml:4: key 'analysis.failure_limit': missing; expected a whole number in 0..=1000000",
-    ]);
+    check(
+        &edit(
+            POLICY,
+            "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }",
+            "{ metric = \"latency_p99_ms\" }",
+        ),
+        &[
+            "f.toml:10: key 'analysis.checks[2].max': missing safety threshold: set max, max_increase or max_ratio",
+        ],
+    );
+    check(
+        &edit(POLICY, "failure_limit = 1\n", ""),
+        &[
+            "f.toml:4: key 'analysis.failure_limit': missing; expected a whole number in 0..=1000000",
+        ],
+    );
     let no_analysis = POLICY.split("[analysis]").next().unwrap();
-    check(no_analysis, &["f.toml:1: key 'analysis': missing; expected a [analysis] table"]);
+    check(
+        no_analysis,
+        &["f.toml:1: key 'analysis': missing; expected a [analysis] table"],
+    );
 }
 
 #[test]
 fn policy_values_are_checked() {
-    check(&edit(POLICY, "\"error_rate\"", "\"error_ratio\""), &[
-        "f.toml:9: key 'analysis.checks[1].metric': unknown metric \"error_ratio\" (known: error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms)",
-    ]);
-    check(&edit(POLICY, "weight = 100", "weight = 140"), &["f.toml:3: key 'steps[2].weight': 140 is out of range 0..=100"]);
-    check(&edit(POLICY, "\"rollback\"", "\"panic\""), &[
-        "f.toml:12: key 'analysis.on_failure': unknown action \"panic\" (known: rollback, hold)",
-    ]);
-    check(&edit(POLICY, "\"canary\"", "\"yolo\""), &["f.toml:2: key 'strategy': unknown strategy \"yolo\" (known: canary)"]);
+    check(
+        &edit(POLICY, "\"error_rate\"", "\"error_ratio\""),
+        &[
+            "f.toml:9: key 'analysis.checks[1].metric': unknown metric \"error_ratio\" (known: error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms)",
+        ],
+    );
+    check(
+        &edit(POLICY, "weight = 100", "weight = 140"),
+        &["f.toml:3: key 'steps[2].weight': 140 is out of range 0..=100"],
+    );
+    check(
+        &edit(POLICY, "\"rollback\"", "\"panic\""),
+        &["f.toml:12: key 'analysis.on_failure': unknown action \"panic\" (known: rollback, hold)"],
+    );
+    check(
+        &edit(POLICY, "\"canary\"", "\"yolo\""),
+        &["f.toml:2: key 'strategy': unknown strategy \"yolo\" (known: canary)"],
+    );
 }
 
 #[test]
 fn faults_are_checked() {
-    check(&edit(SCENARIO, "kind = \"error_rate\"", "kind = \"gremlins\""), &[
-        "f.toml:21: key 'faults[1].kind': unknown fault kind \"gremlins\" (known: error_rate, latency)",
-        "f.toml:22: key 'faults[1].add': unknown key (known keys here: fraction, kind, onset)",
-    ]);
-    check(&edit(SCENARIO, "add = 0.05", "fraction = 2"), &[
-        "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
-        "f.toml:20: key 'faults[1].add': an error_rate fault needs `add` (absolute increase) or `multiply`",
-    ]);
-    check(&edit(SCENARIO, "kind = \"error_rate\"\nadd = 0.05", "kind = \"latency\"\nfactor = 1.2\np99_factor = 1.4"), &[
-        "f.toml:23: key 'faults[1].p99_factor': conflicts with `factor`, which already sets it",
-    ]);
+    check(
+        &edit(SCENARIO, "kind = \"error_rate\"", "kind = \"gremlins\""),
+        &[
+            "f.toml:21: key 'faults[1].kind': unknown fault kind \"gremlins\" (known: error_rate, latency)",
+            "f.toml:22: key 'faults[1].add': unknown key (known keys here: fraction, kind, onset)",
+        ],
+    );
+    check(
+        &edit(SCENARIO, "add = 0.05", "fraction = 2"),
+        &[
+            "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
+            "f.toml:20: key 'faults[1].add': an error_rate fault needs `add` (absolute increase) or `multiply`",
+        ],
+    );
+    check(
+        &edit(
+            SCENARIO,
+            "kind = \"error_rate\"\nadd = 0.05",
+            "kind = \"latency\"\nfactor = 1.2\np99_factor = 1.4",
+        ),
+        &["f.toml:23: key 'faults[1].p99_factor': conflicts with `factor`, which already sets it"],
+    );
 }
 
 #[test]
@@ -145,7 +205,10 @@ fn syntax_errors_are_reported_with_a_line() {
 
 #[test]
 fn latency_quantiles_must_be_ordered() {
-    check(&edit(SCENARIO, "p99 = 200", "p99 = 20"), &["f.toml:16: key 'stable.latency_ms': p99 (20) is below p50 (40)"]);
+    check(
+        &edit(SCENARIO, "p99 = 200", "p99 = 20"),
+        &["f.toml:16: key 'stable.latency_ms': p99 (20) is below p50 (40)"],
+    );
 }
 
 #[test]
@@ -165,10 +228,19 @@ fn every_builtin_parses() {
 #[test]
 fn builtins_are_the_files_on_disk() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
-    for (sub, list) in [("scenarios", catalog::SCENARIOS), ("policies", catalog::POLICIES)] {
+    for (sub, list) in [
+        ("scenarios", catalog::SCENARIOS),
+        ("policies", catalog::POLICIES),
+    ] {
         let mut on_disk: Vec<String> = std::fs::read_dir(dir.join(sub))
             .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".toml").to_owned())
+            .map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .trim_end_matches(".toml")
+                    .to_owned()
+            })
             .collect();
         on_disk.sort();
         let mut embedded: Vec<String> = list.iter().map(|b| b.name.to_owned()).collect();

@@ -459,11 +459,11 @@ impl<'a> Run<'a> {
             Kind::StepStart(i) => self.start_step(i, observer),
             Kind::InstancesReady => {
                 self.candidate_ready = self.candidate_launched;
-                if let Some((step, weight)) = self.pending_weight {
-                    if self.candidate_ready >= self.instances_for(weight) {
-                        self.pending_weight = None;
-                        self.apply_weight(step, weight, observer);
-                    }
+                if let Some((step, weight)) = self.pending_weight
+                    && self.candidate_ready >= self.instances_for(weight)
+                {
+                    self.pending_weight = None;
+                    self.apply_weight(step, weight, observer);
                 }
             }
             Kind::StepEnd(i) => {
@@ -845,15 +845,14 @@ pub fn judge_threshold(
     }
     let relative = check.max_increase.is_some() || check.max_ratio.is_some();
     match stable {
-        Some(s) => {
+        Some(s)
             if check.max_increase.is_some_and(|d| c - s > d)
-                || check.max_ratio.is_some_and(|r| c > r * s)
-            {
-                return Verdict::Fail;
-            }
+                || check.max_ratio.is_some_and(|r| c > r * s) =>
+        {
+            return Verdict::Fail;
         }
         None if relative => return Verdict::Inconclusive,
-        None => {}
+        _ => {}
     }
     Verdict::Pass
 }

@@ -13,24 +13,41 @@ fn secs(s: u64) -> SimDuration {
 }
 
 fn scenario(faults: Vec<Fault>) -> Scenario {
-    let stable = VersionSpec { error_rate: 0.001, latency_ms_p50: 40.0, latency_ms_p99: 200.0 };
+    let stable = VersionSpec {
+        error_rate: 0.001,
+        latency_ms_p50: 40.0,
+        latency_ms_p99: 200.0,
+    };
     Scenario {
         name: "test".into(),
         description: String::new(),
         duration: secs(7200),
         rollout_at: secs(600),
-        traffic: Traffic { rps: 400.0, users: 50_000 },
-        fleet: Fleet { instances: 10, startup: secs(30) },
+        traffic: Traffic {
+            rps: 400.0,
+            users: 50_000,
+        },
+        fleet: Fleet {
+            instances: 10,
+            startup: secs(30),
+        },
         candidate: stable.clone(),
         stable,
         faults,
-        monitoring: Monitoring { scrape_interval: secs(15), ingestion_delay: SimDuration::ZERO },
+        monitoring: Monitoring {
+            scrape_interval: secs(15),
+            ingestion_delay: SimDuration::ZERO,
+        },
         slo: Slo { latency_ms: 1000.0 },
     }
 }
 
 fn error_fault(add: f64, onset: u64) -> Fault {
-    Fault { effect: FaultEffect::ErrorRate { add, multiply: 1.0 }, onset: secs(onset), fraction: 1.0 }
+    Fault {
+        effect: FaultEffect::ErrorRate { add, multiply: 1.0 },
+        onset: secs(onset),
+        fraction: 1.0,
+    }
 }
 
 fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Policy {
@@ -38,7 +55,13 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
         name: "p".into(),
         description: String::new(),
         strategy: Strategy::Canary,
-        steps: steps.iter().map(|&(weight, pause)| Step { weight, pause: secs(pause) }).collect(),
+        steps: steps
+            .iter()
+            .map(|&(weight, pause)| Step {
+                weight,
+                pause: secs(pause),
+            })
+            .collect(),
         analysis: Analysis {
             interval: secs(60),
             failure_limit,
@@ -52,7 +75,12 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
 }
 
 fn error_check(max_increase: f64) -> Check {
-    Check { metric: Metric::ErrorRate, max: None, max_increase: Some(max_increase), max_ratio: None }
+    Check {
+        metric: Metric::ErrorRate,
+        max: None,
+        max_increase: Some(max_increase),
+        max_ratio: None,
+    }
 }
 
 fn playbook() -> Policy {
@@ -60,15 +88,34 @@ fn playbook() -> Policy {
         &[(1, 600), (5, 600), (25, 600), (50, 600), (100, 0)],
         vec![
             error_check(0.01),
-            Check { metric: Metric::LatencyP95, max: None, max_increase: Some(50.0), max_ratio: None },
-            Check { metric: Metric::LatencyP99, max: None, max_increase: None, max_ratio: Some(1.4) },
+            Check {
+                metric: Metric::LatencyP95,
+                max: None,
+                max_increase: Some(50.0),
+                max_ratio: None,
+            },
+            Check {
+                metric: Metric::LatencyP99,
+                max: None,
+                max_increase: None,
+                max_ratio: Some(1.4),
+            },
         ],
         1,
     )
 }
 
 fn runs(s: &Scenario, p: &Policy, n: u64) -> Vec<RunResult> {
-    run_batch(&[Pair { scenario: s, policy: p }], n, 11, &|| {}).remove(0)
+    run_batch(
+        &[Pair {
+            scenario: s,
+            policy: p,
+        }],
+        n,
+        11,
+        &|| {},
+    )
+    .remove(0)
 }
 
 #[test]
@@ -78,20 +125,38 @@ fn same_seed_gives_the_same_run_and_other_seeds_differ() {
     let a = run(&s, &p, 7, 3, &mut Discard);
     let b = run(&s, &p, 7, 3, &mut Discard);
     assert_eq!(a, b);
-    assert_ne!(a, run(&s, &p, 7, 4, &mut Discard), "run index must change the draws");
-    assert_ne!(a, run(&s, &p, 8, 3, &mut Discard), "master seed must change the draws");
+    assert_ne!(
+        a,
+        run(&s, &p, 7, 4, &mut Discard),
+        "run index must change the draws"
+    );
+    assert_ne!(
+        a,
+        run(&s, &p, 8, 3, &mut Discard),
+        "master seed must change the draws"
+    );
 }
 
 /// Requests are conserved: every request is served by exactly one version,
 /// and the per-segment ledger adds up to the totals.
 #[test]
 fn requests_are_conserved() {
-    for s in [scenario(vec![]), scenario(vec![error_fault(0.05, 0)]), scenario(vec![error_fault(0.02, 900)])] {
+    for s in [
+        scenario(vec![]),
+        scenario(vec![error_fault(0.05, 0)]),
+        scenario(vec![error_fault(0.02, 900)]),
+    ] {
         for r in runs(&s, &playbook(), 40) {
             let seg_total: u64 = r.steps.iter().map(|x| x.requests).sum();
             let seg_candidate: u64 = r.steps.iter().map(|x| x.candidate_requests).sum();
             let seg_failed: u64 = r.steps.iter().map(|x| x.failed).sum();
-            assert_eq!(seg_total, r.requests_total(), "seed {} run {}", r.seed, r.run);
+            assert_eq!(
+                seg_total,
+                r.requests_total(),
+                "seed {} run {}",
+                r.seed,
+                r.run
+            );
             assert_eq!(seg_candidate, r.candidate.requests);
             assert_eq!(seg_failed, r.failed_requests_total());
             assert!(r.candidate.failed <= r.candidate.requests);
@@ -145,7 +210,11 @@ fn failure_limit_counts_failures_beyond_the_limit() {
     for limit in 0..4u32 {
         let p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], limit);
         let r = run(&s, &p, 1, 0, &mut Discard);
-        assert_eq!(r.detection_time_s(), Some(60.0 * f64::from(limit + 1)), "limit {limit}");
+        assert_eq!(
+            r.detection_time_s(),
+            Some(60.0 * f64::from(limit + 1)),
+            "limit {limit}"
+        );
     }
 }
 
@@ -157,7 +226,11 @@ fn too_few_requests_is_inconclusive_not_failed() {
     p.analysis.min_requests = 1_000_000;
     let mut timeline = Collect::default();
     let r = run(&s, &p, 1, 0, &mut timeline);
-    assert_eq!(r.outcome, Outcome::Promoted, "nothing conclusive, so nothing stops promotion");
+    assert_eq!(
+        r.outcome,
+        Outcome::Promoted,
+        "nothing conclusive, so nothing stops promotion"
+    );
     assert!(r.escaped());
     let verdicts: Vec<Verdict> = timeline
         .0
@@ -184,7 +257,11 @@ fn sre_canary_five_percent_times_twenty_percent_is_one_percent() {
     let results = runs(&s, &p, 20);
     let (mut failed, mut total) = (0u64, 0u64);
     for r in &results {
-        let step = r.steps.iter().find(|x| x.weight == 5).expect("the 5 % step ran");
+        let step = r
+            .steps
+            .iter()
+            .find(|x| x.weight == 5)
+            .expect("the 5 % step ran");
         failed += step.failed;
         total += step.requests;
     }
@@ -231,7 +308,12 @@ fn users_affected_follows_the_occupancy_expectation() {
     }
     let n = results.len() as f64;
     // Per-run sd of the occupancy count is below 5 users; 400 runs → SE < 0.25.
-    assert!((observed / n - expected / n).abs() < 1.0, "observed {} expected {}", observed / n, expected / n);
+    assert!(
+        (observed / n - expected / n).abs() < 1.0,
+        "observed {} expected {}",
+        observed / n,
+        expected / n
+    );
 }
 
 /// Monitoring is the controller's only view: what the analysis measured
@@ -252,7 +334,10 @@ fn monitoring_measures_what_the_ledger_records() {
         .collect();
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
     let truth = r.candidate.failed as f64 / r.candidate.requests as f64;
-    assert!((mean - truth).abs() < 0.002, "monitoring {mean} vs ledger {truth}");
+    assert!(
+        (mean - truth).abs() < 0.002,
+        "monitoring {mean} vs ledger {truth}"
+    );
     assert!((truth - 0.051).abs() < 0.002);
 }
 
@@ -290,7 +375,12 @@ fn hold_keeps_the_weight_and_is_not_mitigated() {
 #[test]
 fn latency_fault_is_scored_as_slow_requests() {
     let mut s = scenario(vec![Fault {
-        effect: FaultEffect::Latency { p50_factor: 3.0, p50_add_ms: 0.0, p99_factor: 3.0, p99_add_ms: 0.0 },
+        effect: FaultEffect::Latency {
+            p50_factor: 3.0,
+            p50_add_ms: 0.0,
+            p99_factor: 3.0,
+            p99_add_ms: 0.0,
+        },
         onset: SimDuration::ZERO,
         fraction: 1.0,
     }]);
@@ -300,7 +390,10 @@ fn latency_fault_is_scored_as_slow_requests() {
     assert_eq!(r.blast_failed_requests(), 0);
     assert!(r.blast_slow_requests() > 0);
     assert_eq!(r.outcome, Outcome::RolledBack);
-    assert!(matches!(r.decision.map(|d| d.metric), Some(Metric::LatencyP95 | Metric::LatencyP99)));
+    assert!(matches!(
+        r.decision.map(|d| d.metric),
+        Some(Metric::LatencyP95 | Metric::LatencyP99)
+    ));
 }
 
 /// A fault touching a fraction of requests harms about that fraction.

@@ -1,0 +1,418 @@
+//! The command line end to end: the public JSON contract, determinism,
+//! error handling and the text a person reads (snapshots).
+
+use e2e::{aviary, json, ok, temp_file};
+
+/// The keys of `aviary run --format json` that users and tools rely on.
+#[test]
+fn run_json_has_the_contract_keys() {
+    let v = json(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+    ]);
+    for key in [
+        "scenario",
+        "policy",
+        "seed",
+        "outcome",
+        "fault_onset_s",
+        "detected_at_s",
+        "detection_time_s",
+        "mitigated_at_s",
+        "rollout_duration_s",
+        "blast_radius",
+        "requests",
+        "failed_requests_total",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    for key in ["failed_requests", "slow_requests", "users_affected"] {
+        assert!(
+            v["blast_radius"].get(key).is_some(),
+            "missing blast_radius.{key}"
+        );
+    }
+    for key in ["total", "candidate"] {
+        assert!(v["requests"].get(key).is_some(), "missing requests.{key}");
+    }
+    assert_eq!(v["scenario"], "checkout-error-spike");
+    assert_eq!(v["policy"], "default");
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["outcome"], "rolled_back");
+    // The candidate's first instance is ready 30 s after the 10-minute warm-up.
+    assert_eq!(v["fault_onset_s"], 630.0);
+    let detected = v["detected_at_s"].as_f64().unwrap();
+    assert_eq!(v["detection_time_s"].as_f64().unwrap(), detected - 630.0);
+}
+
+#[test]
+fn healthy_release_is_promoted_with_null_fault_fields() {
+    let v = json(&["run", "healthy-release", "--seed", "2", "--format", "json"]);
+    assert_eq!(v["fault_onset_s"], serde_json::Value::Null);
+    assert_eq!(v["detection_time_s"], serde_json::Value::Null);
+    assert_eq!(v["blast_radius"]["failed_requests"], 0);
+    if v["outcome"] == "promoted" {
+        assert_eq!(v["rollout_duration_s"], 2520.0);
+    }
+}
+
+#[test]
+fn jsonl_streams_events_then_the_run_object() {
+    let text = ok(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "jsonl",
+    ]);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 5);
+    for l in &lines[..lines.len() - 1] {
+        assert!(l["t_s"].is_number() && l["type"].is_string(), "{l}");
+    }
+    let times: Vec<f64> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["t_s"].as_f64().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events in time order"
+    );
+    let run = lines.last().unwrap();
+    assert_eq!(run["type"], "run");
+    let plain = json(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run["blast_radius"], plain["blast_radius"]);
+    let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    for t in [
+        "rollout_started",
+        "weight_set",
+        "fault_onset",
+        "analysis",
+        "analysis_failed",
+        "decision",
+        "rollback_completed",
+    ] {
+        assert!(types.contains(&t), "no {t} event");
+    }
+}
+
+/// Same inputs and seed give the same bytes, whatever the thread count.
+#[test]
+fn batch_is_identical_for_one_and_two_threads() {
+    for format in ["json", "csv"] {
+        let a = ok(&[
+            "batch",
+            "--seeds",
+            "60",
+            "--threads",
+            "1",
+            "--format",
+            format,
+        ]);
+        let b = ok(&[
+            "batch",
+            "--seeds",
+            "60",
+            "--threads",
+            "2",
+            "--format",
+            format,
+        ]);
+        assert_eq!(a, b, "{format} differs between 1 and 2 threads");
+        let c = ok(&[
+            "batch",
+            "--seeds",
+            "60",
+            "--threads",
+            "2",
+            "--format",
+            format,
+        ]);
+        assert_eq!(b, c, "{format} differs between two identical runs");
+    }
+    let other = ok(&["batch", "--seeds", "60", "--seed", "2", "--format", "csv"]);
+    assert_ne!(
+        other,
+        ok(&["batch", "--seeds", "60", "--format", "csv"]),
+        "the master seed matters"
+    );
+}
+
+#[test]
+fn batch_json_has_the_contract_keys() {
+    let v = json(&[
+        "batch",
+        "healthy-release",
+        "checkout-error-spike",
+        "--policy",
+        "default",
+        "--policy",
+        "fast-promotion",
+        "--seeds",
+        "20",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["runs"], 80);
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4, "one group per scenario × policy");
+    for g in groups {
+        for key in [
+            "scenario",
+            "policy",
+            "runs",
+            "detection_rate",
+            "false_alarm_rate",
+            "escape_rate",
+            "detection_time_s",
+            "blast_radius",
+            "rollout_duration_s",
+        ] {
+            assert!(g.get(key).is_some(), "missing {key}");
+        }
+        assert!(
+            g["detection_time_s"].get("median").is_some()
+                && g["detection_time_s"].get("p90").is_some()
+        );
+        for k in ["failed_requests", "users_affected"] {
+            assert!(g["blast_radius"][k]["mean"].is_number());
+            assert_eq!(g["blast_radius"][k]["ci95"].as_array().unwrap().len(), 2);
+        }
+        assert!(g["rollout_duration_s"].get("median").is_some());
+    }
+    assert_eq!(groups[0]["scenario"], "healthy-release");
+    assert!(groups[0]["false_alarm_rate"].is_number() && groups[0]["detection_rate"].is_null());
+    assert!(groups[2]["detection_rate"].is_number() && groups[2]["false_alarm_rate"].is_null());
+}
+
+#[test]
+fn batch_csv_has_one_row_per_run_with_the_seed() {
+    let text = ok(&[
+        "batch",
+        "checkout-error-spike",
+        "--seeds",
+        "25",
+        "--seed",
+        "9",
+        "--format",
+        "csv",
+    ]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 26);
+    assert!(lines[0].starts_with("scenario,policy,seed,run,outcome"));
+    assert!(lines[1].starts_with("checkout-error-spike,default,9,0,"));
+    assert!(lines[25].starts_with("checkout-error-spike,default,9,24,"));
+}
+
+/// A batch row is reproducible on its own with `aviary run --seed S --run I`.
+#[test]
+fn any_batch_run_can_be_replayed_alone() {
+    let text = ok(&[
+        "batch",
+        "checkout-error-spike",
+        "--seeds",
+        "5",
+        "--seed",
+        "3",
+        "--format",
+        "csv",
+    ]);
+    let row4 = text.lines().nth(5).unwrap();
+    let v = json(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "3",
+        "--run",
+        "4",
+        "--format",
+        "json",
+    ]);
+    let fields: Vec<&str> = row4.split(',').collect();
+    assert_eq!(fields[4], v["outcome"].as_str().unwrap());
+    assert_eq!(fields[15], v["blast_radius"]["failed_requests"].to_string());
+}
+
+#[test]
+fn files_work_like_builtins() {
+    let scenario = temp_file(
+        "files",
+        "mine.toml",
+        &ok(&[
+            "scenarios",
+            "show",
+            "checkout-error-spike",
+            "--format",
+            "toml",
+        ]),
+    );
+    let policy = temp_file(
+        "files",
+        "p.toml",
+        &ok(&["policies", "show", "default", "--format", "toml"]),
+    );
+    let from_file = json(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--format",
+        "json",
+    ]);
+    let builtin = json(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(from_file, builtin);
+    let v = ok(&[
+        "validate",
+        scenario.to_str().unwrap(),
+        policy.to_str().unwrap(),
+    ]);
+    assert!(
+        v.contains("(scenario checkout-error-spike)") && v.contains("(policy default)"),
+        "{v}"
+    );
+}
+
+/// Bad input: a clear message naming file, line and key; exit 2; no output.
+#[test]
+fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
+    let text = ok(&["scenarios", "show", "healthy-release", "--format", "toml"])
+        .replace("rps = 400", "rps = -5")
+        .replace("instances = 10", "instances = 10\nreplicas = 3");
+    let path = temp_file("bad", "bad.toml", &text);
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["run", p],
+        vec!["batch", p, "--seeds", "3"],
+        vec!["validate", p],
+    ] {
+        let o = aviary(&args);
+        assert_eq!(o.code, 2, "{args:?}");
+        assert_eq!(o.stdout, "", "nothing half-written");
+        assert!(
+            o.stderr
+                .contains(&format!("{p}:10: key 'traffic.rps': -5 is out of range")),
+            "{}",
+            o.stderr
+        );
+        assert!(
+            o.stderr
+                .contains(&format!("{p}:15: key 'fleet.replicas': unknown key")),
+            "{}",
+            o.stderr
+        );
+        assert!(o.stderr.contains("2 problems found"), "{}", o.stderr);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["run", "no-such-scenario"],
+        vec!["run", "healthy-release", "--policy", "no-such-policy"],
+        vec!["batch", "--seeds", "0"],
+        vec!["batch", "--threads", "0"],
+        vec!["run", "healthy-release", "--format", "yaml"],
+        vec!["frobnicate"],
+        vec!["scenarios", "show", "nope"],
+        vec!["validate", "/nonexistent/file.toml"],
+    ] {
+        let o = aviary(&args);
+        assert_eq!(o.code, 2, "{args:?}: {}", o.stderr);
+        assert_eq!(o.stdout, "", "{args:?}");
+        assert!(!o.stderr.is_empty());
+    }
+    let o = aviary(&["run", "no-such-scenario"]);
+    assert!(
+        o.stderr.contains("no such built-in scenario or file")
+            && o.stderr.contains("checkout-error-spike")
+    );
+}
+
+#[test]
+fn catalog_lists_as_json() {
+    let s = json(&["scenarios", "list", "--format", "json"]);
+    let names: Vec<&str> = s
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "healthy-release",
+        "checkout-error-spike",
+        "p99-latency-regression",
+        "sre-canary-20pct-errors",
+        "simpy-peer",
+    ] {
+        assert!(names.contains(&n), "{n}");
+    }
+    assert!(
+        s.as_array()
+            .unwrap()
+            .iter()
+            .all(|x| !x["description"].as_str().unwrap().is_empty())
+    );
+    let p = json(&["policies", "list", "--format", "json"]);
+    let first = &p.as_array().unwrap()[0];
+    assert_eq!(first["name"], "default");
+    assert_eq!(first["strategy"], "canary");
+    let shown = ok(&["scenarios", "show", "checkout-error-spike"]);
+    assert!(shown.contains("fails 5 % of requests"));
+}
+
+#[test]
+fn snapshot_run_table() {
+    insta::assert_snapshot!(ok(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "table"
+    ]));
+}
+
+#[test]
+fn snapshot_run_table_of_a_promotion() {
+    insta::assert_snapshot!(ok(&[
+        "run",
+        "simpy-peer",
+        "--policy",
+        "simpy-peer",
+        "--seed",
+        "1",
+        "--format",
+        "table"
+    ]));
+}
+
+#[test]
+fn snapshot_batch_table() {
+    insta::assert_snapshot!(ok(&[
+        "batch", "--seeds", "100", "--seed", "1", "--format", "table"
+    ]));
+}
