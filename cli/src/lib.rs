@@ -305,7 +305,8 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         .collect();
     let total = pairs.len() as u64 * a.seeds;
     let bar = (io.stderr_is_terminal && total >= 200).then(|| {
-        let bar = indicatif::ProgressBar::new(total);
+        let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})",

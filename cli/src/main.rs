@@ -8,7 +8,9 @@ fn main() {
     let stdout_is_terminal = out.is_terminal();
     let stderr_is_terminal = err.is_terminal();
     let mut out = out.lock();
-    let mut err = err.lock();
+    // Not locked: the progress bar writes to stderr from worker threads, and
+    // a lock held here for the whole run would deadlock it.
+    let mut err = err;
     let mut io = cli::Io {
         out: &mut out,
         err: &mut err,

@@ -427,3 +427,39 @@ fn batch_summary_counts_outcomes() {
     assert_eq!(g.false_alarm_rate, None);
     assert_eq!(g.escape_rate, Some(0.0));
 }
+
+/// `consecutive = true` counts only unbroken runs of failures, so it can
+/// only ever decide later than plain counting, on the same draws.
+#[test]
+fn consecutive_failures_decide_no_earlier_than_counted_failures() {
+    let s = scenario(vec![]);
+    let check = Check {
+        metric: Metric::ErrorRate,
+        max: Some(0.001),
+        max_increase: None,
+        max_ratio: None,
+    };
+    let counted = policy(&[(10, 3600), (100, 0)], vec![check], 2);
+    let mut consecutive = counted.clone();
+    consecutive.analysis.consecutive = true;
+    let (mut later, mut compared) = (0, 0);
+    for run_index in 0..60 {
+        let a = run(&s, &counted, 5, run_index, &mut Discard);
+        let b = run(&s, &consecutive, 5, run_index, &mut Discard);
+        let at = |r: &RunResult| r.decision.map_or(u64::MAX, |d| d.at.ms());
+        assert!(
+            at(&b) >= at(&a),
+            "run {run_index}: consecutive decided earlier"
+        );
+        compared += 1;
+        if at(&b) > at(&a) {
+            later += 1;
+        }
+    }
+    // A window fails with probability ≈ P(Poisson(2.4) ≥ 3) ≈ 0.43, so three
+    // failures in all come far sooner than three in a row.
+    assert!(
+        later > compared / 2,
+        "consecutive was later in only {later} of {compared} runs"
+    );
+}
