@@ -156,6 +156,21 @@ impl<'t, 'i> Table<'t, 'i> {
         self.table.iter().any(|(k, _)| k.get_ref().as_ref() == key)
     }
 
+    /// `value`, or a "missing" diagnostic when the key is absent (a present
+    /// key of the wrong shape has already been reported).
+    fn require<T>(
+        &self,
+        src: &mut Source<'_>,
+        key: &str,
+        value: Option<T>,
+        what: &str,
+    ) -> Option<T> {
+        if value.is_none() && !self.has(key) {
+            self.missing(src, key, what);
+        }
+        value
+    }
+
     fn missing(&self, src: &mut Source<'_>, key: &str, what: &str) {
         src.error(
             &self.span,
@@ -200,10 +215,7 @@ impl<'t, 'i> Table<'t, 'i> {
 
     pub fn req_str(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<String> {
         let v = self.opt_str(src, key);
-        if v.is_none() && !self.has(key) {
-            self.missing(src, key, "a string");
-        }
-        v
+        self.require(src, key, v, "a string")
     }
 
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {
@@ -235,10 +247,7 @@ impl<'t, 'i> Table<'t, 'i> {
         hi: f64,
     ) -> Option<f64> {
         let v = self.opt_f64(src, key, lo, hi);
-        if v.is_none() && !self.has(key) {
-            self.missing(src, key, &format!("a number in {lo}..={hi}"));
-        }
-        v
+        self.require(src, key, v, &format!("a number in {lo}..={hi}"))
     }
 
     /// A whole number within `lo..=hi`.
@@ -266,10 +275,7 @@ impl<'t, 'i> Table<'t, 'i> {
         hi: u64,
     ) -> Option<u64> {
         let v = self.opt_u64(src, key, lo, hi);
-        if v.is_none() && !self.has(key) {
-            self.missing(src, key, &format!("a whole number in {lo}..={hi}"));
-        }
-        v
+        self.require(src, key, v, &format!("a whole number in {lo}..={hi}"))
     }
 
     /// A duration string such as `"10m"`, at most `max`.
@@ -301,10 +307,7 @@ impl<'t, 'i> Table<'t, 'i> {
         max: SimDuration,
     ) -> Option<SimDuration> {
         let v = self.opt_duration(src, key, max);
-        if v.is_none() && !self.has(key) {
-            self.missing(src, key, "a duration string such as \"30s\" or \"10m\"");
-        }
-        v
+        self.require(src, key, v, "a duration string such as \"30s\" or \"10m\"")
     }
 
     /// A sub-table (`[a.b]` or inline `{ … }`).
@@ -321,10 +324,7 @@ impl<'t, 'i> Table<'t, 'i> {
 
     pub fn req_table(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Table<'t, 'i>> {
         let t = self.opt_table(src, key);
-        if t.is_none() && !self.has(key) {
-            self.missing(src, key, &format!("a [{}] table", self.key_path(key)));
-        }
-        t
+        self.require(src, key, t, &format!("a [{}] table", self.key_path(key)))
     }
 
     /// An array of tables (`[[a]]` or `a = [ {…}, … ]`).
