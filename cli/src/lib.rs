@@ -160,11 +160,7 @@ where
             } else {
                 e.render().to_string()
             };
-            let target: &mut dyn Write = if code == 0 {
-                &mut *io.out
-            } else {
-                &mut *io.err
-            };
+            let target: &mut dyn Write = if code == 0 { &mut *io.out } else { &mut *io.err };
             let _ = target.write_all(text.as_bytes());
             return code;
         }
@@ -198,11 +194,7 @@ where
 }
 
 fn write_out(io: &mut Io<'_>, text: &str) -> i32 {
-    match io
-        .out
-        .write_all(text.as_bytes())
-        .and_then(|()| io.out.flush())
-    {
+    match io.out.write_all(text.as_bytes()).and_then(|()| io.out.flush()) {
         Ok(()) => 0,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
@@ -237,11 +229,7 @@ fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Poli
 fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let mut diagnostics = Vec::new();
     let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
-    let policy = load_policies(
-        &[a.policy.unwrap_or_else(|| "default".to_owned())],
-        &mut diagnostics,
-    )
-    .pop();
+    let policy = load_policies(&[a.policy.unwrap_or_else(|| "default".to_owned())], &mut diagnostics).pop();
     let (Some(scenario), Some(policy)) = (scenario, policy) else {
         return Err(Failure::Input(diagnostics));
     };
@@ -276,10 +264,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         return Err(Failure::Usage("--threads must be at least 1".to_owned()));
     }
     let scenario_args: Vec<String> = if a.scenarios.is_empty() {
-        catalog::SCENARIOS
-            .iter()
-            .map(|b| b.name.to_owned())
-            .collect()
+        catalog::SCENARIOS.iter().map(|b| b.name.to_owned()).collect()
     } else {
         a.scenarios
     };
@@ -296,22 +281,15 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     }
     let pairs: Vec<Pair<'_>> = scenarios
         .iter()
-        .flat_map(|s| {
-            policies.iter().map(move |p| Pair {
-                scenario: s,
-                policy: p,
-            })
-        })
+        .flat_map(|s| policies.iter().map(move |p| Pair { scenario: s, policy: p }))
         .collect();
     let total = pairs.len() as u64 * a.seeds;
     let bar = (io.stderr_is_terminal && total >= 200).then(|| {
         let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
         let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})",
-            )
-            .expect("static template"),
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
+                .expect("static template"),
         );
         bar
     });
@@ -338,9 +316,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     Ok(match format {
         BatchFormat::Table => reports::batch::batch_table(a.seed, &summaries),
         BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
-        BatchFormat::Csv => {
-            reports::batch::batch_csv(&grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?
-        }
+        BatchFormat::Csv => reports::batch::batch_csv(&grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?,
     })
 }
 
@@ -349,12 +325,7 @@ fn one_line(description: &str) -> String {
     description.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn cmd_catalog(
-    c: CatalogCmd,
-    builtins: &[Builtin],
-    kind: &str,
-    _io: &mut Io<'_>,
-) -> Result<String, Failure> {
+fn cmd_catalog(c: CatalogCmd, builtins: &[Builtin], kind: &str, _io: &mut Io<'_>) -> Result<String, Failure> {
     let load = |b: &Builtin| -> Result<(String, Option<&'static str>), Failure> {
         match scenarios::parse_any(&b.label(), b.text).map_err(Failure::Input)? {
             Loaded::Scenario(s) => Ok((one_line(&s.description), None)),
@@ -448,9 +419,7 @@ fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> 
             }
         };
         match scenarios::parse_any(&label, &text) {
-            Ok(Loaded::Scenario(s)) => {
-                out.push_str(&format!("ok: {label} (scenario {})\n", s.name))
-            }
+            Ok(Loaded::Scenario(s)) => out.push_str(&format!("ok: {label} (scenario {})\n", s.name)),
             Ok(Loaded::Policy(p)) => out.push_str(&format!("ok: {label} (policy {})\n", p.name)),
             Err(d) => diagnostics.extend(d),
         }

@@ -18,10 +18,7 @@ fn exit_status_is_0_on_success_and_2_on_bad_input() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(bad.stdout.is_empty());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no such built-in scenario"));
-    let usage = aviary()
-        .args(["batch", "--seeds", "many"])
-        .output()
-        .unwrap();
+    let usage = aviary().args(["batch", "--seeds", "many"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
 
@@ -36,15 +33,6 @@ fn a_closed_stdout_is_not_a_crash() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }

@@ -14,6 +14,19 @@ fn mean_ci(m: &MeanCi) -> Value {
     json!({"mean": round(m.mean, 3), "ci95": [round(m.ci95[0], 3), round(m.ci95[1], 3)]})
 }
 
+fn mean_ci_precise(m: &MeanCi) -> Value {
+    json!({"mean": round(m.mean, 6), "ci95": [round(m.ci95[0], 6), round(m.ci95[1], 6)]})
+}
+
+/// Decision to end of exposure per action, `{"rollback": {median, p90}, …}`.
+fn action_times(g: &GroupSummary) -> Value {
+    let mut m = serde_json::Map::new();
+    for (a, s) in &g.action_time_s {
+        m.insert(a.name().to_owned(), spread(&Some(*s)));
+    }
+    Value::Object(m)
+}
+
 fn spread(s: &Option<Spread>) -> Value {
     match s {
         Some(s) => json!({"median": round(s.median, 3), "p90": round(s.p90, 3)}),
@@ -47,7 +60,12 @@ pub fn group_json(g: &GroupSummary) -> Value {
             "failed_requests": mean_ci(&g.failed_requests),
             "slow_requests": mean_ci(&g.slow_requests),
             "users_affected": mean_ci(&g.users_affected),
+            "lost_conversions": mean_ci(&g.lost_conversions),
+            "inconsistent_sessions": mean_ci(&g.inconsistent_sessions),
         },
+        "error_budget_consumed": mean_ci_precise(&g.error_budget_consumed),
+        "extra_instance_hours": mean_ci(&g.extra_instance_hours),
+        "action_time_s": action_times(g),
         "rollout_duration_s": spread(&g.rollout_duration_s),
     })
 }
@@ -63,9 +81,7 @@ fn pct(r: Option<f64>) -> String {
 }
 
 fn time(s: &Option<Spread>) -> String {
-    s.map_or("—".to_owned(), |s| {
-        format!("{} / {}", span(s.median), span(s.p90))
-    })
+    s.map_or("—".to_owned(), |s| format!("{} / {}", span(s.median), span(s.p90)))
 }
 
 fn count(m: &MeanCi) -> String {
@@ -86,12 +102,17 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "false alarm",
         "escaped",
         "detect (med / p90)",
+        "mitigate",
         "failed req",
         "slow req",
         "users hit",
+        "lost conv",
+        "sessions",
+        "budget",
+        "extra inst-h",
         "ship (med)",
     ];
-    let rows: Vec<[String; 11]> = groups
+    let rows: Vec<[String; 16]> = groups
         .iter()
         .map(|g| {
             [
@@ -102,11 +123,15 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
                 pct(g.false_alarm_rate),
                 pct(g.escape_rate),
                 time(&g.detection_time_s),
+                g.time_to_mitigate_s.map_or("—".to_owned(), |s| span(s.median)),
                 count(&g.failed_requests),
                 count(&g.slow_requests),
                 count(&g.users_affected),
-                g.rollout_duration_s
-                    .map_or("—".to_owned(), |s| span(s.median)),
+                count(&g.lost_conversions),
+                count(&g.inconsistent_sessions),
+                format!("{:.2}%", g.error_budget_consumed.mean * 100.0),
+                format!("{:.1}", g.extra_instance_hours.mean),
+                g.rollout_duration_s.map_or("—".to_owned(), |s| span(s.median)),
             ]
         })
         .collect();
@@ -144,7 +169,11 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
          false alarm  share of healthy runs rolled back or held\n\
          escaped      share of runs with a fault that were promoted to 100%\n\
          detect       time from fault onset to the decision (median / 90th percentile)\n\
-         failed, slow, users: fault-caused harm, mean per run; ship: rollout start to 100%\n"
+         mitigate     time from fault onset to the last fault-exposed request (median)\n\
+         failed req, slow req, users hit, lost conv(ersions), (inconsistent) sessions: fault-caused, mean per run\n\
+         budget       fault-caused failures as a share of a 30-day error budget, mean per run\n\
+         extra inst-h instance-hours beyond the normal fleet (canary pods, surge, a second fleet)\n\
+         ship         rollout start to 100% (median)\n"
     );
     out
 }

@@ -41,7 +41,13 @@ pub fn run_json(r: &RunResult) -> Value {
         "detected_at_s": secs(r.detected_at_s()),
         "detection_time_s": secs(r.detection_time_s()),
         "false_alarm": r.false_alarm(),
+        "strategy": r.strategy,
         "decision": r.decision.map(|d| json!({"action": d.action.name(), "metric": d.metric.name()})),
+        "mitigation": r.mitigation.map(|m| json!({
+            "action": m.action.name(),
+            "decided_at_s": round(m.decided_at.as_secs_f64(), 3),
+            "took_s": secs(m.took_s()),
+        })),
         "mitigated_at_s": secs(r.mitigated_at_s()),
         "time_to_mitigate_s": secs(r.time_to_mitigate_s()),
         "rollout_duration_s": secs(r.rollout_duration_s()),
@@ -49,7 +55,13 @@ pub fn run_json(r: &RunResult) -> Value {
             "failed_requests": r.blast_failed_requests(),
             "slow_requests": r.blast_slow_requests(),
             "users_affected": r.users_affected,
+            "lost_conversions": r.lost_conversions,
+            "inconsistent_sessions": r.inconsistent_sessions,
         },
+        "error_budget_consumed": round(r.error_budget_consumed, 6),
+        "extra_instance_hours": round(r.extra_instance_hours, 3),
+        "oom_kills": r.oom_kills,
+        "hotfixed": r.hotfixed,
         "requests": {
             "total": r.requests_total(),
             "candidate": r.candidate.requests,
@@ -63,7 +75,7 @@ pub fn run_json(r: &RunResult) -> Value {
 }
 
 /// The flat fields of a run, for one CSV row.
-pub const CSV_HEADER: [&str; 23] = [
+pub const CSV_HEADER: [&str; 30] = [
     "scenario",
     "policy",
     "seed",
@@ -87,13 +99,20 @@ pub const CSV_HEADER: [&str; 23] = [
     "requests_exposed",
     "failed_requests_total",
     "slow_requests_total",
+    "strategy",
+    "lost_conversions",
+    "inconsistent_sessions",
+    "error_budget_consumed",
+    "extra_instance_hours",
+    "oom_kills",
+    "action_took_s",
 ];
 
 fn opt(x: Option<f64>) -> String {
     secs(x).map(|v| v.to_string()).unwrap_or_default()
 }
 
-pub fn csv_row(r: &RunResult) -> [String; 23] {
+pub fn csv_row(r: &RunResult) -> [String; 30] {
     [
         r.scenario.clone(),
         r.policy.clone(),
@@ -105,12 +124,8 @@ pub fn csv_row(r: &RunResult) -> [String; 23] {
         opt(r.detected_at_s()),
         opt(r.detection_time_s()),
         r.false_alarm().to_string(),
-        r.decision
-            .map(|d| d.action.name().to_owned())
-            .unwrap_or_default(),
-        r.decision
-            .map(|d| d.metric.name().to_owned())
-            .unwrap_or_default(),
+        r.decision.map(|d| d.action.name().to_owned()).unwrap_or_default(),
+        r.decision.map(|d| d.metric.name().to_owned()).unwrap_or_default(),
         opt(r.mitigated_at_s()),
         opt(r.time_to_mitigate_s()),
         opt(r.rollout_duration_s()),
@@ -122,6 +137,13 @@ pub fn csv_row(r: &RunResult) -> [String; 23] {
         r.exposed_requests.to_string(),
         r.failed_requests_total().to_string(),
         (r.stable.slow + r.candidate.slow).to_string(),
+        r.strategy.to_owned(),
+        r.lost_conversions.to_string(),
+        r.inconsistent_sessions.to_string(),
+        round(r.error_budget_consumed, 6).to_string(),
+        round(r.extra_instance_hours, 3).to_string(),
+        r.oom_kills.to_string(),
+        opt(r.mitigation.and_then(|m| m.took_s())),
     ]
 }
 
@@ -140,28 +162,38 @@ fn measurement_json(m: &Measurement) -> Value {
 /// One timeline event as a JSON object `{"t_s", "type", …}`.
 pub fn event_json(at: SimTime, e: &Event) -> Value {
     let t_s = round(at.as_secs_f64(), 3);
+    let secs_of = |t: &SimTime| round(t.as_secs_f64(), 3);
     match e {
         Event::RolloutStarted => json!({"t_s": t_s, "type": "rollout_started"}),
-        Event::InstancesLaunched { count, ready_at } => {
-            json!({"t_s": t_s, "type": "instances_launched", "count": count, "ready_at_s": round(ready_at.as_secs_f64(), 3)})
+        Event::InstancesLaunched {
+            version,
+            count,
+            ready_at,
+        } => json!({
+            "t_s": t_s, "type": "instances_launched", "version": version.name(), "count": count, "ready_at_s": secs_of(ready_at),
+        }),
+        Event::InstancesTerminated { version, count } => {
+            json!({"t_s": t_s, "type": "instances_terminated", "version": version.name(), "count": count})
         }
         Event::WeightSet { step, weight } => {
             json!({"t_s": t_s, "type": "weight_set", "step": step.map(|i| i + 1), "weight": weight})
         }
-        Event::FaultOnset { fault } => {
-            json!({"t_s": t_s, "type": "fault_onset", "fault": fault.map(|i| i + 1)})
+        Event::FlagSet { percent } => json!({"t_s": t_s, "type": "flag_set", "percent": percent}),
+        Event::PreviewStarted { share } => json!({"t_s": t_s, "type": "preview_started", "share": share}),
+        Event::FaultOnset { fault } => json!({"t_s": t_s, "type": "fault_onset", "fault": fault.map(|i| i + 1)}),
+        Event::OomKill { version, count } => {
+            json!({"t_s": t_s, "type": "oom_kill", "version": version.name(), "count": count})
         }
         Event::Analysis { measurements } => json!({
             "t_s": t_s,
             "type": "analysis",
             "measurements": measurements.iter().map(measurement_json).collect::<Vec<_>>(),
         }),
-        Event::AnalysisFailed { metric } => {
-            json!({"t_s": t_s, "type": "analysis_failed", "metric": metric.name()})
-        }
-        Event::Decided { action } => {
-            json!({"t_s": t_s, "type": "decision", "action": action.name()})
-        }
+        Event::AnalysisFailed { metric } => json!({"t_s": t_s, "type": "analysis_failed", "metric": metric.name()}),
+        Event::Decided { action } => json!({"t_s": t_s, "type": "decision", "action": action.name()}),
+        Event::Paged { acts_at } => json!({"t_s": t_s, "type": "paged", "acts_at_s": secs_of(acts_at)}),
+        Event::Acting { action } => json!({"t_s": t_s, "type": "acting", "action": action.name()}),
+        Event::HotfixDeployed => json!({"t_s": t_s, "type": "hotfix_deployed"}),
         Event::RollbackCompleted => json!({"t_s": t_s, "type": "rollback_completed"}),
         Event::Promoted => json!({"t_s": t_s, "type": "promoted"}),
         Event::Horizon => json!({"t_s": t_s, "type": "horizon"}),
@@ -187,7 +219,11 @@ pub fn run_jsonl(r: &RunResult, events: &[(SimTime, Event)]) -> String {
 fn metric_value(metric: Metric, v: Option<f64>) -> String {
     match (metric, v) {
         (_, None) => "—".to_owned(),
-        (Metric::ErrorRate, Some(x)) => format!("{:.2}%", x * 100.0),
+        (Metric::ErrorRate | Metric::ConversionRate, Some(x)) => format!("{:.2}%", x * 100.0),
+        (Metric::ThroughputRatio | Metric::CpuUtilisation | Metric::MemoryUtilisation, Some(x)) => {
+            format!("{:.0}%", x * 100.0)
+        }
+        (Metric::Restarts, Some(x)) => format!("{x:.0}"),
         (_, Some(x)) => format!("{x:.0}ms"),
     }
 }
@@ -198,6 +234,11 @@ fn short_metric(metric: Metric) -> &'static str {
         Metric::LatencyP50 => "p50",
         Metric::LatencyP95 => "p95",
         Metric::LatencyP99 => "p99",
+        Metric::ConversionRate => "conversion",
+        Metric::ThroughputRatio => "throughput",
+        Metric::CpuUtilisation => "cpu",
+        Metric::MemoryUtilisation => "memory",
+        Metric::Restarts => "restarts",
     }
 }
 
@@ -219,33 +260,48 @@ fn analysis_line(measurements: &[Measurement]) -> String {
         })
         .collect();
     let n = measurements.first().map_or(0, |m| m.candidate_requests);
-    format!(
-        "analysis ({} canary req): {}",
-        thousands(n),
-        parts.join(" · ")
-    )
+    format!("analysis ({} canary req): {}", thousands(n), parts.join(" · "))
 }
 
 fn event_line(e: &Event) -> String {
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
     match e {
         Event::RolloutStarted => "rollout started".to_owned(),
-        Event::InstancesLaunched { count, ready_at } => {
-            let s = if *count == 1 { "" } else { "s" };
-            format!("launch {count} candidate instance{s} (ready at {ready_at})")
+        Event::InstancesLaunched {
+            version,
+            count,
+            ready_at,
+        } => {
+            format!(
+                "launch {count} {} instance{} (ready at {ready_at})",
+                version.name(),
+                plural(*count)
+            )
         }
-        Event::WeightSet {
-            step: Some(i),
-            weight,
-        } => format!("step {}: canary weight {weight}%", i + 1),
-        Event::WeightSet { step: None, weight } => format!("canary weight {weight}%"),
-        Event::FaultOnset { fault: Some(i) } => format!(
-            "fault {} onset (ground truth; monitoring only sees its effects)",
-            i + 1
-        ),
+        Event::InstancesTerminated { version, count } => {
+            format!("terminate {count} {} instance{}", version.name(), plural(*count))
+        }
+        Event::WeightSet { step: Some(i), weight } => format!("step {}: canary weight {weight}%", i + 1),
+        Event::WeightSet { step: None, weight } => format!("candidate weight {weight}%"),
+        Event::FlagSet { percent } => format!("feature flags on for {percent}% of users"),
+        Event::PreviewStarted { share } => {
+            format!("preview: {:.0}% of traffic mirrored to the new fleet", share * 100.0)
+        }
+        Event::FaultOnset { fault: Some(i) } => {
+            format!("fault {} onset (ground truth; monitoring only sees its effects)", i + 1)
+        }
         Event::FaultOnset { fault: None } => "candidate regression onset (ground truth)".to_owned(),
+        Event::OomKill { version, count } => format!(
+            "{count} {} instance{} OOM-killed, restarting",
+            version.name(),
+            plural(*count)
+        ),
         Event::Analysis { measurements } => analysis_line(measurements),
         Event::AnalysisFailed { metric } => format!("analysis FAILED on {}", metric.name()),
         Event::Decided { action } => format!("decision: {}", action.name()),
+        Event::Paged { acts_at } => format!("paged a human; acknowledged and acting at {acts_at}"),
+        Event::Acting { action } => format!("acting: {}", action.name()),
+        Event::HotfixDeployed => "hotfix deployed; the canary starts again".to_owned(),
         Event::RollbackCompleted => "rollback complete: all traffic on stable".to_owned(),
         Event::Promoted => "promoted: candidate at 100%".to_owned(),
         Event::Horizon => "end of simulated horizon".to_owned(),
@@ -255,12 +311,14 @@ fn event_line(e: &Event) -> String {
 /// One sentence on how the run ended.
 pub fn verdict_line(r: &RunResult) -> String {
     let mut v = match r.outcome {
-        Outcome::Promoted if r.fault_onset.is_some() => {
+        Outcome::Promoted if r.fault_onset.is_some() && !r.hotfixed => {
             "PROMOTED — the bad release escaped to 100%".to_owned()
         }
+        Outcome::Promoted if r.hotfixed => "PROMOTED after a hotfix".to_owned(),
         Outcome::Promoted => "PROMOTED".to_owned(),
         Outcome::RolledBack => "ROLLED BACK".to_owned(),
         Outcome::Held => "HELD — waiting for a human at the horizon".to_owned(),
+        Outcome::Killed => "KILLED — feature flags turned off, rollout halted".to_owned(),
         Outcome::TimedOut => "TIMED OUT — the horizon came mid-rollout".to_owned(),
     };
     if let Some(d) = r.decision {
@@ -268,14 +326,13 @@ pub fn verdict_line(r: &RunResult) -> String {
             Some(t) => {
                 let _ = write!(v, "; {} detected {} after onset", d.metric.name(), span(t));
             }
-            None => v.push_str(&format!(
-                "; false alarm on {} (nothing was wrong yet)",
-                d.metric.name()
-            )),
+            None => v.push_str(&format!("; false alarm on {} (nothing was wrong yet)", d.metric.name())),
         }
     }
     if let Some(t) = r.time_to_mitigate_s() {
         let _ = write!(v, "; mitigated {} after onset", span(t));
+    } else if r.fault_onset.is_some() {
+        v.push_str("; never mitigated");
     }
     v
 }
@@ -283,11 +340,7 @@ pub fn verdict_line(r: &RunResult) -> String {
 /// The verdict, a short timeline and the blast radius, as text.
 pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} × {}   seed {} run {}",
-        r.scenario, r.policy, r.seed, r.run
-    );
+    let _ = writeln!(out, "{} × {}   seed {} run {}", r.scenario, r.policy, r.seed, r.run);
     let _ = writeln!(
         out,
         "{} rps, {} users, {} instances, horizon {}",
@@ -309,6 +362,29 @@ pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]
         thousands(r.blast_slow_requests()),
         thousands(r.users_affected)
     );
+    if r.lost_conversions > 0 || r.inconsistent_sessions > 0 || r.oom_kills > 0 {
+        let _ = writeln!(
+            out,
+            "              {} lost conversions, {} inconsistent sessions, {} OOM kills",
+            thousands(r.lost_conversions),
+            thousands(r.inconsistent_sessions),
+            thousands(r.oom_kills)
+        );
+    }
+    if let Some(m) = r.mitigation {
+        let took = m.took_s().map_or("exposure never ended".to_owned(), |t| {
+            format!("exposure ended {} later", span(t))
+        });
+        let _ = writeln!(out, "action: {} ({took})", m.action.name());
+    }
+    if r.extra_instance_hours > 0.0 || r.error_budget_consumed > 0.0 {
+        let _ = writeln!(
+            out,
+            "cost: {:.1} extra instance-hours; {:.2}% of the 30-day error budget",
+            r.extra_instance_hours,
+            r.error_budget_consumed * 100.0
+        );
+    }
     let _ = writeln!(
         out,
         "requests: {} total, {} to the candidate, {} failed in all",

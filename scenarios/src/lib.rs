@@ -22,8 +22,17 @@ use sim_core::model::{Policy, Scenario};
 /// # Errors
 /// Every problem in the file.
 pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    parse_scenario_in(file, text, None)
+}
+
+/// Parses scenario text whose relative paths (a traffic CSV) are resolved
+/// against `dir`; `None` forbids reading files (built-ins).
+///
+/// # Errors
+/// Every problem in the file.
+pub fn parse_scenario_in(file: &str, text: &str, dir: Option<&Path>) -> Result<Scenario, Vec<Diagnostic>> {
     let mut src = Source::new(file, text);
-    scenario::parse(&mut src).ok_or(src.diagnostics)
+    scenario::parse(&mut src, dir).ok_or(src.diagnostics)
 }
 
 /// Parses policy text; `file` names it in diagnostics.
@@ -57,7 +66,13 @@ pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     if is_policy {
         parse_policy(file, text).map(Loaded::Policy)
     } else {
-        parse_scenario(file, text).map(Loaded::Scenario)
+        let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
+        parse_scenario_in(
+            file,
+            text,
+            dir.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }),
+        )
+        .map(Loaded::Scenario)
     }
 }
 
@@ -97,15 +112,13 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, Vec<Diagnostic>> {
             let names: Vec<&str> = catalog::SCENARIOS.iter().map(|b| b.name).collect();
             return Err(file_error(
                 arg,
-                format!(
-                    "no such built-in scenario or file (built-ins: {})",
-                    names.join(", ")
-                ),
+                format!("no such built-in scenario or file (built-ins: {})", names.join(", ")),
             ));
         }
     }
     let path = Path::new(arg);
-    parse_scenario(arg, &read_file(path)?)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    parse_scenario_in(arg, &read_file(path)?, Some(dir))
 }
 
 /// A policy by preset name or file path.
@@ -121,10 +134,7 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
             let names: Vec<&str> = catalog::POLICIES.iter().map(|b| b.name).collect();
             return Err(file_error(
                 arg,
-                format!(
-                    "no such policy preset or file (presets: {})",
-                    names.join(", ")
-                ),
+                format!("no such policy preset or file (presets: {})", names.join(", ")),
             ));
         }
     }

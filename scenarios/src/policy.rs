@@ -1,4 +1,5 @@
-//! Policy files: the release procedure under test.
+//! Policy files: the release procedure under test. The key reference is
+//! `docs/formats.md`; the seed playbook reads:
 //!
 //! ```toml
 //! name = "seed-playbook"
@@ -20,39 +21,31 @@
 //! Safety thresholds never default: a policy without `[analysis]`, without
 //! checks, or with a check that sets no bound is rejected.
 
-use sim_core::model::{Analysis, Check, Metric, OnFailure, Policy, Step, Strategy};
+use sim_core::model::{Action, Analysis, Check, Hotfix, Metric, Paging, Policy, Routing, Step, Strategy};
 use sim_core::time::SimDuration;
 
 use crate::reader::{Source, Table};
 use crate::scenario::MAX_DURATION;
 
 const MAX_STEPS: usize = 1000;
+const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
+const ACTIONS: &str = "rollback, hold, page, kill_switch, hotfix";
 
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let doc = src.parse()?;
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
-    let strategy = match top.req_str(src, "strategy").as_deref() {
-        Some("canary") => Some(Strategy::Canary),
-        Some(other) => {
-            let span = top.span_of("strategy");
-            src.error(
-                &span,
-                "strategy",
-                format!("unknown strategy {other:?} (known: canary)"),
-            );
-            None
-        }
-        None => None,
-    };
-    let steps = steps(src, &mut top);
-    let analysis = top
-        .req_table(src, "analysis")
-        .and_then(|t| analysis(src, t));
-    let rollback_delay = top
-        .opt_duration(src, "rollback_delay", SimDuration::from_secs(24 * 3600))
-        .unwrap_or_default();
+    let strategy = strategy(src, &mut top);
+    // With an unknown strategy, steps are read but not required or refused.
+    let needs_steps = strategy.as_ref().map(|s| matches!(s, Strategy::Canary { .. } | Strategy::Flag));
+    let steps = steps(src, &mut top, needs_steps);
+    let analysis = top.req_table(src, "analysis").and_then(|t| analysis(src, t));
+    let rollback_delay = top.opt_duration(src, "rollback_delay", DAY).unwrap_or_default();
+    let paging_table = top.opt_table(src, "paging");
+    let paging = paging(src, paging_table);
+    let hotfix_table = top.opt_table(src, "hotfix");
+    let hotfix = hotfix(src, hotfix_table);
     top.finish(src);
     let policy = Policy {
         name: name?,
@@ -61,23 +54,115 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
         steps: steps?,
         analysis: analysis?,
         rollback_delay,
+        paging: paging?,
+        hotfix: hotfix?,
     };
     src.diagnostics.is_empty().then_some(policy)
 }
 
-fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Step>> {
+/// `strategy` and its own settings (`routing`, `[rolling]`, `[blue_green]`).
+fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
+    let span = top.span_of("strategy");
+    let kind = top.req_str(src, "strategy");
+    let routing_span = top.span_of("routing");
+    let routing = top.opt_str(src, "routing");
+    let rolling = top.opt_table(src, "rolling");
+    let blue_green = top.opt_table(src, "blue_green");
+    let misplaced = |src: &mut Source<'_>, key: &str, span: std::ops::Range<usize>, kind: &str| {
+        src.error(&span, key, format!("only for strategy = \"{kind}\""));
+    };
+    if kind.as_deref() != Some("canary") && routing.is_some() {
+        misplaced(src, "routing", routing_span.clone(), "canary");
+    }
+    if let Some(t) = &rolling
+        && kind.as_deref() != Some("rolling")
+    {
+        misplaced(src, "rolling", t.span.clone(), "rolling");
+    }
+    if let Some(t) = &blue_green
+        && kind.as_deref() != Some("blue_green")
+    {
+        misplaced(src, "blue_green", t.span.clone(), "blue_green");
+    }
+    match kind.as_deref()? {
+        "canary" => {
+            let routing = match routing.as_deref() {
+                None | Some("weighted") => Routing::Weighted,
+                Some("replicas") => Routing::Replicas,
+                Some("sticky") => Routing::Sticky,
+                Some(other) => {
+                    src.error(
+                        &routing_span,
+                        "routing",
+                        format!("unknown routing {other:?} (known: weighted, replicas, sticky)"),
+                    );
+                    return None;
+                }
+            };
+            Some(Strategy::Canary { routing })
+        }
+        "big_bang" => Some(Strategy::BigBang),
+        "flag" => Some(Strategy::Flag),
+        "rolling" => {
+            let (max_surge, max_unavailable) = match rolling {
+                Some(mut t) => {
+                    let surge = t.opt_u64(src, "max_surge", 1, 10_000).unwrap_or(1);
+                    let unavailable = t.opt_u64(src, "max_unavailable", 0, 10_000).unwrap_or(0);
+                    t.finish(src);
+                    (surge as u32, unavailable as u32)
+                }
+                None => (1, 0),
+            };
+            Some(Strategy::Rolling {
+                max_surge,
+                max_unavailable,
+            })
+        }
+        "blue_green" => {
+            let Some(mut t) = blue_green else {
+                src.error(&span, "blue_green", "strategy = \"blue_green\" needs blue_green = { preview = \"10m\", preview_share = 0.1, keep_old = \"1h\" }");
+                return None;
+            };
+            let preview = t.req_duration(src, "preview", DAY);
+            let preview_share = t.opt_f64(src, "preview_share", 0.0, 1.0).unwrap_or(0.0);
+            let keep_old = t.req_duration(src, "keep_old", MAX_DURATION);
+            t.finish(src);
+            Some(Strategy::BlueGreen {
+                preview: preview?,
+                preview_share,
+                keep_old: keep_old?,
+            })
+        }
+        other => {
+            src.error(
+                &span,
+                "strategy",
+                format!("unknown strategy {other:?} (known: canary, big_bang, rolling, blue_green, flag)"),
+            );
+            None
+        }
+    }
+}
+
+fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>, required: Option<bool>) -> Option<Vec<Step>> {
     let tables = top.opt_tables(src, "steps");
     let Some(tables) = tables else {
-        if !top.has("steps") {
+        if required == Some(true) && !top.has("steps") {
             let span = top.span.clone();
             src.error(
                 &span,
                 "steps",
                 "missing; expected steps = [ { weight = 1, pause = \"10m\" }, … ]",
             );
+            return None;
         }
-        return None;
+        return (!top.has("steps")).then(Vec::new);
     };
+    if required == Some(false) {
+        let span = top.span_of("steps");
+        src.error(&span, "steps", "only for strategy = \"canary\" or \"flag\"");
+        return None;
+    }
     if tables.is_empty() || tables.len() > MAX_STEPS {
         let span = top.span.clone();
         src.error(
@@ -105,8 +190,38 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Step>> {
     ok.then_some(out)
 }
 
+/// Reads an action name at `key`.
+fn action(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    required: bool,
+) -> Result<Option<Action>, ()> {
+    let span = t.span_of(key);
+    let name = if required {
+        t.req_str(src, key)
+    } else {
+        t.opt_str(src, key)
+    };
+    match name {
+        None if t.has(key) || required => Err(()),
+        None => Ok(None),
+        Some(n) => match Action::from_name(&n) {
+            Some(a) => Ok(Some(a)),
+            None => {
+                src.error(
+                    &span,
+                    &t.key_path(key),
+                    format!("unknown action {n:?} (known: {ACTIONS})"),
+                );
+                Err(())
+            }
+        },
+    }
+}
+
 fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
-    let interval = t.req_duration(src, "interval", SimDuration::from_secs(24 * 3600));
+    let interval = t.req_duration(src, "interval", DAY);
     if interval.is_some_and(|i| i < SimDuration::from_secs(1)) {
         let span = t.span_of("interval");
         src.error(&span, &t.key_path("interval"), "must be at least 1s");
@@ -114,20 +229,8 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     let failure_limit = t.req_u64(src, "failure_limit", 0, 1_000_000);
     let consecutive = t.opt_bool(src, "consecutive").unwrap_or(false);
     let min_requests = t.req_u64(src, "min_requests", 0, u64::MAX);
-    let on_failure = match t.req_str(src, "on_failure").as_deref() {
-        Some("rollback") => Some(OnFailure::Rollback),
-        Some("hold") => Some(OnFailure::Hold),
-        Some(other) => {
-            let span = t.span_of("on_failure");
-            src.error(
-                &span,
-                &t.key_path("on_failure"),
-                format!("unknown action {other:?} (known: rollback, hold)"),
-            );
-            None
-        }
-        None => None,
-    };
+    let on_failure = action(src, &mut t, "on_failure", true);
+    let after_promotion = t.opt_duration(src, "after_promotion", MAX_DURATION).unwrap_or_default();
     let checks = checks(src, &mut t);
     t.finish(src);
     Some(Analysis {
@@ -136,7 +239,8 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
         consecutive,
         min_requests: min_requests?,
         checks: checks?,
-        on_failure: on_failure?,
+        on_failure: on_failure.ok()??,
+        after_promotion,
     })
 }
 
@@ -166,43 +270,102 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
     let mut ok = true;
     for mut c in tables {
         let span = c.span.clone();
+        let metric_span = c.span_of("metric");
         let metric = c.req_str(src, "metric").and_then(|name| {
             let m = Metric::from_name(&name);
             if m.is_none() {
                 src.error(
-                    &span,
+                    &metric_span,
                     &c.key_path("metric"),
                     format!("unknown metric {name:?} (known: {})", known.join(", ")),
                 );
             }
             m
         });
-        let max = c.opt_f64(src, "max", 0.0, f64::MAX);
-        let max_increase = c.opt_f64(src, "max_increase", f64::MIN, f64::MAX);
-        let max_ratio = c.opt_f64(src, "max_ratio", 0.0, f64::MAX);
-        let bounds = ["max", "max_increase", "max_ratio"];
+        let bounds = ["max", "max_increase", "max_ratio", "min", "max_decrease", "min_ratio"];
+        let values = [
+            c.opt_f64(src, "max", f64::MIN, f64::MAX),
+            c.opt_f64(src, "max_increase", f64::MIN, f64::MAX),
+            c.opt_f64(src, "max_ratio", 0.0, f64::MAX),
+            c.opt_f64(src, "min", f64::MIN, f64::MAX),
+            c.opt_f64(src, "max_decrease", f64::MIN, f64::MAX),
+            c.opt_f64(src, "min_ratio", 0.0, f64::MAX),
+        ];
+        let on_failure = action(src, &mut c, "on_failure", false);
         if !bounds.iter().any(|b| c.has(b)) {
             src.error(
                 &span,
                 &c.key_path("max"),
-                "missing safety threshold: set max, max_increase or max_ratio",
+                format!("missing safety threshold: set one of {}", bounds.join(", ")),
             );
             ok = false;
         }
-        let bad = bounds
-            .iter()
-            .zip([max, max_increase, max_ratio])
-            .any(|(b, v)| c.has(b) && v.is_none());
+        let bad = bounds.iter().zip(values).any(|(b, v)| c.has(b) && v.is_none());
         c.finish(src);
-        match metric {
-            Some(metric) if !bad => out.push(Check {
+        match (metric, on_failure) {
+            (Some(metric), Ok(on_failure)) if !bad => out.push(Check {
                 metric,
-                max,
-                max_increase,
-                max_ratio,
+                max: values[0],
+                max_increase: values[1],
+                max_ratio: values[2],
+                min: values[3],
+                max_decrease: values[4],
+                min_ratio: values[5],
+                on_failure,
             }),
             _ => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+fn paging(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Paging> {
+    let default = Paging {
+        ack_median: SimDuration::from_secs(300),
+        ack_p90: SimDuration::from_secs(1200),
+        diagnose: SimDuration::from_secs(600),
+        then: Action::Rollback,
+    };
+    let Some(mut t) = t else { return Some(default) };
+    let ack_median = t.opt_duration(src, "ack_median", DAY).unwrap_or(default.ack_median);
+    let ack_p90 = t.opt_duration(src, "ack_p90", DAY).unwrap_or(default.ack_p90);
+    let diagnose = t.opt_duration(src, "diagnose", DAY).unwrap_or(default.diagnose);
+    let then = action(src, &mut t, "then", false);
+    if ack_p90 < ack_median {
+        let span = t.span_of("ack_p90");
+        src.error(
+            &span,
+            &t.key_path("ack_p90"),
+            format!("{ack_p90} is below ack_median ({ack_median})"),
+        );
+    }
+    if let Ok(Some(Action::Page)) = then {
+        let span = t.span_of("then");
+        src.error(
+            &span,
+            &t.key_path("then"),
+            "a paged human cannot page again; choose rollback, hold, kill_switch or hotfix",
+        );
+    }
+    t.finish(src);
+    Some(Paging {
+        ack_median,
+        ack_p90,
+        diagnose,
+        then: then.ok()?.unwrap_or(default.then),
+    })
+}
+
+fn hotfix(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Hotfix> {
+    let default = Hotfix {
+        build: SimDuration::from_secs(1800),
+        hold_weight: 1,
+    };
+    let Some(mut t) = t else { return Some(default) };
+    let build = t.opt_duration(src, "build", MAX_DURATION).unwrap_or(default.build);
+    let hold_weight = t
+        .opt_u64(src, "hold_weight", 0, 100)
+        .map_or(default.hold_weight, |w| w as u32);
+    t.finish(src);
+    Some(Hotfix { build, hold_weight })
 }

@@ -30,11 +30,7 @@ impl fmt::Display for Diagnostic {
             (0, true) => write!(f, "{}: {}", self.file, self.message),
             (0, false) => write!(f, "{}: key '{}': {}", self.file, self.key, self.message),
             (_, true) => write!(f, "{}:{}: {}", self.file, self.line, self.message),
-            (_, false) => write!(
-                f,
-                "{}:{}: key '{}': {}",
-                self.file, self.line, self.key, self.message
-            ),
+            (_, false) => write!(f, "{}:{}: key '{}': {}", self.file, self.line, self.key, self.message),
         }
     }
 }
@@ -57,11 +53,7 @@ impl<'s> Source<'s> {
 
     pub fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     pub fn error(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
@@ -101,9 +93,7 @@ fn describe(v: &DeValue<'_>) -> String {
 /// Reads an integer or float as `f64`.
 fn as_number(v: &DeValue<'_>) -> Option<f64> {
     match v {
-        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-            .ok()
-            .map(|x| x as f64),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|x| x as f64),
         DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
         _ => None,
     }
@@ -158,13 +148,7 @@ impl<'t, 'i> Table<'t, 'i> {
 
     /// `value`, or a "missing" diagnostic when the key is absent (a present
     /// key of the wrong shape has already been reported).
-    fn require<T>(
-        &self,
-        src: &mut Source<'_>,
-        key: &str,
-        value: Option<T>,
-        what: &str,
-    ) -> Option<T> {
+    fn require<T>(&self, src: &mut Source<'_>, key: &str, value: Option<T>, what: &str) -> Option<T> {
         if value.is_none() && !self.has(key) {
             self.missing(src, key, what);
         }
@@ -172,11 +156,7 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     fn missing(&self, src: &mut Source<'_>, key: &str, what: &str) {
-        src.error(
-            &self.span,
-            &self.key_path(key),
-            format!("missing; expected {what}"),
-        );
+        src.error(&self.span, &self.key_path(key), format!("missing; expected {what}"));
     }
 
     fn wrong(&self, src: &mut Source<'_>, key: &str, v: &Spanned<DeValue<'_>>, what: &str) {
@@ -218,46 +198,44 @@ impl<'t, 'i> Table<'t, 'i> {
         self.require(src, key, v, "a string")
     }
 
+    /// An array of strings; `None` (with a diagnostic) if it is anything else.
+    pub fn opt_strings(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Vec<String>> {
+        let Some(v) = self.get(key) else {
+            return Some(Vec::new());
+        };
+        let strings = match v.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .map(|i| i.get_ref().as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        };
+        if strings.is_none() {
+            self.wrong(src, key, v, "an array of strings");
+        }
+        strings
+    }
+
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {
         self.opt(src, key, "true or false", |v| Ok(v.as_bool()))
     }
 
     /// A finite number within `lo..=hi`.
-    pub fn opt_f64(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        lo: f64,
-        hi: f64,
-    ) -> Option<f64> {
+    pub fn opt_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
         self.opt(src, key, "a number", |v| match as_number(v) {
             None => Ok(None),
-            Some(x) if !x.is_finite() || x < lo || x > hi => {
-                Err(format!("{x} is out of range {lo}..={hi}"))
-            }
+            Some(x) if !x.is_finite() || x < lo || x > hi => Err(format!("{x} is out of range {lo}..={hi}")),
             Some(x) => Ok(Some(x)),
         })
     }
 
-    pub fn req_f64(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        lo: f64,
-        hi: f64,
-    ) -> Option<f64> {
+    pub fn req_f64(&mut self, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64) -> Option<f64> {
         let v = self.opt_f64(src, key, lo, hi);
         self.require(src, key, v, &format!("a number in {lo}..={hi}"))
     }
 
     /// A whole number within `lo..=hi`.
-    pub fn opt_u64(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        lo: u64,
-        hi: u64,
-    ) -> Option<u64> {
+    pub fn opt_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
         self.opt(src, key, "a whole number", |v| match v {
             DeValue::Integer(i) => match u64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(x) if (lo..=hi).contains(&x) => Ok(Some(x)),
@@ -267,45 +245,26 @@ impl<'t, 'i> Table<'t, 'i> {
         })
     }
 
-    pub fn req_u64(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        lo: u64,
-        hi: u64,
-    ) -> Option<u64> {
+    pub fn req_u64(&mut self, src: &mut Source<'_>, key: &'static str, lo: u64, hi: u64) -> Option<u64> {
         let v = self.opt_u64(src, key, lo, hi);
         self.require(src, key, v, &format!("a whole number in {lo}..={hi}"))
     }
 
     /// A duration string such as `"10m"`, at most `max`.
-    pub fn opt_duration(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        max: SimDuration,
-    ) -> Option<SimDuration> {
-        self.opt(
-            src,
-            key,
-            "a duration string such as \"30s\" or \"10m\"",
-            |v| match v.as_str() {
+    pub fn opt_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
+        self.opt(src, key, "a duration string such as \"30s\" or \"10m\"", |v| {
+            match v.as_str() {
                 None => Ok(None),
                 Some(s) => match parse_duration(s) {
                     Ok(d) if d > max => Err(format!("{d} is longer than the limit of {max}")),
                     Ok(d) => Ok(Some(d)),
                     Err(e) => Err(e),
                 },
-            },
-        )
+            }
+        })
     }
 
-    pub fn req_duration(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-        max: SimDuration,
-    ) -> Option<SimDuration> {
+    pub fn req_duration(&mut self, src: &mut Source<'_>, key: &'static str, max: SimDuration) -> Option<SimDuration> {
         let v = self.opt_duration(src, key, max);
         self.require(src, key, v, "a duration string such as \"30s\" or \"10m\"")
     }
@@ -328,11 +287,7 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// An array of tables (`[[a]]` or `a = [ {…}, … ]`).
-    pub fn opt_tables(
-        &mut self,
-        src: &mut Source<'_>,
-        key: &'static str,
-    ) -> Option<Vec<Table<'t, 'i>>> {
+    pub fn opt_tables(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Vec<Table<'t, 'i>>> {
         let v = self.get(key)?;
         let DeValue::Array(items) = v.get_ref() else {
             self.wrong(src, key, v, "an array of tables");

@@ -1,4 +1,5 @@
-//! Scenario files: the world a release meets.
+//! Scenario files: the world a release meets. The key reference is
+//! `docs/formats.md`; the smallest scenario is:
 //!
 //! ```toml
 //! name = "checkout-error-spike"
@@ -21,9 +22,14 @@
 //! onset = "0s"
 //! ```
 
+use std::path::Path;
+
 use sim_core::engine::MAX_FAULTS;
-use sim_core::model::{Fault, FaultEffect, Fleet, Monitoring, Scenario, Slo, Traffic, VersionSpec};
-use sim_core::time::SimDuration;
+use sim_core::model::{
+    Dependency, Fault, FaultEffect, Fleet, Incident, Monitoring, Noise, Scenario, Segment, Shape, Slo, Spike, Traffic,
+    VersionSpec,
+};
+use sim_core::time::{SimDuration, parse_duration};
 
 use crate::reader::{Source, Table};
 
@@ -32,18 +38,27 @@ pub const MAX_DURATION: SimDuration = SimDuration::from_secs(30 * 24 * 3600);
 const MAX_RPS: f64 = 10_000_000.0;
 const MAX_USERS: u64 = 10_000_000_000;
 const MAX_LATENCY_MS: f64 = 3_600_000.0;
+const MAX_MEMORY_MB: f64 = 10_000_000.0;
+const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
-/// Reads a scenario; `Err` holds every problem found in the file.
-pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
+/// Names that faults refer to, collected before the faults are read.
+struct Names {
+    segments: Vec<String>,
+    flags: Vec<String>,
+    has_dependency: bool,
+}
+
+/// Reads a scenario. `dir` is the folder relative paths (a traffic CSV)
+/// are resolved against; `None` for built-ins, which may not read files.
+pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let doc = src.parse()?;
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
     let duration = top.req_duration(src, "duration", MAX_DURATION);
-    let rollout_at = top
-        .opt_duration(src, "rollout_at", MAX_DURATION)
-        .unwrap_or_default();
-    let traffic = top.req_table(src, "traffic").and_then(|t| traffic(src, t));
+    let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
+    let traffic_table = top.req_table(src, "traffic");
+    let traffic = traffic_table.and_then(|t| traffic(src, t, dir, duration));
     let fleet = top.req_table(src, "fleet").and_then(|t| fleet(src, t));
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
     let candidate_table = top.opt_table(src, "candidate");
@@ -56,7 +71,22 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
         }
         (None, None) => None,
     };
-    let faults = faults(src, &mut top);
+    let segments = segments(src, &mut top);
+    let flags = flags(src, &mut top);
+    let flag_propagation = top
+        .opt_duration(src, "flag_propagation", DAY)
+        .unwrap_or(SimDuration::from_secs(5));
+    let dependency_table = top.opt_table(src, "dependency");
+    let dependency = dependency_table.map(|t| dependency(src, t));
+    let names = Names {
+        segments: segments.iter().flatten().map(|s| s.name.clone()).collect(),
+        flags: flags.clone().unwrap_or_default(),
+        has_dependency: top.has("dependency"),
+    };
+    let faults = faults(src, &mut top, &names);
+    let incidents = incidents(src, &mut top);
+    let noise_table = top.opt_table(src, "noise");
+    let noise = noise_table.map(|t| noise(src, t));
     let monitoring_table = top.opt_table(src, "monitoring");
     let monitoring = monitoring(src, monitoring_table);
     let slo_table = top.opt_table(src, "slo");
@@ -84,39 +114,245 @@ pub fn parse(src: &mut Source<'_>) -> Option<Scenario> {
         faults: faults?,
         monitoring: monitoring?,
         slo: slo?,
+        dependency: match dependency {
+            Some(d) => Some(d?),
+            None => None,
+        },
+        incidents: incidents?,
+        noise: match noise {
+            Some(n) => Some(n?),
+            None => None,
+        },
+        segments: segments?,
+        flags: flags?,
+        flag_propagation,
     };
     src.diagnostics.is_empty().then_some(scenario)
 }
 
-fn traffic(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Traffic> {
-    let rps = t.req_f64(src, "rps", 0.0, MAX_RPS);
+fn traffic(
+    src: &mut Source<'_>,
+    mut t: Table<'_, '_>,
+    dir: Option<&Path>,
+    duration: Option<SimDuration>,
+) -> Option<Traffic> {
     let users = t.req_u64(src, "users", 1, MAX_USERS);
+    let session_requests = t.opt_f64(src, "session_requests", 1.0, 1e9).unwrap_or(10.0);
+    let shape_name = t.opt_str(src, "shape").unwrap_or_else(|| "constant".to_owned());
+    let shape_span = t.span_of("shape");
+    let diurnal = t.opt_table(src, "diurnal");
+    let csv = t.opt_str(src, "csv");
+    let csv_span = t.span_of("csv");
+    let points = t.opt_tables(src, "points");
+    let spikes = t.opt_tables(src, "spikes");
+    let rps = if shape_name == "series" {
+        t.opt_f64(src, "rps", 0.0, MAX_RPS)
+    } else {
+        t.req_f64(src, "rps", 0.0, MAX_RPS)
+    };
+    let shape = match shape_name.as_str() {
+        "constant" => Some(Shape::Constant),
+        "diurnal" => match diurnal {
+            Some(mut d) => {
+                let amplitude = d.req_f64(src, "amplitude", 0.0, 1.0);
+                let period = d.opt_duration(src, "period", MAX_DURATION).unwrap_or(DAY);
+                let peak_at = d
+                    .opt_duration(src, "peak_at", MAX_DURATION)
+                    .unwrap_or(SimDuration::from_secs(14 * 3600));
+                d.finish(src);
+                if period == SimDuration::ZERO {
+                    src.error(&shape_span, &t.key_path("diurnal.period"), "must be longer than 0s");
+                }
+                Some(Shape::Diurnal {
+                    amplitude: amplitude?,
+                    period,
+                    peak_at,
+                })
+            }
+            None => {
+                src.error(
+                    &shape_span,
+                    &t.key_path("diurnal"),
+                    "shape = \"diurnal\" needs diurnal = { amplitude = 0.5, period = \"24h\", peak_at = \"14h\" }",
+                );
+                None
+            }
+        },
+        "series" => {
+            let series = match (csv, points) {
+                (Some(path), None) => read_csv(src, &csv_span, &t.key_path("csv"), &path, dir),
+                (None, Some(tables)) => series_points(src, tables),
+                _ => {
+                    src.error(&shape_span, &t.key_path("shape"), "shape = \"series\" needs exactly one of csv = \"rates.csv\" or points = [ { at = \"0s\", rps = 100 }, … ]");
+                    None
+                }
+            };
+            series.map(|points| Shape::Series { points })
+        }
+        other => {
+            src.error(
+                &shape_span,
+                &t.key_path("shape"),
+                format!("unknown shape {other:?} (known: constant, diurnal, series)"),
+            );
+            None
+        }
+    };
+    let spikes = spikes.map_or(Some(Vec::new()), |tables| {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for mut s in tables {
+            let at = s.req_duration(src, "at", MAX_DURATION);
+            let duration = s.req_duration(src, "duration", MAX_DURATION);
+            let factor = s.req_f64(src, "factor", 0.0, 1000.0);
+            s.finish(src);
+            match (at, duration, factor) {
+                (Some(at), Some(duration), Some(factor)) => out.push(Spike { at, duration, factor }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
+    });
     t.finish(src);
+    let shape = shape?;
+    let rps = match &shape {
+        Shape::Series { points } => series_mean(points, duration?),
+        _ => rps?,
+    };
     Some(Traffic {
-        rps: rps?,
+        rps,
         users: users?,
+        shape,
+        spikes: spikes?,
+        session_requests,
     })
 }
 
+/// The mean rate of a series over `[0, duration]`, for the error budget.
+fn series_mean(points: &[(SimDuration, f64)], duration: SimDuration) -> f64 {
+    let t = Traffic {
+        rps: 0.0,
+        users: 1,
+        shape: Shape::Series {
+            points: points.to_vec(),
+        },
+        spikes: vec![],
+        session_requests: 1.0,
+    };
+    let end = sim_core::time::SimTime::ZERO + duration;
+    sim_core::traffic::expected_arrivals(&t, sim_core::time::SimTime::ZERO, end) / duration.as_secs_f64().max(1e-9)
+}
+
+fn series_points(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<(SimDuration, f64)>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for mut p in tables {
+        let at = p.req_duration(src, "at", MAX_DURATION);
+        let rps = p.req_f64(src, "rps", 0.0, MAX_RPS);
+        let span = p.span.clone();
+        let path = p.path.clone();
+        p.finish(src);
+        match (at, rps) {
+            (Some(at), Some(rps)) => {
+                if out.last().is_some_and(|&(prev, _)| at <= prev) {
+                    src.error(&span, &path, "points must be in increasing time order");
+                    ok = false;
+                }
+                out.push((at, rps));
+            }
+            _ => ok = false,
+        }
+    }
+    if out.is_empty() {
+        ok = false;
+    }
+    ok.then_some(out)
+}
+
+/// Reads a `timestamp,rps` CSV (header line; timestamps in seconds from
+/// the start, or duration strings), reporting problems with the CSV's own
+/// line numbers.
+fn read_csv(
+    src: &mut Source<'_>,
+    span: &std::ops::Range<usize>,
+    key: &str,
+    path: &str,
+    dir: Option<&Path>,
+) -> Option<Vec<(SimDuration, f64)>> {
+    let Some(dir) = dir else {
+        src.error(span, key, "a built-in scenario cannot read files");
+        return None;
+    };
+    let full = dir.join(path);
+    let text = match std::fs::read_to_string(&full) {
+        Ok(t) => t,
+        Err(e) => {
+            src.error(span, key, format!("cannot read {}: {e}", full.display()));
+            return None;
+        }
+    };
+    let label = full.display().to_string();
+    let mut out: Vec<(SimDuration, f64)> = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut cols = line.split(',').map(str::trim);
+        let (Some(ts), Some(rate), None) = (cols.next(), cols.next(), cols.next()) else {
+            problems.push(format!("{label}:{line_no}: expected two columns timestamp,rps"));
+            continue;
+        };
+        let at = ts
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .map(|x| SimDuration::from_ms((x * 1000.0).round() as u64))
+            .or_else(|| parse_duration(ts).ok());
+        let rate = rate
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0 && *x <= MAX_RPS);
+        match (at, rate) {
+            (Some(at), Some(rate)) if out.last().is_none_or(|&(prev, _)| at > prev) => out.push((at, rate)),
+            (Some(_), Some(_)) => problems.push(format!("{label}:{line_no}: timestamps must increase")),
+            (None, _) => problems.push(format!(
+                "{label}:{line_no}: bad timestamp {ts:?} (seconds, or a duration such as \"10m\")"
+            )),
+            (_, None) => problems.push(format!(
+                "{label}:{line_no}: bad rate {rate:?} (a number of requests per second, 0 to {MAX_RPS})"
+            )),
+        }
+    }
+    if out.is_empty() && problems.is_empty() {
+        problems.push(format!("{label}: no data rows after the header"));
+    }
+    for p in &problems {
+        src.error(span, key, p.clone());
+    }
+    problems.is_empty().then_some(out)
+}
+
 fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fleet> {
-    let instances = t.req_u64(src, "instances", 1, 100_000);
-    let startup = t
-        .opt_duration(src, "startup", SimDuration::from_secs(24 * 3600))
-        .unwrap_or_default();
+    let instances = t.req_u64(src, "instances", 1, 10_000);
+    let startup = t.opt_duration(src, "startup", DAY).unwrap_or_default();
+    let capacity_rps = t.opt_f64(src, "capacity_rps", 0.001, MAX_RPS);
+    let workers = t.opt_u64(src, "workers", 1, 100_000).unwrap_or(8);
+    let memory_limit_mb = t.opt_f64(src, "memory_limit_mb", 1.0, MAX_MEMORY_MB).unwrap_or(1024.0);
     t.finish(src);
     Some(Fleet {
         instances: instances? as u32,
         startup,
+        capacity_rps,
+        workers: workers as u32,
+        memory_limit_mb,
     })
 }
 
 /// `latency_ms = { p50 = …, p99 = … }`; either may be absent when inheriting.
 /// The flag is false when a problem was reported.
-fn latency(
-    src: &mut Source<'_>,
-    t: &mut Table<'_, '_>,
-    required: bool,
-) -> (Option<f64>, Option<f64>, bool) {
+fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> (Option<f64>, Option<f64>, bool) {
     let present = t.has("latency_ms");
     let Some(mut l) = (if required {
         t.req_table(src, "latency_ms")
@@ -150,38 +386,140 @@ fn latency(
 fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
     let error_rate = t.req_f64(src, "error_rate", 0.0, 1.0);
     let (p50, p99, _) = latency(src, &mut t, true);
+    let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0).unwrap_or(0.05);
+    let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB).unwrap_or(256.0);
     t.finish(src);
     Some(VersionSpec {
         error_rate: error_rate?,
         latency_ms_p50: p50?,
         latency_ms_p99: p99?,
+        conversion_rate,
+        memory_mb,
     })
 }
 
-fn candidate(
-    src: &mut Source<'_>,
-    mut t: Table<'_, '_>,
-    stable: &VersionSpec,
-) -> Option<VersionSpec> {
+fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -> Option<VersionSpec> {
     let error_rate = t.opt_f64(src, "error_rate", 0.0, 1.0);
     let span = t.span.clone();
     let path = t.key_path("latency_ms");
     let (p50, p99, ok) = latency(src, &mut t, false);
-    let bad_rate = t.has("error_rate") && error_rate.is_none();
+    let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0);
+    let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB);
+    let bad = ["error_rate", "conversion_rate", "memory_mb"]
+        .iter()
+        .zip([error_rate, conversion_rate, memory_mb])
+        .any(|(k, v)| t.has(k) && v.is_none());
     t.finish(src);
     let spec = VersionSpec {
         error_rate: error_rate.unwrap_or(stable.error_rate),
         latency_ms_p50: p50.unwrap_or(stable.latency_ms_p50),
         latency_ms_p99: p99.unwrap_or(stable.latency_ms_p99),
+        conversion_rate: conversion_rate.unwrap_or(stable.conversion_rate),
+        memory_mb: memory_mb.unwrap_or(stable.memory_mb),
     };
     if spec.latency_ms_p99 < spec.latency_ms_p50 {
         src.error(&span, &path, "with the inherited values, p99 is below p50");
         return None;
     }
-    (ok && !bad_rate).then_some(spec)
+    (ok && !bad).then_some(spec)
 }
 
-fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Fault>> {
+fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Segment>> {
+    let Some(tables) = top.opt_tables(src, "segments") else {
+        return Some(Vec::new());
+    };
+    let mut out: Vec<Segment> = Vec::new();
+    let mut ok = true;
+    for mut t in tables {
+        let name = t.req_str(src, "name");
+        let share = t.req_f64(src, "share", 0.0, 1.0);
+        let span = t.span_of("name");
+        let path = t.key_path("name");
+        t.finish(src);
+        match (name, share) {
+            (Some(name), Some(share)) => {
+                if out.iter().any(|s| s.name == name) {
+                    src.error(&span, &path, format!("segment {name:?} is defined twice"));
+                    ok = false;
+                }
+                out.push(Segment { name, share });
+            }
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn flags(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<String>> {
+    let span = top.span_of("flags");
+    let list = top.opt_strings(src, "flags")?;
+    let mut seen: Vec<&String> = Vec::new();
+    for f in &list {
+        if seen.contains(&f) {
+            src.error(&span, "flags", format!("flag {f:?} is listed twice"));
+            return None;
+        }
+        seen.push(f);
+    }
+    Some(list)
+}
+
+fn dependency(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Dependency> {
+    let capacity_qps = t.req_f64(src, "capacity_qps", 0.001, 1e12);
+    let latency_ms = t.req_f64(src, "latency_ms", 0.0, MAX_LATENCY_MS);
+    let queries_per_request = t.opt_f64(src, "queries_per_request", 0.0, 1e6).unwrap_or(1.0);
+    t.finish(src);
+    Some(Dependency {
+        capacity_qps: capacity_qps?,
+        latency_ms: latency_ms?,
+        queries_per_request,
+    })
+}
+
+fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Incident>> {
+    let Some(tables) = top.opt_tables(src, "incidents") else {
+        return Some(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for mut t in tables {
+        let at = t.req_duration(src, "at", MAX_DURATION);
+        let duration = t.req_duration(src, "duration", MAX_DURATION);
+        let error_rate_add = t.opt_f64(src, "error_rate_add", 0.0, 1.0).unwrap_or(0.0);
+        let latency_factor = t.opt_f64(src, "latency_factor", 0.01, 1000.0).unwrap_or(1.0);
+        t.finish(src);
+        match (at, duration) {
+            (Some(at), Some(duration)) => out.push(Incident {
+                at,
+                duration,
+                error_rate_add,
+                latency_factor,
+            }),
+            _ => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn noise(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Noise> {
+    let error_rate_sigma = t.opt_f64(src, "error_rate_sigma", 0.0, 5.0).unwrap_or(0.0);
+    let latency_sigma = t.opt_f64(src, "latency_sigma", 0.0, 5.0).unwrap_or(0.0);
+    let period = t
+        .opt_duration(src, "period", DAY)
+        .unwrap_or(SimDuration::from_secs(300));
+    if period < SimDuration::from_secs(1) {
+        let span = t.span_of("period");
+        src.error(&span, &t.key_path("period"), "must be at least 1s");
+    }
+    t.finish(src);
+    Some(Noise {
+        error_rate_sigma,
+        latency_sigma,
+        period,
+    })
+}
+
+fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Option<Vec<Fault>> {
     let Some(tables) = top.opt_tables(src, "faults") else {
         return Some(Vec::new());
     };
@@ -190,16 +528,13 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Fault>> {
         src.error(
             &span,
             "faults",
-            format!(
-                "{} faults; at most {MAX_FAULTS} are supported",
-                tables.len()
-            ),
+            format!("{} faults; at most {MAX_FAULTS} are supported", tables.len()),
         );
     }
     let mut out = Vec::new();
     let mut ok = true;
     for t in tables {
-        match fault(src, t) {
+        match fault(src, t, names) {
             Some(f) => out.push(f),
             None => ok = false,
         }
@@ -207,14 +542,42 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Fault>> {
     ok.then_some(out)
 }
 
-fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
+/// Looks `name` up in `known`, reporting an unknown name.
+fn lookup(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    known: &[String],
+    what: &str,
+) -> Result<Option<usize>, ()> {
+    let span = t.span_of(key);
+    let Some(name) = t.opt_str(src, key) else {
+        return if t.has(key) { Err(()) } else { Ok(None) };
+    };
+    match known.iter().position(|k| *k == name) {
+        Some(i) => Ok(Some(i)),
+        None => {
+            let list = if known.is_empty() {
+                "none are defined".to_owned()
+            } else {
+                format!("defined: {}", known.join(", "))
+            };
+            src.error(&span, &t.key_path(key), format!("unknown {what} {name:?} ({list})"));
+            Err(())
+        }
+    }
+}
+
+fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
-    let onset = t
-        .opt_duration(src, "onset", MAX_DURATION)
-        .unwrap_or_default();
+    let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
+    let onset_weight = t.opt_u64(src, "onset_weight", 0, 100).unwrap_or(0) as u32;
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();
+    let segment = lookup(src, &mut t, "segment", &names.segments, "segment");
+    let flag = lookup(src, &mut t, "flag", &names.flags, "flag");
     let span = t.span.clone();
+    let kind_span = t.span_of("kind");
     let effect = match kind.as_deref() {
         Some("error_rate") => {
             let add = t.opt_f64(src, "add", -1.0, 1.0);
@@ -226,20 +589,59 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
                     "an error_rate fault needs `add` (absolute increase) or `multiply`",
                 );
             }
-            (add.is_some() == t.has("add") && multiply.is_some() == t.has("multiply")).then(|| {
-                FaultEffect::ErrorRate {
-                    add: add.unwrap_or(0.0),
-                    multiply: multiply.unwrap_or(1.0),
-                }
+            (add.is_some() == t.has("add") && multiply.is_some() == t.has("multiply")).then(|| FaultEffect::ErrorRate {
+                add: add.unwrap_or(0.0),
+                multiply: multiply.unwrap_or(1.0),
             })
         }
         Some("latency") => latency_fault(src, &mut t),
+        Some("memory_leak") => {
+            let per_hour = t.opt_f64(src, "mb_per_hour", 0.0, MAX_MEMORY_MB);
+            let per_1k = t.opt_f64(src, "mb_per_1k_requests", 0.0, MAX_MEMORY_MB);
+            if !t.has("mb_per_hour") && !t.has("mb_per_1k_requests") {
+                src.error(
+                    &span,
+                    &t.key_path("mb_per_hour"),
+                    "a memory_leak fault needs mb_per_hour or mb_per_1k_requests",
+                );
+            }
+            (per_hour.is_some() == t.has("mb_per_hour") && per_1k.is_some() == t.has("mb_per_1k_requests")).then(|| {
+                FaultEffect::MemoryLeak {
+                    mb_per_hour: per_hour.unwrap_or(0.0),
+                    mb_per_1k_requests: per_1k.unwrap_or(0.0),
+                }
+            })
+        }
+        Some("throughput") => {
+            let capacity_factor = t.opt_f64(src, "capacity_factor", 0.0, 1.0);
+            let above_rps = t.opt_f64(src, "above_rps", 0.0, MAX_RPS);
+            let bad =
+                (t.has("capacity_factor") && capacity_factor.is_none()) || (t.has("above_rps") && above_rps.is_none());
+            (!bad).then(|| FaultEffect::Throughput {
+                capacity_factor: capacity_factor.unwrap_or(0.0),
+                above_rps: above_rps.unwrap_or(0.0),
+            })
+        }
+        Some("kpi") => t
+            .req_f64(src, "factor", 0.0, 1000.0)
+            .map(|factor| FaultEffect::Kpi { factor }),
+        Some("dependency_load") => {
+            if !names.has_dependency {
+                src.error(
+                    &kind_span,
+                    &t.key_path("kind"),
+                    "a dependency_load fault needs a [dependency] table in the scenario",
+                );
+            }
+            t.req_f64(src, "factor", 0.0, 1e6)
+                .map(|factor| FaultEffect::DependencyLoad { factor })
+        }
+        Some("session_format") => Some(FaultEffect::SessionFormat),
         Some(other) => {
-            let span = t.span_of("kind");
             src.error(
-                &span,
+                &kind_span,
                 &t.key_path("kind"),
-                format!("unknown fault kind {other:?} (known: error_rate, latency)"),
+                format!("unknown fault kind {other:?} (known: error_rate, latency, memory_leak, throughput, kpi, dependency_load, session_format)"),
             );
             None
         }
@@ -252,7 +654,10 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fault> {
     Some(Fault {
         effect: effect?,
         onset,
+        onset_weight,
         fraction: fraction.unwrap_or(1.0),
+        segment: segment.ok()?,
+        flag: flag.ok()?,
     })
 }
 
@@ -296,14 +701,8 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
             return None;
         }
     }
-    let values = [
-        factor, add_ms, p50_factor, p50_add_ms, p99_factor, p99_add_ms,
-    ];
-    if keys
-        .iter()
-        .zip(values)
-        .any(|(k, v)| t.has(k) && v.is_none())
-    {
+    let values = [factor, add_ms, p50_factor, p50_add_ms, p99_factor, p99_add_ms];
+    if keys.iter().zip(values).any(|(k, v)| t.has(k) && v.is_none()) {
         return None;
     }
     Some(FaultEffect::Latency {
@@ -334,11 +733,16 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
 }
 
 fn slo(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Slo> {
-    let default = Slo { latency_ms: 1000.0 };
+    let default = Slo {
+        latency_ms: 1000.0,
+        availability: 0.999,
+    };
     let Some(mut t) = t else { return Some(default) };
     let latency_ms = t.opt_f64(src, "latency_ms", 0.001, MAX_LATENCY_MS);
+    let availability = t.opt_f64(src, "availability", 0.0, 0.999_999_9);
     t.finish(src);
     Some(Slo {
         latency_ms: latency_ms.unwrap_or(default.latency_ms),
+        availability: availability.unwrap_or(default.availability),
     })
 }

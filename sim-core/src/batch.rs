@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use crate::engine::{Discard, run};
-use crate::model::{Policy, Scenario};
+use crate::model::{Action, Policy, Scenario};
 use crate::score::{Outcome, RunResult};
 use crate::stats::{mean_ci95, quantile, ratio};
 
@@ -22,33 +22,17 @@ pub struct Pair<'a> {
 
 /// Runs `runs` seeds of every pair; `progress` is told of each finished run.
 /// Results come back grouped by pair, in run-index order.
-pub fn run_batch(
-    pairs: &[Pair<'_>],
-    runs: u64,
-    master_seed: u64,
-    progress: &(dyn Fn() + Sync),
-) -> Vec<Vec<RunResult>> {
-    let jobs: Vec<(usize, u64)> = (0..pairs.len())
-        .flat_map(|p| (0..runs).map(move |r| (p, r)))
-        .collect();
+pub fn run_batch(pairs: &[Pair<'_>], runs: u64, master_seed: u64, progress: &(dyn Fn() + Sync)) -> Vec<Vec<RunResult>> {
+    let jobs: Vec<(usize, u64)> = (0..pairs.len()).flat_map(|p| (0..runs).map(move |r| (p, r))).collect();
     let results: Vec<RunResult> = jobs
         .par_iter()
         .map(|&(p, r)| {
-            let result = run(
-                pairs[p].scenario,
-                pairs[p].policy,
-                master_seed,
-                r,
-                &mut Discard,
-            );
+            let result = run(pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
             progress();
             result
         })
         .collect();
-    let mut grouped: Vec<Vec<RunResult>> = pairs
-        .iter()
-        .map(|_| Vec::with_capacity(runs as usize))
-        .collect();
+    let mut grouped: Vec<Vec<RunResult>> = pairs.iter().map(|_| Vec::with_capacity(runs as usize)).collect();
     for (result, &(p, _)) in results.into_iter().zip(&jobs) {
         grouped[p].push(result);
     }
@@ -77,7 +61,7 @@ pub struct GroupSummary {
     pub runs: usize,
     pub healthy: bool,
     /// Runs per outcome, in `Outcome::ALL` order.
-    pub outcomes: [usize; 4],
+    pub outcomes: [usize; 5],
     /// Runs in which the fault actually touched requests.
     pub fault_runs: usize,
     /// Fault runs whose analysis failed at or after the onset.
@@ -95,6 +79,12 @@ pub struct GroupSummary {
     pub failed_requests: MeanCi,
     pub slow_requests: MeanCi,
     pub users_affected: MeanCi,
+    pub lost_conversions: MeanCi,
+    pub inconsistent_sessions: MeanCi,
+    pub error_budget_consumed: MeanCi,
+    pub extra_instance_hours: MeanCi,
+    /// Decision to end of exposure, per action taken, in `Action::ALL` order.
+    pub action_time_s: Vec<(Action, Spread)>,
     pub rollout_duration_s: Option<Spread>,
 }
 
@@ -106,7 +96,11 @@ fn spread(values: &[f64]) -> Option<Spread> {
 }
 
 fn mean_ci(values: impl Iterator<Item = u64>) -> MeanCi {
-    let v: Vec<f64> = values.map(|x| x as f64).collect();
+    mean_ci_f64(values.map(|x| x as f64))
+}
+
+fn mean_ci_f64(values: impl Iterator<Item = f64>) -> MeanCi {
+    let v: Vec<f64> = values.collect();
     let (mean, ci95) = mean_ci95(&v).unwrap_or((0.0, [0.0, 0.0]));
     MeanCi { mean, ci95 }
 }
@@ -118,7 +112,7 @@ fn mean_ci(values: impl Iterator<Item = u64>) -> MeanCi {
 pub fn summarise(runs: &[RunResult]) -> GroupSummary {
     let first = runs.first().expect("a group has runs");
     let healthy = first.healthy;
-    let mut outcomes = [0; 4];
+    let mut outcomes = [0; 5];
     for r in runs {
         outcomes[Outcome::ALL
             .iter()
@@ -126,20 +120,11 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
             .expect("known outcome")] += 1;
     }
     let fault_runs = runs.iter().filter(|r| r.fault_onset.is_some()).count();
-    let detection_times: Vec<f64> = runs
-        .iter()
-        .filter_map(RunResult::detection_time_s)
-        .collect();
-    let mitigation_times: Vec<f64> = runs
-        .iter()
-        .filter_map(RunResult::time_to_mitigate_s)
-        .collect();
+    let detection_times: Vec<f64> = runs.iter().filter_map(RunResult::detection_time_s).collect();
+    let mitigation_times: Vec<f64> = runs.iter().filter_map(RunResult::time_to_mitigate_s).collect();
     let false_alarms = runs.iter().filter(|r| r.false_alarm()).count();
     let escapes = runs.iter().filter(|r| r.escaped()).count();
-    let durations: Vec<f64> = runs
-        .iter()
-        .filter_map(RunResult::rollout_duration_s)
-        .collect();
+    let durations: Vec<f64> = runs.iter().filter_map(RunResult::rollout_duration_s).collect();
     GroupSummary {
         scenario: first.scenario.clone(),
         policy: first.policy.clone(),
@@ -155,21 +140,27 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
         } else {
             ratio(detection_times.len(), fault_runs)
         },
-        false_alarm_rate: if healthy {
-            ratio(false_alarms, runs.len())
-        } else {
-            None
-        },
-        escape_rate: if healthy {
-            None
-        } else {
-            ratio(escapes, fault_runs)
-        },
+        false_alarm_rate: if healthy { ratio(false_alarms, runs.len()) } else { None },
+        escape_rate: if healthy { None } else { ratio(escapes, fault_runs) },
         detection_time_s: spread(&detection_times),
         time_to_mitigate_s: spread(&mitigation_times),
         failed_requests: mean_ci(runs.iter().map(RunResult::blast_failed_requests)),
         slow_requests: mean_ci(runs.iter().map(RunResult::blast_slow_requests)),
         users_affected: mean_ci(runs.iter().map(|r| r.users_affected)),
+        lost_conversions: mean_ci(runs.iter().map(|r| r.lost_conversions)),
+        inconsistent_sessions: mean_ci(runs.iter().map(|r| r.inconsistent_sessions)),
+        error_budget_consumed: mean_ci_f64(runs.iter().map(|r| r.error_budget_consumed)),
+        extra_instance_hours: mean_ci_f64(runs.iter().map(|r| r.extra_instance_hours)),
+        action_time_s: Action::ALL
+            .into_iter()
+            .filter_map(|a| {
+                let took: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.mitigation.filter(|m| m.action == a).and_then(|m| m.took_s()))
+                    .collect();
+                spread(&took).map(|s| (a, s))
+            })
+            .collect(),
         rollout_duration_s: spread(&durations),
     }
 }

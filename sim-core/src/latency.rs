@@ -137,11 +137,7 @@ pub fn histogram_quantile(counts: &Histogram, q: f64) -> Option<f64> {
                 return Some(bucket_upper_ms(BUCKETS - 1));
             }
             let upper = bucket_upper_ms(i);
-            let lower = if i == 0 {
-                upper / 2.0
-            } else {
-                bucket_upper_ms(i - 1)
-            };
+            let lower = if i == 0 { upper / 2.0 } else { bucket_upper_ms(i - 1) };
             let frac = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
             return Some(lower * libm::pow(upper / lower, frac));
         }
@@ -171,11 +167,7 @@ impl CellTable {
         let mut prev_cdf = 0.0;
         let mut prev_bound = 0.0;
         for i in 0..BUCKETS_TOTAL {
-            let bound = if i < BUCKETS {
-                bucket_upper_ms(i)
-            } else {
-                f64::INFINITY
-            };
+            let bound = if i < BUCKETS { bucket_upper_ms(i) } else { f64::INFINITY };
             let cdf = if i < BUCKETS { dist.cdf(bound) } else { 1.0 };
             if bound <= cut_ms {
                 below.push((i, cdf - prev_cdf));
@@ -244,10 +236,7 @@ mod tests {
         for q in [0.5, 0.95, 0.99] {
             let est = histogram_quantile(&h, q).unwrap();
             let truth = d.quantile(q);
-            assert!(
-                (est / truth - 1.0).abs() < 0.03,
-                "q={q} est={est} truth={truth}"
-            );
+            assert!((est / truth - 1.0).abs() < 0.03, "q={q} est={est} truth={truth}");
         }
         assert_eq!(histogram_quantile(&[0; BUCKETS_TOTAL], 0.5), None);
     }

@@ -50,6 +50,18 @@ pub struct Ledger {
     pub exposed: u64,
     /// Distinct users who met at least one fault-caused failure.
     pub users_affected: u64,
+    /// Sticky routing: of the users on the candidate, those affected.
+    pub candidate_users_affected: u64,
+    /// Conversions the fault cost (KPI drop, and failed requests that would
+    /// have converted).
+    pub lost_conversions: u64,
+    /// Sessions whose requests reached both versions across a session
+    /// format change.
+    pub inconsistent_sessions: u64,
+    pub oom_kills: u64,
+    /// Instance-milliseconds beyond the fleet's normal size (surge, canary
+    /// pods, a second blue-green fleet).
+    pub extra_instance_ms: f64,
     /// End of the last traffic chunk in which a fault-exposed request was served.
     pub last_exposed_at: Option<SimTime>,
     pub segments: Vec<Segment>,

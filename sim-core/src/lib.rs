@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod engine;
+pub mod fleet;
 pub mod latency;
 pub mod ledger;
 pub mod model;
@@ -18,3 +19,4 @@ pub mod rng;
 pub mod score;
 pub mod stats;
 pub mod time;
+pub mod traffic;

@@ -4,18 +4,22 @@
 
 use crate::time::SimDuration;
 
-/// A version's behaviour: its own error rate and latency distribution.
+/// A version's behaviour.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VersionSpec {
     /// Probability that a request fails, in 0..=1.
     pub error_rate: f64,
-    /// Median latency, milliseconds.
+    /// Median latency, milliseconds (at low utilisation).
     pub latency_ms_p50: f64,
     /// 99th-percentile latency, milliseconds (≥ p50).
     pub latency_ms_p99: f64,
+    /// Business KPI: share of successful requests that convert, in 0..=1.
+    pub conversion_rate: f64,
+    /// Resident memory of a fresh instance, megabytes.
+    pub memory_mb: f64,
 }
 
-/// What a fault does to the requests it touches.
+/// What a fault does to the requests or instances it touches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultEffect {
     /// Error rate becomes `error_rate * multiply + add` (clamped to 0..=1).
@@ -28,6 +32,36 @@ pub enum FaultEffect {
         p99_factor: f64,
         p99_add_ms: f64,
     },
+    /// Instances of the faulty version grow memory per hour alive and per
+    /// thousand requests served, until the OOM killer restarts them.
+    MemoryLeak { mb_per_hour: f64, mb_per_1k_requests: f64 },
+    /// Above `above_rps` per instance, only `capacity_factor` of the
+    /// requests complete; the rest hang until the client times out. The
+    /// service counts no error for them (connection-pool exhaustion, deadlock).
+    Throughput { capacity_factor: f64, above_rps: f64 },
+    /// The business KPI (conversion rate) is multiplied by `factor`; no
+    /// error, no latency change (the empty-search-results story).
+    Kpi { factor: f64 },
+    /// Each request of the faulty version makes `factor` times the normal
+    /// load on the shared dependency.
+    DependencyLoad { factor: f64 },
+    /// The faulty version writes sessions in a new format: a session whose
+    /// requests reach both versions breaks.
+    SessionFormat,
+}
+
+impl FaultEffect {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultEffect::ErrorRate { .. } => "error_rate",
+            FaultEffect::Latency { .. } => "latency",
+            FaultEffect::MemoryLeak { .. } => "memory_leak",
+            FaultEffect::Throughput { .. } => "throughput",
+            FaultEffect::Kpi { .. } => "kpi",
+            FaultEffect::DependencyLoad { .. } => "dependency_load",
+            FaultEffect::SessionFormat => "session_format",
+        }
+    }
 }
 
 /// A fault injected into the candidate version.
@@ -36,8 +70,41 @@ pub struct Fault {
     pub effect: FaultEffect,
     /// Counted from the moment the candidate first takes traffic.
     pub onset: SimDuration,
+    /// The fault waits until the candidate's share of traffic reaches this
+    /// many percent (0: no wait).
+    pub onset_weight: u32,
     /// Share of the candidate's requests the fault touches, in 0..=1.
     pub fraction: f64,
+    /// Index into `Scenario::segments`: the fault only touches that segment.
+    pub segment: Option<usize>,
+    /// The fault lives behind this feature flag (index into `Scenario::flags`).
+    pub flag: Option<usize>,
+}
+
+/// The arrival-rate shape over time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shape {
+    Constant,
+    /// `rps * (1 + amplitude * cos(2π (t − peak_at) / period))`.
+    Diurnal {
+        amplitude: f64,
+        period: SimDuration,
+        peak_at: SimDuration,
+    },
+    /// A replayed series of (time, rps) points, linearly interpolated and
+    /// held flat before the first and after the last point. `Traffic::rps`
+    /// is then the series' mean over the run.
+    Series {
+        points: Vec<(SimDuration, f64)>,
+    },
+}
+
+/// A burst: the rate is multiplied by `factor` during `[at, at + duration)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spike {
+    pub at: SimDuration,
+    pub duration: SimDuration,
+    pub factor: f64,
 }
 
 /// Traffic arriving at the service.
@@ -45,6 +112,10 @@ pub struct Fault {
 pub struct Traffic {
     pub rps: f64,
     pub users: u64,
+    pub shape: Shape,
+    pub spikes: Vec<Spike>,
+    /// Mean requests per user session (sessions have geometric length).
+    pub session_requests: f64,
 }
 
 /// The fleet the service runs on.
@@ -53,6 +124,49 @@ pub struct Fleet {
     pub instances: u32,
     /// Time from launching an instance to it being ready for traffic.
     pub startup: SimDuration,
+    /// Requests per second one instance serves at full utilisation; `None`
+    /// for unlimited (no queueing model).
+    pub capacity_rps: Option<f64>,
+    /// Concurrent workers per instance (the `c` of the M/M/c approximation).
+    pub workers: u32,
+    /// Memory at which the OOM killer restarts an instance, megabytes.
+    pub memory_limit_mb: f64,
+}
+
+/// A dependency both versions call (a database).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dependency {
+    /// Queries per second it serves at full utilisation.
+    pub capacity_qps: f64,
+    /// Its own latency at low utilisation, added to every request.
+    pub latency_ms: f64,
+    /// Queries one request makes.
+    pub queries_per_request: f64,
+}
+
+/// An unrelated incident hitting both versions alike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incident {
+    pub at: SimDuration,
+    pub duration: SimDuration,
+    pub error_rate_add: f64,
+    pub latency_factor: f64,
+}
+
+/// Each version's own noise: its error rate and latency are multiplied by
+/// independent log-normal factors, redrawn every `period`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Noise {
+    pub error_rate_sigma: f64,
+    pub latency_sigma: f64,
+    pub period: SimDuration,
+}
+
+/// A named share of requests (user segment, endpoint or region).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub name: String,
+    pub share: f64,
 }
 
 /// The monitoring pipeline: the only window controllers have on the world.
@@ -68,6 +182,9 @@ pub struct Monitoring {
 pub struct Slo {
     /// A request slower than this is a slow request.
     pub latency_ms: f64,
+    /// Availability target; its 30-day error budget is `(1 − availability)`
+    /// of 30 days of traffic at the mean rate.
+    pub availability: f64,
 }
 
 /// The world a release meets.
@@ -84,6 +201,14 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     pub monitoring: Monitoring,
     pub slo: Slo,
+    pub dependency: Option<Dependency>,
+    pub incidents: Vec<Incident>,
+    pub noise: Option<Noise>,
+    pub segments: Vec<Segment>,
+    /// Feature flags the candidate's code paths sit behind.
+    pub flags: Vec<String>,
+    /// Time for a flag change to reach every instance.
+    pub flag_propagation: SimDuration,
 }
 
 impl Scenario {
@@ -94,10 +219,10 @@ impl Scenario {
     }
 }
 
-/// One canary step: set the candidate's traffic weight, then wait.
+/// One step: set the candidate's traffic weight (or flag percentage), then wait.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    /// Percent of requests routed to the candidate, 0..=100.
+    /// Percent, 0..=100.
     pub weight: u32,
     pub pause: SimDuration,
 }
@@ -109,14 +234,29 @@ pub enum Metric {
     LatencyP50,
     LatencyP95,
     LatencyP99,
+    /// Conversions per successful request.
+    ConversionRate,
+    /// Completed / routed requests, as the load balancer counts them.
+    ThroughputRatio,
+    /// Mean utilisation of the arm's instances (requests over capacity).
+    CpuUtilisation,
+    /// Highest memory / limit over the arm's instances, at the last scrape.
+    MemoryUtilisation,
+    /// Instance restarts (OOM kills) in the window.
+    Restarts,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 4] = [
+    pub const ALL: [Metric; 9] = [
         Metric::ErrorRate,
         Metric::LatencyP50,
         Metric::LatencyP95,
         Metric::LatencyP99,
+        Metric::ConversionRate,
+        Metric::ThroughputRatio,
+        Metric::CpuUtilisation,
+        Metric::MemoryUtilisation,
+        Metric::Restarts,
     ];
 
     /// The name used in policy files and reports.
@@ -126,6 +266,11 @@ impl Metric {
             Metric::LatencyP50 => "latency_p50_ms",
             Metric::LatencyP95 => "latency_p95_ms",
             Metric::LatencyP99 => "latency_p99_ms",
+            Metric::ConversionRate => "conversion_rate",
+            Metric::ThroughputRatio => "throughput_ratio",
+            Metric::CpuUtilisation => "cpu_utilisation",
+            Metric::MemoryUtilisation => "memory_utilisation",
+            Metric::Restarts => "restarts",
         }
     }
 
@@ -136,41 +281,104 @@ impl Metric {
     /// The latency quantile this metric reads, if it is a latency metric.
     pub fn quantile(self) -> Option<f64> {
         match self {
-            Metric::ErrorRate => None,
             Metric::LatencyP50 => Some(0.50),
             Metric::LatencyP95 => Some(0.95),
             Metric::LatencyP99 => Some(0.99),
+            _ => None,
         }
+    }
+
+    /// Gauges need no traffic in the window; `min_requests` does not apply.
+    pub fn is_gauge(self) -> bool {
+        matches!(
+            self,
+            Metric::CpuUtilisation | Metric::MemoryUtilisation | Metric::Restarts
+        )
     }
 }
 
-/// A threshold check on one metric of the candidate. At least one bound is set.
+/// A check on one metric of the canary arm. At least one bound is set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Check {
     pub metric: Metric,
-    /// Candidate value must be ≤ this.
+    /// Canary value must be ≤ this.
     pub max: Option<f64>,
-    /// Candidate − stable must be ≤ this.
+    /// Canary − baseline must be ≤ this.
     pub max_increase: Option<f64>,
-    /// Candidate / stable must be ≤ this.
+    /// Canary / baseline must be ≤ this.
     pub max_ratio: Option<f64>,
+    /// Canary value must be ≥ this.
+    pub min: Option<f64>,
+    /// Baseline − canary must be ≤ this.
+    pub max_decrease: Option<f64>,
+    /// Canary / baseline must be ≥ this.
+    pub min_ratio: Option<f64>,
+    /// Overrides the analysis's action when this check fails it.
+    pub on_failure: Option<Action>,
 }
 
-/// What to do when the analysis fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnFailure {
-    /// Route all traffic back to stable after `Policy::rollback_delay`.
+impl Check {
+    /// A check with only `metric` set; add bounds with struct update syntax.
+    pub fn on(metric: Metric) -> Check {
+        Check {
+            metric,
+            max: None,
+            max_increase: None,
+            max_ratio: None,
+            min: None,
+            max_decrease: None,
+            min_ratio: None,
+            on_failure: None,
+        }
+    }
+
+    /// Whether any bound compares against the baseline arm.
+    pub fn is_relative(&self) -> bool {
+        self.max_increase.is_some()
+            || self.max_ratio.is_some()
+            || self.max_decrease.is_some()
+            || self.min_ratio.is_some()
+    }
+}
+
+/// What the controller does when the analysis fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Send all traffic back to stable: a re-route when stable instances
+    /// still run, else a redeploy (start-up time).
     Rollback,
-    /// Stop promoting, keep the current weight, page a human.
+    /// Stop promoting and keep the current weight; nobody is called.
     Hold,
+    /// Hold, page a human; after the acknowledgement delay the human takes
+    /// `Paging::then`.
+    Page,
+    /// Turn the scenario's feature flags off (propagation delay).
+    KillSwitch,
+    /// Keep the canary small, build a hotfix, then canary the hotfix.
+    Hotfix,
 }
 
-impl OnFailure {
+impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::Rollback,
+        Action::Hold,
+        Action::Page,
+        Action::KillSwitch,
+        Action::Hotfix,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
-            OnFailure::Rollback => "rollback",
-            OnFailure::Hold => "hold",
+            Action::Rollback => "rollback",
+            Action::Hold => "hold",
+            Action::Page => "page",
+            Action::KillSwitch => "kill_switch",
+            Action::Hotfix => "hotfix",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -182,25 +390,87 @@ pub struct Analysis {
     pub failure_limit: u32,
     /// Count only consecutive failures (a success resets the count).
     pub consecutive: bool,
-    /// Fewer candidate requests in a window make a measurement inconclusive.
+    /// Fewer canary requests in a window make a measurement inconclusive.
     pub min_requests: u64,
     pub checks: Vec<Check>,
-    pub on_failure: OnFailure,
+    pub on_failure: Action,
+    /// Keep analysing after 100 % for this long (blue-green post-promotion,
+    /// or a bake time); a failure then still rolls back.
+    pub after_promotion: SimDuration,
 }
 
-/// How the candidate is brought to users. More strategies come later.
+/// How requests are split between the versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routing {
+    /// Each request independently, with the exact weight (a service mesh).
+    Weighted,
+    /// Weight = candidate instances / all instances (no traffic router).
+    Replicas,
+    /// By user hash: a user stays on one version.
+    Sticky,
+}
+
+impl Routing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::Weighted => "weighted",
+            Routing::Replicas => "replicas",
+            Routing::Sticky => "sticky",
+        }
+    }
+}
+
+/// How the candidate is brought to users.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Strategy {
-    /// Weighted steps with request-weighted routing (a service mesh split).
-    Canary,
+    /// Weighted steps.
+    Canary { routing: Routing },
+    /// Replace the fleet at once: launch the new fleet, switch, drop the old.
+    BigBang,
+    /// Replace instances a batch at a time; both versions live meanwhile.
+    Rolling { max_surge: u32, max_unavailable: u32 },
+    /// A full second fleet; analysis on mirrored preview traffic, a switch,
+    /// and the old fleet kept for `keep_old` so a rollback is a switch back.
+    BlueGreen {
+        preview: SimDuration,
+        preview_share: f64,
+        keep_old: SimDuration,
+    },
+    /// Deploy the code dark (flags off), then ramp the flags by user bucket.
+    Flag,
 }
 
 impl Strategy {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            Strategy::Canary => "canary",
+            Strategy::Canary { .. } => "canary",
+            Strategy::BigBang => "big_bang",
+            Strategy::Rolling { .. } => "rolling",
+            Strategy::BlueGreen { .. } => "blue_green",
+            Strategy::Flag => "flag",
         }
     }
+}
+
+/// The human a `page` action calls.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paging {
+    /// Median and 90th percentile of the acknowledgement delay (log-normal).
+    pub ack_median: SimDuration,
+    pub ack_p90: SimDuration,
+    /// Time from acknowledging to acting.
+    pub diagnose: SimDuration,
+    /// What the human does then.
+    pub then: Action,
+}
+
+/// A roll-forward: build a fix, then canary it from the first step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hotfix {
+    /// Build, test and deploy time before the fixed version starts.
+    pub build: SimDuration,
+    /// The canary weight held while the hotfix is built.
+    pub hold_weight: u32,
 }
 
 /// The release procedure under test.
@@ -211,6 +481,8 @@ pub struct Policy {
     pub strategy: Strategy,
     pub steps: Vec<Step>,
     pub analysis: Analysis,
-    /// Time from the decision to roll back until all traffic is on stable.
+    /// Time from the decision to roll back until traffic moves.
     pub rollback_delay: SimDuration,
+    pub paging: Paging,
+    pub hotfix: Hotfix,
 }

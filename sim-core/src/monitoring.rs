@@ -10,51 +10,88 @@ use crate::latency::{BUCKETS_TOTAL, Histogram, histogram_quantile};
 use crate::model::Metric;
 use crate::time::{SimDuration, SimTime};
 
-/// Cumulative counters of one version, as a Prometheus exporter keeps them.
+/// Cumulative counters of one arm (the baseline or the canary), as a
+/// Prometheus exporter and the load balancer keep them, plus the gauges of
+/// the instances serving it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Counters {
+    /// Requests the load balancer sent to the arm.
+    pub routed: u64,
+    /// Requests the service completed (successfully or with an error).
     pub requests: u64,
     pub errors: u64,
+    pub conversions: u64,
     pub latency: Histogram,
+    /// OOM kills of the arm's instances.
+    pub restarts: u64,
+    /// Gauge: mean utilisation of the arm's instances.
+    pub cpu: f64,
+    /// Gauge: highest memory / limit over the arm's instances.
+    pub memory: f64,
 }
 
 impl Default for Counters {
     fn default() -> Self {
         Counters {
+            routed: 0,
             requests: 0,
             errors: 0,
+            conversions: 0,
             latency: [0; BUCKETS_TOTAL],
+            restarts: 0,
+            cpu: 0.0,
+            memory: 0.0,
         }
     }
 }
 
 impl Counters {
-    /// `self − earlier`, for counters that only grow.
+    /// Counters as `self − earlier`; gauges as `self` (the newer reading).
     pub fn delta(&self, earlier: &Counters) -> Counters {
         let mut latency = [0; BUCKETS_TOTAL];
         for (i, slot) in latency.iter_mut().enumerate() {
             *slot = self.latency[i] - earlier.latency[i];
         }
         Counters {
+            routed: self.routed - earlier.routed,
             requests: self.requests - earlier.requests,
             errors: self.errors - earlier.errors,
+            conversions: self.conversions - earlier.conversions,
             latency,
+            restarts: self.restarts - earlier.restarts,
+            cpu: self.cpu,
+            memory: self.memory,
         }
     }
 
-    /// The metric's value over these counts; `None` without requests.
+    /// The metric's value over these counts; `None` where there is no data
+    /// (no requests for a request metric).
     pub fn metric(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::CpuUtilisation => return Some(self.cpu),
+            Metric::MemoryUtilisation => return Some(self.memory),
+            Metric::Restarts => return Some(self.restarts as f64),
+            Metric::ThroughputRatio => {
+                return (self.routed > 0).then(|| self.requests as f64 / self.routed as f64);
+            }
+            _ => {}
+        }
         if self.requests == 0 {
             return None;
         }
-        match metric.quantile() {
-            None => Some(self.errors as f64 / self.requests as f64),
-            Some(q) => histogram_quantile(&self.latency, q),
+        match metric {
+            Metric::ErrorRate => Some(self.errors as f64 / self.requests as f64),
+            Metric::ConversionRate => {
+                let ok = self.requests - self.errors;
+                (ok > 0).then(|| self.conversions as f64 / ok as f64)
+            }
+            _ => histogram_quantile(&self.latency, metric.quantile()?),
         }
     }
 }
 
-/// One scrape of both versions' counters.
+/// One scrape of both arms' counters (`stable` is the baseline arm,
+/// `candidate` the canary arm).
 #[derive(Clone, Debug)]
 pub struct Scrape {
     pub at: SimTime,
@@ -97,10 +134,7 @@ impl Monitoring {
 
     /// Takes a scrape of the live counters at `now`.
     pub fn scrape(&mut self, now: SimTime) {
-        let keep_after = SimTime(
-            now.ms()
-                .saturating_sub(self.retention.ms() + self.ingestion_delay.ms()),
-        );
+        let keep_after = SimTime(now.ms().saturating_sub(self.retention.ms() + self.ingestion_delay.ms()));
         while self.scrapes.len() > 2 && self.scrapes[1].at <= keep_after {
             self.scrapes.pop_front();
         }
@@ -116,17 +150,9 @@ impl Monitoring {
     /// `span` older than it. `None` if no such pair exists yet.
     pub fn window(&self, now: SimTime, span: SimDuration) -> Option<Window> {
         let visible_until = now.ms().checked_sub(self.ingestion_delay.ms())?;
-        let end = self
-            .scrapes
-            .iter()
-            .rev()
-            .find(|s| s.at.ms() <= visible_until)?;
+        let end = self.scrapes.iter().rev().find(|s| s.at.ms() <= visible_until)?;
         let start_until = end.at.ms().checked_sub(span.ms())?;
-        let start = self
-            .scrapes
-            .iter()
-            .rev()
-            .find(|s| s.at.ms() <= start_until)?;
+        let start = self.scrapes.iter().rev().find(|s| s.at.ms() <= start_until)?;
         Some(Window {
             from: start.at,
             to: end.at,

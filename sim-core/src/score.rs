@@ -1,7 +1,7 @@
 //! Scoring of one run, from the ledger only.
 
 use crate::ledger::VersionTruth;
-use crate::model::{Metric, OnFailure};
+use crate::model::{Action, Metric};
 use crate::time::SimTime;
 
 /// How a run ended.
@@ -13,23 +13,21 @@ pub enum Outcome {
     RolledBack,
     /// The analysis failed and the rollout waited for a human at the horizon.
     Held,
+    /// A kill switch turned the feature flags off and halted the rollout.
+    Killed,
     /// The horizon came mid-rollout.
     TimedOut,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Promoted,
-        Outcome::RolledBack,
-        Outcome::Held,
-        Outcome::TimedOut,
-    ];
+    pub const ALL: [Outcome; 4] = [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::TimedOut];
 
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Promoted => "promoted",
             Outcome::RolledBack => "rolled_back",
             Outcome::Held => "held",
+            Outcome::Killed => "killed",
             Outcome::TimedOut => "timed_out",
         }
     }
@@ -39,9 +37,25 @@ impl Outcome {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
     pub at: SimTime,
-    pub action: OnFailure,
+    pub action: Action,
     /// The check whose failures first exceeded the limit.
     pub metric: Metric,
+}
+
+/// The action the controller took and how long it took to end the exposure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MitigationStats {
+    pub action: Action,
+    pub decided_at: SimTime,
+    /// When the last fault-exposed request was served, if that was after the decision.
+    pub exposure_ended_at: Option<SimTime>,
+}
+
+impl MitigationStats {
+    /// Decision to end of exposure: what the action itself cost.
+    pub fn took_s(&self) -> Option<f64> {
+        Some((self.exposure_ended_at? - self.decided_at).as_secs_f64())
+    }
 }
 
 /// Ground truth of the traffic served while one weight was in force.
@@ -69,6 +83,7 @@ impl StepStats {
 pub struct RunResult {
     pub scenario: String,
     pub policy: String,
+    pub strategy: &'static str,
     pub seed: u64,
     pub run: u64,
     pub healthy: bool,
@@ -76,15 +91,25 @@ pub struct RunResult {
     /// When a fault (or the candidate's own regression) first touched requests.
     pub fault_onset: Option<SimTime>,
     pub decision: Option<Decision>,
+    pub mitigation: Option<MitigationStats>,
     /// End of the last chunk that served a fault-exposed request; `None` if
     /// exposure lasted to the horizon or never happened.
     pub mitigated_at: Option<SimTime>,
     pub rollout_started_at: Option<SimTime>,
     pub promoted_at: Option<SimTime>,
+    pub rollback_done_at: Option<SimTime>,
     pub stable: VersionTruth,
     pub candidate: VersionTruth,
     pub exposed_requests: u64,
     pub users_affected: u64,
+    pub lost_conversions: u64,
+    pub inconsistent_sessions: u64,
+    pub oom_kills: u64,
+    /// Fault-caused failures as a share of a 30-day error budget.
+    pub error_budget_consumed: f64,
+    pub extra_instance_hours: f64,
+    /// A hotfix replaced the faulty candidate.
+    pub hotfixed: bool,
     pub steps: Vec<StepStats>,
     pub events: u64,
 }
@@ -102,14 +127,15 @@ impl RunResult {
         self.stable.failed + self.candidate.failed
     }
 
-    /// Fault-caused failed requests (beyond what stable would have failed).
+    /// Fault-caused failed requests (beyond what stable would have failed),
+    /// on either version (a shared dependency harms stable's users too).
     pub fn blast_failed_requests(&self) -> u64 {
-        self.candidate.fault_failed
+        self.candidate.fault_failed + self.stable.fault_failed
     }
 
     /// Fault-caused requests slower than the scenario's latency SLO.
     pub fn blast_slow_requests(&self) -> u64 {
-        self.candidate.fault_slow
+        self.candidate.fault_slow + self.stable.fault_slow
     }
 
     pub fn fault_onset_s(&self) -> Option<f64> {

@@ -66,12 +66,7 @@ impl Sub<SimTime> for SimTime {
     /// # Panics
     /// If `other` is later than `self`: time never goes backwards.
     fn sub(self, other: SimTime) -> SimDuration {
-        assert!(
-            self.0 >= other.0,
-            "time went backwards: {} < {}",
-            self.0,
-            other.0
-        );
+        assert!(self.0 >= other.0, "time went backwards: {} < {}", self.0, other.0);
         SimDuration(self.0 - other.0)
     }
 }

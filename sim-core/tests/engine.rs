@@ -17,6 +17,8 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
         error_rate: 0.001,
         latency_ms_p50: 40.0,
         latency_ms_p99: 200.0,
+        conversion_rate: 0.05,
+        memory_mb: 256.0,
     };
     Scenario {
         name: "test".into(),
@@ -26,10 +28,16 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
         traffic: Traffic {
             rps: 400.0,
             users: 50_000,
+            shape: Shape::Constant,
+            spikes: vec![],
+            session_requests: 10.0,
         },
         fleet: Fleet {
             instances: 10,
             startup: secs(30),
+            capacity_rps: None,
+            workers: 8,
+            memory_limit_mb: 1024.0,
         },
         candidate: stable.clone(),
         stable,
@@ -38,23 +46,41 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
             scrape_interval: secs(15),
             ingestion_delay: SimDuration::ZERO,
         },
-        slo: Slo { latency_ms: 1000.0 },
+        slo: Slo {
+            latency_ms: 1000.0,
+            availability: 0.999,
+        },
+        dependency: None,
+        incidents: vec![],
+        noise: None,
+        segments: vec![],
+        flags: vec![],
+        flag_propagation: secs(5),
+    }
+}
+
+fn fault(effect: FaultEffect, onset: u64) -> Fault {
+    Fault {
+        effect,
+        onset: secs(onset),
+        onset_weight: 0,
+        fraction: 1.0,
+        segment: None,
+        flag: None,
     }
 }
 
 fn error_fault(add: f64, onset: u64) -> Fault {
-    Fault {
-        effect: FaultEffect::ErrorRate { add, multiply: 1.0 },
-        onset: secs(onset),
-        fraction: 1.0,
-    }
+    fault(FaultEffect::ErrorRate { add, multiply: 1.0 }, onset)
 }
 
 fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Policy {
     Policy {
         name: "p".into(),
         description: String::new(),
-        strategy: Strategy::Canary,
+        strategy: Strategy::Canary {
+            routing: Routing::Weighted,
+        },
         steps: steps
             .iter()
             .map(|&(weight, pause)| Step {
@@ -68,18 +94,27 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             consecutive: false,
             min_requests: 50,
             checks,
-            on_failure: OnFailure::Rollback,
+            on_failure: Action::Rollback,
+            after_promotion: SimDuration::ZERO,
         },
         rollback_delay: secs(10),
+        paging: Paging {
+            ack_median: secs(300),
+            ack_p90: secs(1200),
+            diagnose: secs(600),
+            then: Action::Rollback,
+        },
+        hotfix: Hotfix {
+            build: secs(1800),
+            hold_weight: 1,
+        },
     }
 }
 
 fn error_check(max_increase: f64) -> Check {
     Check {
-        metric: Metric::ErrorRate,
-        max: None,
         max_increase: Some(max_increase),
-        max_ratio: None,
+        ..Check::on(Metric::ErrorRate)
     }
 }
 
@@ -89,16 +124,12 @@ fn playbook() -> Policy {
         vec![
             error_check(0.01),
             Check {
-                metric: Metric::LatencyP95,
-                max: None,
                 max_increase: Some(50.0),
-                max_ratio: None,
+                ..Check::on(Metric::LatencyP95)
             },
             Check {
-                metric: Metric::LatencyP99,
-                max: None,
-                max_increase: None,
                 max_ratio: Some(1.4),
+                ..Check::on(Metric::LatencyP99)
             },
         ],
         1,
@@ -106,16 +137,7 @@ fn playbook() -> Policy {
 }
 
 fn runs(s: &Scenario, p: &Policy, n: u64) -> Vec<RunResult> {
-    run_batch(
-        &[Pair {
-            scenario: s,
-            policy: p,
-        }],
-        n,
-        11,
-        &|| {},
-    )
-    .remove(0)
+    run_batch(&[Pair { scenario: s, policy: p }], n, 11, &|| {}).remove(0)
 }
 
 #[test]
@@ -125,16 +147,8 @@ fn same_seed_gives_the_same_run_and_other_seeds_differ() {
     let a = run(&s, &p, 7, 3, &mut Discard);
     let b = run(&s, &p, 7, 3, &mut Discard);
     assert_eq!(a, b);
-    assert_ne!(
-        a,
-        run(&s, &p, 7, 4, &mut Discard),
-        "run index must change the draws"
-    );
-    assert_ne!(
-        a,
-        run(&s, &p, 8, 3, &mut Discard),
-        "master seed must change the draws"
-    );
+    assert_ne!(a, run(&s, &p, 7, 4, &mut Discard), "run index must change the draws");
+    assert_ne!(a, run(&s, &p, 8, 3, &mut Discard), "master seed must change the draws");
 }
 
 /// Requests are conserved: every request is served by exactly one version,
@@ -150,13 +164,7 @@ fn requests_are_conserved() {
             let seg_total: u64 = r.steps.iter().map(|x| x.requests).sum();
             let seg_candidate: u64 = r.steps.iter().map(|x| x.candidate_requests).sum();
             let seg_failed: u64 = r.steps.iter().map(|x| x.failed).sum();
-            assert_eq!(
-                seg_total,
-                r.requests_total(),
-                "seed {} run {}",
-                r.seed,
-                r.run
-            );
+            assert_eq!(seg_total, r.requests_total(), "seed {} run {}", r.seed, r.run);
             assert_eq!(seg_candidate, r.candidate.requests);
             assert_eq!(seg_failed, r.failed_requests_total());
             assert!(r.candidate.failed <= r.candidate.requests);
@@ -210,11 +218,7 @@ fn failure_limit_counts_failures_beyond_the_limit() {
     for limit in 0..4u32 {
         let p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], limit);
         let r = run(&s, &p, 1, 0, &mut Discard);
-        assert_eq!(
-            r.detection_time_s(),
-            Some(60.0 * f64::from(limit + 1)),
-            "limit {limit}"
-        );
+        assert_eq!(r.detection_time_s(), Some(60.0 * f64::from(limit + 1)), "limit {limit}");
     }
 }
 
@@ -257,11 +261,7 @@ fn sre_canary_five_percent_times_twenty_percent_is_one_percent() {
     let results = runs(&s, &p, 20);
     let (mut failed, mut total) = (0u64, 0u64);
     for r in &results {
-        let step = r
-            .steps
-            .iter()
-            .find(|x| x.weight == 5)
-            .expect("the 5 % step ran");
+        let step = r.steps.iter().find(|x| x.weight == 5).expect("the 5 % step ran");
         failed += step.failed;
         total += step.requests;
     }
@@ -334,10 +334,7 @@ fn monitoring_measures_what_the_ledger_records() {
         .collect();
     let mean = rates.iter().sum::<f64>() / rates.len() as f64;
     let truth = r.candidate.failed as f64 / r.candidate.requests as f64;
-    assert!(
-        (mean - truth).abs() < 0.002,
-        "monitoring {mean} vs ledger {truth}"
-    );
+    assert!((mean - truth).abs() < 0.002, "monitoring {mean} vs ledger {truth}");
     assert!((truth - 0.051).abs() < 0.002);
 }
 
@@ -364,7 +361,7 @@ fn event_count_does_not_grow_with_traffic() {
 fn hold_keeps_the_weight_and_is_not_mitigated() {
     let s = scenario(vec![error_fault(0.5, 0)]);
     let mut p = policy(&[(10, 3600), (100, 0)], vec![error_check(0.01)], 0);
-    p.analysis.on_failure = OnFailure::Hold;
+    p.analysis.on_failure = Action::Hold;
     let r = run(&s, &p, 1, 0, &mut Discard);
     assert_eq!(r.outcome, Outcome::Held);
     assert_eq!(r.mitigated_at_s(), None);
@@ -374,16 +371,15 @@ fn hold_keeps_the_weight_and_is_not_mitigated() {
 /// A latency fault causes slow requests (over the SLO) but no failures.
 #[test]
 fn latency_fault_is_scored_as_slow_requests() {
-    let mut s = scenario(vec![Fault {
-        effect: FaultEffect::Latency {
+    let mut s = scenario(vec![fault(
+        FaultEffect::Latency {
             p50_factor: 3.0,
             p50_add_ms: 0.0,
             p99_factor: 3.0,
             p99_add_ms: 0.0,
         },
-        onset: SimDuration::ZERO,
-        fraction: 1.0,
-    }]);
+        0,
+    )]);
     s.slo.latency_ms = 300.0;
     let p = playbook();
     let r = run(&s, &p, 2, 0, &mut Discard);
@@ -434,10 +430,8 @@ fn batch_summary_counts_outcomes() {
 fn consecutive_failures_decide_no_earlier_than_counted_failures() {
     let s = scenario(vec![]);
     let check = Check {
-        metric: Metric::ErrorRate,
         max: Some(0.001),
-        max_increase: None,
-        max_ratio: None,
+        ..Check::on(Metric::ErrorRate)
     };
     let counted = policy(&[(10, 3600), (100, 0)], vec![check], 2);
     let mut consecutive = counted.clone();
@@ -447,10 +441,7 @@ fn consecutive_failures_decide_no_earlier_than_counted_failures() {
         let a = run(&s, &counted, 5, run_index, &mut Discard);
         let b = run(&s, &consecutive, 5, run_index, &mut Discard);
         let at = |r: &RunResult| r.decision.map_or(u64::MAX, |d| d.at.ms());
-        assert!(
-            at(&b) >= at(&a),
-            "run {run_index}: consecutive decided earlier"
-        );
+        assert!(at(&b) >= at(&a), "run {run_index}: consecutive decided earlier");
         compared += 1;
         if at(&b) > at(&a) {
             later += 1;

@@ -20,10 +20,7 @@ pub fn aviary(args: &[&str]) -> Output {
             stdout_is_terminal: false,
             stderr_is_terminal: false,
         };
-        cli::main_with(
-            std::iter::once("aviary").chain(args.iter().copied()),
-            &mut io,
-        )
+        cli::main_with(std::iter::once("aviary").chain(args.iter().copied()), &mut io)
     };
     Output {
         code,
@@ -42,8 +39,7 @@ pub fn ok(args: &[&str]) -> String {
 /// Runs `aviary ARGS…` and parses stdout as JSON.
 pub fn json(args: &[&str]) -> serde_json::Value {
     let text = ok(args);
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("aviary {args:?} printed invalid JSON ({e}):\n{text}"))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("aviary {args:?} printed invalid JSON ({e}):\n{text}"))
 }
 
 /// Writes `text` to a fresh file named `name` in a per-test temporary folder.

@@ -6,14 +6,7 @@ use e2e::{aviary, json, ok, temp_file};
 /// The keys of `aviary run --format json` that users and tools rely on.
 #[test]
 fn run_json_has_the_contract_keys() {
-    let v = json(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "json",
-    ]);
+    let v = json(&["run", "checkout-error-spike", "--seed", "7", "--format", "json"]);
     for key in [
         "scenario",
         "policy",
@@ -31,10 +24,7 @@ fn run_json_has_the_contract_keys() {
         assert!(v.get(key).is_some(), "missing key {key}");
     }
     for key in ["failed_requests", "slow_requests", "users_affected"] {
-        assert!(
-            v["blast_radius"].get(key).is_some(),
-            "missing blast_radius.{key}"
-        );
+        assert!(v["blast_radius"].get(key).is_some(), "missing blast_radius.{key}");
     }
     for key in ["total", "candidate"] {
         assert!(v["requests"].get(key).is_some(), "missing requests.{key}");
@@ -62,18 +52,8 @@ fn healthy_release_is_promoted_with_null_fault_fields() {
 
 #[test]
 fn jsonl_streams_events_then_the_run_object() {
-    let text = ok(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "jsonl",
-    ]);
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let text = ok(&["run", "checkout-error-spike", "--seed", "7", "--format", "jsonl"]);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.len() > 5);
     for l in &lines[..lines.len() - 1] {
         assert!(l["t_s"].is_number() && l["type"].is_string(), "{l}");
@@ -82,20 +62,10 @@ fn jsonl_streams_events_then_the_run_object() {
         .iter()
         .map(|l| l["t_s"].as_f64().unwrap())
         .collect();
-    assert!(
-        times.windows(2).all(|w| w[0] <= w[1]),
-        "events in time order"
-    );
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "events in time order");
     let run = lines.last().unwrap();
     assert_eq!(run["type"], "run");
-    let plain = json(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "json",
-    ]);
+    let plain = json(&["run", "checkout-error-spike", "--seed", "7", "--format", "json"]);
     assert_eq!(run["blast_radius"], plain["blast_radius"]);
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
     for t in [
@@ -115,34 +85,10 @@ fn jsonl_streams_events_then_the_run_object() {
 #[test]
 fn batch_is_identical_for_one_and_two_threads() {
     for format in ["json", "csv"] {
-        let a = ok(&[
-            "batch",
-            "--seeds",
-            "60",
-            "--threads",
-            "1",
-            "--format",
-            format,
-        ]);
-        let b = ok(&[
-            "batch",
-            "--seeds",
-            "60",
-            "--threads",
-            "2",
-            "--format",
-            format,
-        ]);
+        let a = ok(&["batch", "--seeds", "60", "--threads", "1", "--format", format]);
+        let b = ok(&["batch", "--seeds", "60", "--threads", "2", "--format", format]);
         assert_eq!(a, b, "{format} differs between 1 and 2 threads");
-        let c = ok(&[
-            "batch",
-            "--seeds",
-            "60",
-            "--threads",
-            "2",
-            "--format",
-            format,
-        ]);
+        let c = ok(&["batch", "--seeds", "60", "--threads", "2", "--format", format]);
         assert_eq!(b, c, "{format} differs between two identical runs");
     }
     let other = ok(&["batch", "--seeds", "60", "--seed", "2", "--format", "csv"]);
@@ -185,10 +131,7 @@ fn batch_json_has_the_contract_keys() {
         ] {
             assert!(g.get(key).is_some(), "missing {key}");
         }
-        assert!(
-            g["detection_time_s"].get("median").is_some()
-                && g["detection_time_s"].get("p90").is_some()
-        );
+        assert!(g["detection_time_s"].get("median").is_some() && g["detection_time_s"].get("p90").is_some());
         for k in ["failed_requests", "users_affected"] {
             assert!(g["blast_radius"][k]["mean"].is_number());
             assert_eq!(g["blast_radius"][k]["ci95"].as_array().unwrap().len(), 2);
@@ -253,13 +196,7 @@ fn files_work_like_builtins() {
     let scenario = temp_file(
         "files",
         "mine.toml",
-        &ok(&[
-            "scenarios",
-            "show",
-            "checkout-error-spike",
-            "--format",
-            "toml",
-        ]),
+        &ok(&["scenarios", "show", "checkout-error-spike", "--format", "toml"]),
     );
     let policy = temp_file(
         "files",
@@ -276,20 +213,9 @@ fn files_work_like_builtins() {
         "--format",
         "json",
     ]);
-    let builtin = json(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "json",
-    ]);
+    let builtin = json(&["run", "checkout-error-spike", "--seed", "7", "--format", "json"]);
     assert_eq!(from_file, builtin);
-    let v = ok(&[
-        "validate",
-        scenario.to_str().unwrap(),
-        policy.to_str().unwrap(),
-    ]);
+    let v = ok(&["validate", scenario.to_str().unwrap(), policy.to_str().unwrap()]);
     assert!(
         v.contains("(scenario checkout-error-spike)") && v.contains("(policy default)"),
         "{v}"
@@ -304,11 +230,7 @@ fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
         .replace("instances = 10", "instances = 10\nreplicas = 3");
     let path = temp_file("bad", "bad.toml", &text);
     let p = path.to_str().unwrap();
-    for args in [
-        vec!["run", p],
-        vec!["batch", p, "--seeds", "3"],
-        vec!["validate", p],
-    ] {
+    for args in [vec!["run", p], vec!["batch", p, "--seeds", "3"], vec!["validate", p]] {
         let o = aviary(&args);
         assert_eq!(o.code, 2, "{args:?}");
         assert_eq!(o.stdout, "", "nothing half-written");
@@ -319,8 +241,7 @@ fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
             o.stderr
         );
         assert!(
-            o.stderr
-                .contains(&format!("{p}:15: key 'fleet.replicas': unknown key")),
+            o.stderr.contains(&format!("{p}:15: key 'fleet.replicas': unknown key")),
             "{}",
             o.stderr
         );
@@ -346,10 +267,7 @@ fn usage_errors_exit_2() {
         assert!(!o.stderr.is_empty());
     }
     let o = aviary(&["run", "no-such-scenario"]);
-    assert!(
-        o.stderr.contains("no such built-in scenario or file")
-            && o.stderr.contains("checkout-error-spike")
-    );
+    assert!(o.stderr.contains("no such built-in scenario or file") && o.stderr.contains("checkout-error-spike"));
 }
 
 #[test]
@@ -386,14 +304,7 @@ fn catalog_lists_as_json() {
 
 #[test]
 fn snapshot_run_table() {
-    insta::assert_snapshot!(ok(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "table"
-    ]));
+    insta::assert_snapshot!(ok(&["run", "checkout-error-spike", "--seed", "7", "--format", "table"]));
 }
 
 #[test]
@@ -412,7 +323,5 @@ fn snapshot_run_table_of_a_promotion() {
 
 #[test]
 fn snapshot_batch_table() {
-    insta::assert_snapshot!(ok(&[
-        "batch", "--seeds", "100", "--seed", "1", "--format", "table"
-    ]));
+    insta::assert_snapshot!(ok(&["batch", "--seeds", "100", "--seed", "1", "--format", "table"]));
 }

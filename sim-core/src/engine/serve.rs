@@ -1,0 +1,667 @@
+//! Serving traffic: one aggregated chunk at a time.
+//!
+//! Every group of requests (a version × flag state × fault cohort) is served
+//! twice over: as it really behaves, and as the stable version would have
+//! behaved in a world without the fault (same traffic, same noise, same
+//! incidents, the dependency and the fleet without the fault's extra load or
+//! OOM restarts). The two are coupled draw by draw, so the excess is exactly
+//! what the fault caused; the ledger records both, monitoring only the first.
+
+use rand_distr::{Binomial, Distribution, Poisson};
+
+use super::{Event, Kind, Observer, Run};
+use crate::fleet::{Version, queue_factor, shed_fraction};
+use crate::latency::{CellTable, Histogram, LogNormal};
+use crate::ledger::VersionTruth;
+use crate::model::{FaultEffect, Routing, Strategy};
+use crate::monitoring::Counters;
+use crate::time::SimTime;
+use crate::traffic;
+
+use rand_chacha::ChaCha8Rng;
+
+/// Draws Binomial(n, p); exact, with the degenerate cases short-cut.
+pub(super) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+    if n == 0 || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    Binomial::new(n, p).expect("p checked in (0, 1)").sample(rng)
+}
+
+/// Splits `n` requests that behave with probability `p_actual` into
+/// `(total, excess)`: `total` ~ Binomial(n, p_actual), and `excess` those
+/// beyond a coupled draw at `p_reference` (what stable would have done).
+fn coupled(rng: &mut ChaCha8Rng, n: u64, p_reference: f64, p_actual: f64) -> (u64, u64) {
+    let base = binomial(rng, n, p_reference);
+    if p_actual >= p_reference {
+        let q = if p_reference >= 1.0 {
+            0.0
+        } else {
+            (p_actual - p_reference) / (1.0 - p_reference)
+        };
+        let extra = binomial(rng, n - base, q);
+        (base + extra, extra)
+    } else {
+        (binomial(rng, base, p_actual / p_reference), 0)
+    }
+}
+
+/// Spreads `n` requests over `cells` (a multinomial by sequential binomials).
+fn fill_histogram(rng: &mut ChaCha8Rng, n: u64, cells: &[(usize, f64)], histogram: &mut Histogram) {
+    let mut left = n;
+    let mut mass: f64 = cells.iter().map(|c| c.1).sum();
+    for (k, &(bucket, p)) in cells.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let take = if k + 1 == cells.len() || mass <= p {
+            left
+        } else {
+            binomial(rng, left, (p / mass).clamp(0.0, 1.0))
+        };
+        histogram[bucket] += take;
+        left -= take;
+        mass -= p;
+    }
+}
+
+/// Which monitoring arm a group reports to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arm {
+    Baseline,
+    Canary,
+}
+
+/// The world around the requests of one chunk.
+pub(super) struct Env {
+    /// Utilisation per version, actual and in the no-fault world.
+    pub rho: [f64; 2],
+    pub rho_reference: [f64; 2],
+    pub gc: [f64; 2],
+    pub dependency_ms: f64,
+    pub dependency_ms_reference: f64,
+    pub dependency_shed: f64,
+    pub dependency_shed_reference: f64,
+    pub incident_error_add: f64,
+    pub incident_latency_factor: f64,
+    /// Requests per second per ready candidate instance.
+    pub candidate_instance_rps: f64,
+}
+
+/// How one group of requests behaves, and how stable would have.
+struct GroupModel {
+    p_fail: f64,
+    p_fail_reference: f64,
+    p_slow: f64,
+    p_slow_reference: f64,
+    /// Share of requests that hang (never complete, no error recorded).
+    hang: f64,
+    conversion: f64,
+    conversion_reference: f64,
+    cells: (u64, u64),
+    /// A fault touches these requests (they count as exposed).
+    exposed: bool,
+}
+
+fn idx(v: Version) -> usize {
+    match v {
+        Version::Stable => 0,
+        Version::Candidate => 1,
+    }
+}
+
+impl Run<'_> {
+    /// The share of user requests routed to the candidate version.
+    pub(super) fn candidate_share(&self) -> f64 {
+        if self.replica_share {
+            let c = self.fleet.ready(Version::Candidate, self.now);
+            let s = self.fleet.ready(Version::Stable, self.now);
+            return if c + s == 0 {
+                0.0
+            } else {
+                f64::from(c) / f64::from(c + s)
+            };
+        }
+        if matches!(
+            self.policy.strategy,
+            Strategy::Canary {
+                routing: Routing::Sticky
+            }
+        ) {
+            return self.candidate_users as f64 / self.scenario.traffic.users as f64;
+        }
+        f64::from(self.weight) / 100.0
+    }
+
+    /// Share of users with the feature flags on.
+    fn flag_share(&self) -> f64 {
+        f64::from(self.flag_percent) / 100.0
+    }
+
+    /// Probability that fault `i` touches a request of the candidate with
+    /// its flags in the given state.
+    fn touch(&self, i: usize, flags_on: bool) -> f64 {
+        let f = &self.scenario.faults[i];
+        if f.flag.is_some() && !flags_on {
+            return 0.0;
+        }
+        let segment = f.segment.map_or(1.0, |s| self.scenario.segments[s].share);
+        f.fraction * segment
+    }
+
+    /// The environment of the chunk starting now with mean rate `rate`.
+    pub(super) fn environment(&self, rate: f64, share: f64, active: u32) -> Env {
+        let sc = self.scenario;
+        let mirror = rate * (1.0 - share) * self.mirror_share;
+        let rates = [rate * (1.0 - share), rate * share + mirror];
+        let mut rho = [0.0; 2];
+        let mut rho_reference = [0.0; 2];
+        let mut gc = [1.0; 2];
+        let now = self.now;
+        for v in [Version::Stable, Version::Candidate] {
+            let k = idx(v);
+            let ready = self.fleet.ready(v, now);
+            let down = self.fleet.oom_down(v, now);
+            if let Some(cap) = sc.fleet.capacity_rps {
+                let util = |n: u32| {
+                    if n == 0 {
+                        if rates[k] > 0.0 { f64::INFINITY } else { 0.0 }
+                    } else {
+                        rates[k] / (f64::from(n) * cap)
+                    }
+                };
+                rho[k] = util(ready);
+                rho_reference[k] = util(ready + down);
+            } else if ready == 0 && rates[k] > 0.0 {
+                rho[k] = f64::INFINITY;
+                rho_reference[k] = if ready + down > 0 { 0.0 } else { f64::INFINITY };
+            }
+            gc[k] = self.fleet.gc_factor(v, sc.fleet.memory_limit_mb, now);
+        }
+        let candidate_ready = self.fleet.ready(Version::Candidate, now);
+        let mut env = Env {
+            rho,
+            rho_reference,
+            gc,
+            dependency_ms: 0.0,
+            dependency_ms_reference: 0.0,
+            dependency_shed: 0.0,
+            dependency_shed_reference: 0.0,
+            incident_error_add: 0.0,
+            incident_latency_factor: 1.0,
+            candidate_instance_rps: if candidate_ready == 0 {
+                0.0
+            } else {
+                rates[1] / f64::from(candidate_ready)
+            },
+        };
+        if let Some(d) = &sc.dependency {
+            let mut extra = 0.0;
+            for (i, f) in sc.faults.iter().enumerate() {
+                if let FaultEffect::DependencyLoad { factor } = f.effect
+                    && active & (1 << i) != 0
+                {
+                    let on = self.flag_share();
+                    let touched = if f.flag.is_some() {
+                        self.touch(i, true) * on
+                    } else {
+                        self.touch(i, true)
+                    };
+                    extra += touched * (factor - 1.0);
+                }
+            }
+            let q = d.queries_per_request;
+            let rho_d = (rates[0] + rates[1] * (1.0 + extra)) * q / d.capacity_qps;
+            let rho_d_reference = (rates[0] + rates[1]) * q / d.capacity_qps;
+            env.dependency_ms = d.latency_ms * queue_factor(rho_d, 1);
+            env.dependency_ms_reference = d.latency_ms * queue_factor(rho_d_reference, 1);
+            env.dependency_shed = shed_fraction(rho_d);
+            env.dependency_shed_reference = shed_fraction(rho_d_reference);
+        }
+        for inc in &sc.incidents {
+            let start = SimTime::ZERO + inc.at;
+            if now >= start && now < start + inc.duration {
+                env.incident_error_add += inc.error_rate_add;
+                env.incident_latency_factor *= inc.latency_factor;
+            }
+        }
+        env
+    }
+
+    /// A cached histogram cell table for a latency distribution.
+    fn cells_for(&mut self, p50: f64, p99: f64) -> (u64, u64) {
+        let key = (p50.to_bits(), p99.to_bits());
+        if !self.cells.iter().any(|(k, _)| *k == key) {
+            if self.cells.len() >= 32 {
+                self.cells.remove(0);
+            }
+            let table = CellTable::new(&LogNormal::from_p50_p99(p50, p99), self.scenario.slo.latency_ms);
+            self.cells.push((key, table));
+        }
+        key
+    }
+
+    fn cell_table(&self, key: (u64, u64)) -> &CellTable {
+        &self
+            .cells
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("cells_for inserted it")
+            .1
+    }
+
+    /// The model of requests of `version` touched by the faults in `mask`.
+    fn group_model(&mut self, version: Version, mask: u32, env: &Env) -> GroupModel {
+        let sc = self.scenario;
+        let k = idx(version);
+        let base = if version == Version::Stable || self.fixed {
+            &sc.stable
+        } else {
+            &sc.candidate
+        };
+        let (mut err, mut p50, mut p99, mut conv) = (
+            base.error_rate,
+            base.latency_ms_p50,
+            base.latency_ms_p99,
+            base.conversion_rate,
+        );
+        let mut hang: f64 = 0.0;
+        for (i, f) in sc.faults.iter().enumerate() {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            match f.effect {
+                FaultEffect::ErrorRate { add, multiply } => err = (err * multiply + add).clamp(0.0, 1.0),
+                FaultEffect::Latency {
+                    p50_factor,
+                    p50_add_ms,
+                    p99_factor,
+                    p99_add_ms,
+                } => {
+                    p50 = (p50 * p50_factor + p50_add_ms).max(0.001);
+                    p99 = (p99 * p99_factor + p99_add_ms).max(p50);
+                }
+                FaultEffect::Kpi { factor } => conv = (conv * factor).clamp(0.0, 1.0),
+                FaultEffect::Throughput {
+                    capacity_factor,
+                    above_rps,
+                } => {
+                    if env.candidate_instance_rps > above_rps {
+                        hang = hang.max(1.0 - capacity_factor);
+                    }
+                }
+                FaultEffect::MemoryLeak { .. } | FaultEffect::DependencyLoad { .. } | FaultEffect::SessionFormat => {}
+            }
+        }
+        let noise = self.noise[k];
+        let latency = |p: f64, queue: f64, gc: f64, dependency: f64| {
+            p * noise[1] * env.incident_latency_factor * queue * gc + dependency
+        };
+        let workers = sc.fleet.workers;
+        let fail = |err: f64, rho: f64, dependency_shed: f64| {
+            let e = (err * noise[0] + env.incident_error_add).clamp(0.0, 1.0);
+            1.0 - (1.0 - shed_fraction(rho)) * (1.0 - dependency_shed) * (1.0 - e)
+        };
+        let (q, q_ref) = (
+            queue_factor(env.rho[k], workers),
+            queue_factor(env.rho_reference[k], workers),
+        );
+        let a50 = latency(p50, q, env.gc[k], env.dependency_ms);
+        let a99 = latency(p99, q, env.gc[k], env.dependency_ms).max(a50);
+        let s = &sc.stable;
+        let r50 = latency(s.latency_ms_p50, q_ref, 1.0, env.dependency_ms_reference);
+        let r99 = latency(s.latency_ms_p99, q_ref, 1.0, env.dependency_ms_reference).max(r50);
+        let cells = self.cells_for(a50, a99);
+        let reference = LogNormal::from_p50_p99(r50, r99);
+        let exposed =
+            mask != 0 || (version == Version::Candidate && !self.fixed && super::worse_than(&sc.candidate, &sc.stable));
+        GroupModel {
+            p_fail: fail(err, env.rho[k], env.dependency_shed),
+            p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
+            p_slow: self.cell_table(cells).p_above,
+            p_slow_reference: 1.0 - reference.cdf(sc.slo.latency_ms),
+            hang,
+            conversion: conv,
+            conversion_reference: s.conversion_rate,
+            cells,
+            exposed,
+        }
+    }
+
+    /// Serves `n` requests of one group; returns the ground truth and the
+    /// number completed.
+    fn serve_group(
+        &mut self,
+        version: Version,
+        arm: Arm,
+        n: u64,
+        mask: u32,
+        env: &Env,
+        mirrored: bool,
+        chunk_end: SimTime,
+    ) -> VersionTruth {
+        if n == 0 {
+            return VersionTruth::default();
+        }
+        let m = self.group_model(version, mask, env);
+        let table = self.cell_table(m.cells).clone();
+        let rng = match version {
+            Version::Stable => &mut self.rngs.stable,
+            Version::Candidate => &mut self.rngs.candidate,
+        };
+        let hung = binomial(rng, n, m.hang);
+        let served = n - hung;
+        let (failed, fault_failed) = coupled(rng, served, m.p_fail_reference, m.p_fail);
+        let (slow, fault_slow) = coupled(rng, served, m.p_slow_reference, m.p_slow);
+        let counters: &mut Counters = match arm {
+            Arm::Baseline => &mut self.monitoring.live_stable,
+            Arm::Canary => &mut self.monitoring.live_candidate,
+        };
+        fill_histogram(rng, served - slow, &table.below, &mut counters.latency);
+        fill_histogram(rng, slow, &table.above, &mut counters.latency);
+        let ok = served - failed;
+        let reference_conversions = binomial(rng, ok, m.conversion_reference);
+        let (conversions, kpi_lost) = if m.conversion >= m.conversion_reference {
+            let q = if m.conversion_reference >= 1.0 {
+                0.0
+            } else {
+                (m.conversion - m.conversion_reference) / (1.0 - m.conversion_reference)
+            };
+            (reference_conversions + binomial(rng, ok - reference_conversions, q), 0)
+        } else {
+            let kept = binomial(rng, reference_conversions, m.conversion / m.conversion_reference);
+            (kept, reference_conversions - kept)
+        };
+        let failure_lost = binomial(rng, fault_failed + hung, m.conversion_reference);
+        counters.routed += n;
+        counters.requests += served;
+        counters.errors += failed;
+        counters.conversions += conversions;
+        if mirrored {
+            return VersionTruth::default();
+        }
+        self.ledger.lost_conversions += kpi_lost + failure_lost;
+        if m.exposed {
+            self.ledger.exposed += n;
+            self.ledger.last_exposed_at = Some(chunk_end);
+        }
+        VersionTruth {
+            requests: n,
+            failed: failed + hung,
+            slow,
+            fault_failed: fault_failed + hung,
+            fault_slow,
+        }
+    }
+
+    /// Splits `n` candidate requests into cohorts by the active faults that
+    /// touch them (each independently) and serves each cohort.
+    #[allow(clippy::too_many_arguments)]
+    fn serve_candidate_part(
+        &mut self,
+        n: u64,
+        flags_on: bool,
+        arm: Arm,
+        active: u32,
+        env: &Env,
+        mirrored: bool,
+        chunk_end: SimTime,
+    ) -> VersionTruth {
+        let mut split: Vec<(u32, u64)> = vec![(0, n)];
+        for i in 0..self.scenario.faults.len() {
+            if active & (1 << i) == 0 {
+                continue;
+            }
+            let p = self.touch(i, flags_on);
+            let mut next = Vec::with_capacity(split.len() * 2);
+            for &(mask, count) in &split {
+                let touched = binomial(&mut self.rngs.routing, count, p);
+                if count > touched {
+                    next.push((mask, count - touched));
+                }
+                if touched > 0 {
+                    next.push((mask | (1 << i), touched));
+                }
+            }
+            split = next;
+        }
+        let mut total = VersionTruth::default();
+        for (mask, count) in split {
+            total.add(&self.serve_group(Version::Candidate, arm, count, mask, env, mirrored, chunk_end));
+        }
+        total
+    }
+
+    /// Serves all traffic from `self.now` to `to` in one chunk, then ages
+    /// the fleet (memory, OOM kills) over it.
+    pub(super) fn advance(&mut self, to: SimTime, observer: &mut dyn Observer) {
+        let span = to - self.now;
+        let dt = span.as_secs_f64();
+        let sc = self.scenario;
+        let spike = traffic::spike_factor(&sc.traffic, self.now);
+        let expected = traffic::expected_arrivals(&sc.traffic, self.now, to) * spike;
+        let share = self.candidate_share();
+        let active = self.active_faults();
+        let env = self.environment(expected / dt, share, active);
+        let n = if expected > 0.0 {
+            Poisson::new(expected)
+                .expect("rate validated finite")
+                .sample(&mut self.rngs.traffic) as u64
+        } else {
+            0
+        };
+        let n_candidate = binomial(&mut self.rngs.routing, n, share);
+        let n_stable = n - n_candidate;
+        let flag_strategy = matches!(self.policy.strategy, Strategy::Flag);
+        let stable = self.serve_group(Version::Stable, Arm::Baseline, n_stable, 0, &env, false, to);
+        let on_share = if sc.flags.is_empty() && !flag_strategy {
+            1.0
+        } else {
+            self.flag_share()
+        };
+        let n_on = binomial(&mut self.rngs.routing, n_candidate, on_share);
+        let off_arm = if flag_strategy { Arm::Baseline } else { Arm::Canary };
+        let mut candidate = self.serve_candidate_part(n_on, true, Arm::Canary, active, &env, false, to);
+        candidate.add(&self.serve_candidate_part(n_candidate - n_on, false, off_arm, active, &env, false, to));
+        if self.mirror_share > 0.0 {
+            let n_mirror = binomial(&mut self.rngs.routing, n_stable, self.mirror_share);
+            self.serve_candidate_part(n_mirror, true, Arm::Canary, active, &env, true, to);
+        }
+        assert_eq!(stable.requests + candidate.requests, n, "requests conserved in a chunk");
+        self.ledger.stable.add(&stable);
+        self.ledger.candidate.add(&candidate);
+        if let Some(s) = self.ledger.segments.last_mut() {
+            s.stable.add(&stable);
+            s.candidate.add(&candidate);
+        }
+        self.add_affected_users(stable.fault_failed, false);
+        let sticky = matches!(
+            self.policy.strategy,
+            Strategy::Canary {
+                routing: Routing::Sticky
+            }
+        );
+        self.add_affected_users(candidate.fault_failed, sticky);
+        self.count_inconsistent_sessions(n, share, active);
+        let alive = self.fleet.instances.len() as f64;
+        self.ledger.extra_instance_ms += (alive - f64::from(sc.fleet.instances)).max(0.0) * span.ms() as f64;
+        self.age_fleet(to, dt, candidate.requests, active, observer);
+        self.now = to;
+    }
+
+    /// Sessions that bounce between versions across a session-format change
+    /// (non-sticky routing only). A session of geometric length K with mean
+    /// L stays on one version with probability E[w^K] + E[(1−w)^K], where
+    /// E[x^K] = p x / (1 − (1 − p) x), p = 1/L.
+    fn count_inconsistent_sessions(&mut self, n: u64, share: f64, active: u32) {
+        let session_change = self
+            .scenario
+            .faults
+            .iter()
+            .enumerate()
+            .any(|(i, f)| active & (1 << i) != 0 && matches!(f.effect, FaultEffect::SessionFormat));
+        let sticky = matches!(
+            self.policy.strategy,
+            Strategy::Canary {
+                routing: Routing::Sticky
+            } | Strategy::Flag
+        );
+        if !session_change || sticky || share <= 0.0 || share >= 1.0 {
+            return;
+        }
+        let p = 1.0 / self.scenario.traffic.session_requests.max(1.0);
+        let g = |x: f64| p * x / (1.0 - (1.0 - p) * x);
+        let bounce = (1.0 - g(share) - g(1.0 - share)).clamp(0.0, 1.0);
+        let sessions = binomial(&mut self.rngs.users, n, p);
+        self.ledger.inconsistent_sessions += binomial(&mut self.rngs.users, sessions, bounce);
+    }
+
+    /// `k` fault-caused failures land on users drawn uniformly from the pool
+    /// (all users, or with sticky routing the candidate's users). Up to
+    /// `EXACT_USER_DRAWS` failures are placed one by one (exact); beyond, the
+    /// newly affected are Binomial(unaffected, 1 − (1 − 1/U)^k) capped at k.
+    fn add_affected_users(&mut self, k: u64, sticky: bool) {
+        use rand::RngExt;
+        let users = self.scenario.traffic.users;
+        let (pool, affected) = if sticky {
+            (self.candidate_users, self.ledger.candidate_users_affected)
+        } else {
+            (
+                users,
+                self.ledger
+                    .users_affected
+                    .saturating_sub(self.ledger.candidate_users_affected),
+            )
+        };
+        if k == 0 || pool == 0 {
+            return;
+        }
+        let rng = &mut self.rngs.users;
+        let mut unaffected = pool - affected.min(pool);
+        let before = unaffected;
+        if k <= super::EXACT_USER_DRAWS {
+            for _ in 0..k {
+                if unaffected == 0 {
+                    break;
+                }
+                if rng.random_range(0..pool) < unaffected {
+                    unaffected -= 1;
+                }
+            }
+        } else if unaffected > 0 {
+            let p_hit = -libm::expm1(k as f64 * libm::log1p(-1.0 / pool as f64));
+            unaffected -= binomial(rng, unaffected, p_hit).min(k);
+        }
+        let newly = before - unaffected;
+        if sticky {
+            self.ledger.candidate_users_affected += newly;
+        }
+        self.ledger.users_affected = (self.ledger.users_affected + newly).min(users);
+    }
+
+    /// Grows leaking instances' memory over the chunk and restarts those
+    /// that reach the limit (their in-flight requests fail).
+    fn age_fleet(&mut self, to: SimTime, dt: f64, candidate_requests: u64, active: u32, observer: &mut dyn Observer) {
+        let sc = self.scenario;
+        let (mut per_hour, mut per_1k) = (0.0, 0.0);
+        for (i, f) in sc.faults.iter().enumerate() {
+            if let FaultEffect::MemoryLeak {
+                mb_per_hour,
+                mb_per_1k_requests,
+            } = f.effect
+                && active & (1 << i) != 0
+            {
+                let on = if f.flag.is_some() { self.flag_share() } else { 1.0 };
+                per_hour += mb_per_hour * on;
+                per_1k += mb_per_1k_requests * on;
+            }
+        }
+        if per_hour == 0.0 && per_1k == 0.0 {
+            return;
+        }
+        let ready = self.fleet.ready(Version::Candidate, self.now);
+        let per_instance_requests = if ready == 0 {
+            0.0
+        } else {
+            candidate_requests as f64 / f64::from(ready)
+        };
+        let growth = per_hour * dt / 3600.0 + per_1k * per_instance_requests / 1000.0;
+        let limit = sc.fleet.memory_limit_mb;
+        let startup = sc.fleet.startup;
+        let now = self.now;
+        let mut killed = 0u32;
+        for inst in self
+            .fleet
+            .instances
+            .iter_mut()
+            .filter(|i| i.version == Version::Candidate && i.ready_at <= now)
+        {
+            inst.memory_mb += growth;
+            assert!(inst.memory_mb >= 0.0, "memory never negative");
+            if inst.memory_mb >= limit {
+                inst.memory_mb = sc.candidate.memory_mb;
+                inst.ready_at = to + startup;
+                inst.oom_restarting = true;
+                killed += 1;
+            }
+        }
+        if killed == 0 {
+            return;
+        }
+        // In-flight requests of the killed instances fail (Little's law:
+        // rate per instance × mean latency), as errors the mesh reports.
+        let mean_latency_s = sc.candidate.latency_ms_p50 / 1000.0;
+        let lambda = f64::from(killed) * per_instance_requests / dt.max(1e-9) * mean_latency_s;
+        let in_flight = if lambda > 0.0 {
+            Poisson::new(lambda).expect("finite").sample(&mut self.rngs.fleet) as u64
+        } else {
+            0
+        };
+        let counters = &mut self.monitoring.live_candidate;
+        let lost = in_flight.min(counters.requests - counters.errors);
+        counters.errors += lost;
+        counters.restarts += u64::from(killed);
+        self.ledger.candidate.failed += lost;
+        self.ledger.candidate.fault_failed += lost;
+        if let Some(s) = self.ledger.segments.last_mut() {
+            s.candidate.failed += lost;
+        }
+        self.ledger.oom_kills += u64::from(killed);
+        observer.event(
+            to,
+            &Event::OomKill {
+                version: Version::Candidate,
+                count: killed,
+            },
+        );
+        self.schedule(to + startup, Kind::Ready);
+    }
+
+    /// Sets the CPU and memory gauges each arm exports, before a scrape.
+    pub(super) fn update_gauges(&mut self) {
+        let sc = self.scenario;
+        let rate = traffic::rate_at(&sc.traffic, self.now) * traffic::spike_factor(&sc.traffic, self.now);
+        let env = self.environment(rate, self.candidate_share(), 0);
+        let baseline = if self.fleet.alive(Version::Stable) == 0 {
+            Version::Candidate
+        } else {
+            Version::Stable
+        };
+        let limit = sc.fleet.memory_limit_mb;
+        let gauges = |v: Version| {
+            (
+                env.rho[idx(v)].min(1.0),
+                self.fleet.memory_utilisation(v, limit, self.now),
+            )
+        };
+        let (cpu_b, mem_b) = gauges(baseline);
+        let (cpu_c, mem_c) = gauges(Version::Candidate);
+        self.monitoring.live_stable.cpu = cpu_b;
+        self.monitoring.live_stable.memory = mem_b;
+        self.monitoring.live_candidate.cpu = cpu_c;
+        self.monitoring.live_candidate.memory = mem_c;
+    }
+}

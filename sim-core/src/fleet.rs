@@ -1,0 +1,190 @@
+//! Instances: readiness, utilisation, memory and restarts.
+//!
+//! Utilisation inflates latency by the Sakasegawa (1977) approximation of
+//! an M/M/c queue, `Lq ≈ ρ^√(2(c+1)) / (1 − ρ)`: by Little's law the mean
+//! response time is the service time times `1 + ρ^(√(2(c+1)) − 1) / (c (1 − ρ))`
+//! (exact for c = 1, M/M/1), with ρ capped at 0.98. Past saturation
+//! (ρ > 1) the excess `1 − 1/ρ` of the requests is shed (an error). Memory
+//! near the limit adds garbage-collection pressure: latency × `1 + 2 u²`
+//! where `u = (memory/limit − 0.7) / 0.3` once memory passes 70 % of the
+//! limit.
+
+use crate::time::SimTime;
+
+/// Which version an instance runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    Stable,
+    Candidate,
+}
+
+impl Version {
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Stable => "stable",
+            Version::Candidate => "candidate",
+        }
+    }
+}
+
+/// One instance of the service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    pub version: Version,
+    pub ready_at: SimTime,
+    pub memory_mb: f64,
+    /// Restarting after an OOM kill (a capacity loss the fault caused).
+    pub oom_restarting: bool,
+}
+
+/// Highest utilisation used for the latency factor.
+pub const RHO_CAP: f64 = 0.98;
+
+/// Latency multiplier of an M/M/c queue at utilisation `rho` (Sakasegawa).
+pub fn queue_factor(rho: f64, workers: u32) -> f64 {
+    if rho <= 0.0 {
+        return 1.0;
+    }
+    let c = f64::from(workers.max(1));
+    let r = rho.min(RHO_CAP);
+    1.0 + libm::pow(r, libm::sqrt(2.0 * (c + 1.0)) - 1.0) / (c * (1.0 - r))
+}
+
+/// Share of requests shed at utilisation `rho`.
+pub fn shed_fraction(rho: f64) -> f64 {
+    if rho > 1.0 { 1.0 - 1.0 / rho } else { 0.0 }
+}
+
+/// Latency multiplier from garbage-collection pressure at `memory / limit`.
+pub fn gc_factor(memory_utilisation: f64) -> f64 {
+    let u = ((memory_utilisation - 0.7) / 0.3).clamp(0.0, 1.0);
+    1.0 + 2.0 * u * u
+}
+
+/// All instances of both versions.
+#[derive(Clone, Debug, Default)]
+pub struct Fleet {
+    pub instances: Vec<Instance>,
+}
+
+impl Fleet {
+    pub fn ready(&self, version: Version, now: SimTime) -> u32 {
+        self.instances
+            .iter()
+            .filter(|i| i.version == version && i.ready_at <= now)
+            .count() as u32
+    }
+
+    pub fn alive(&self, version: Version) -> u32 {
+        self.instances.iter().filter(|i| i.version == version).count() as u32
+    }
+
+    /// Instances down for an OOM restart (capacity the fault took away).
+    pub fn oom_down(&self, version: Version, now: SimTime) -> u32 {
+        self.instances
+            .iter()
+            .filter(|i| i.version == version && i.oom_restarting && i.ready_at > now)
+            .count() as u32
+    }
+
+    pub fn launch(&mut self, version: Version, count: u32, ready_at: SimTime, memory_mb: f64) {
+        for _ in 0..count {
+            self.instances.push(Instance {
+                version,
+                ready_at,
+                memory_mb,
+                oom_restarting: false,
+            });
+        }
+    }
+
+    /// Terminates `count` instances of `version`, those not yet ready first.
+    pub fn terminate(&mut self, version: Version, count: u32, now: SimTime) {
+        for _ in 0..count {
+            let pick = self
+                .instances
+                .iter()
+                .rposition(|i| i.version == version && i.ready_at > now)
+                .or_else(|| self.instances.iter().rposition(|i| i.version == version));
+            match pick {
+                Some(k) => {
+                    self.instances.remove(k);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Terminates the `count` oldest instances of `version` (launched first).
+    pub fn terminate_oldest(&mut self, version: Version, count: u32) {
+        for _ in 0..count {
+            match self.instances.iter().position(|i| i.version == version) {
+                Some(k) => {
+                    self.instances.remove(k);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Highest memory / limit over ready instances of `version`.
+    pub fn memory_utilisation(&self, version: Version, limit_mb: f64, now: SimTime) -> f64 {
+        self.instances
+            .iter()
+            .filter(|i| i.version == version && i.ready_at <= now)
+            .map(|i| i.memory_mb / limit_mb)
+            .fold(0.0, f64::max)
+    }
+
+    /// Mean GC latency factor over ready instances of `version`.
+    pub fn gc_factor(&self, version: Version, limit_mb: f64, now: SimTime) -> f64 {
+        let (mut sum, mut n) = (0.0, 0u32);
+        for i in self
+            .instances
+            .iter()
+            .filter(|i| i.version == version && i.ready_at <= now)
+        {
+            sum += gc_factor(i.memory_mb / limit_mb);
+            n += 1;
+        }
+        if n == 0 { 1.0 } else { sum / f64::from(n) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_factor_is_one_when_idle_and_grows_towards_saturation() {
+        assert_eq!(queue_factor(0.0, 8), 1.0);
+        assert!(queue_factor(0.5, 8) < 1.05);
+        assert!(queue_factor(0.9, 8) > 1.5);
+        assert!(queue_factor(2.0, 8) == queue_factor(RHO_CAP, 8));
+        // c = 1 is M/M/1 exactly: 1 + ρ/(1 − ρ) = 1/(1 − ρ).
+        assert!((queue_factor(0.5, 1) - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn shedding_starts_past_saturation() {
+        assert_eq!(shed_fraction(0.99), 0.0);
+        assert!((shed_fraction(2.0) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gc_pressure_starts_at_seventy_percent() {
+        assert_eq!(gc_factor(0.5), 1.0);
+        assert_eq!(gc_factor(0.7), 1.0);
+        assert!((gc_factor(1.0) - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn terminate_prefers_instances_not_yet_ready() {
+        let mut f = Fleet::default();
+        f.launch(Version::Candidate, 2, SimTime(0), 100.0);
+        f.launch(Version::Candidate, 1, SimTime(5_000), 100.0);
+        f.terminate(Version::Candidate, 1, SimTime(1_000));
+        assert_eq!(f.ready(Version::Candidate, SimTime(1_000)), 2);
+        assert_eq!(f.alive(Version::Candidate), 2);
+    }
+}

@@ -1,0 +1,154 @@
+//! The arrival rate over time, integrated exactly over a chunk.
+
+use crate::model::{Shape, Traffic};
+use crate::time::SimTime;
+
+fn secs(t: SimTime) -> f64 {
+    t.as_secs_f64()
+}
+
+/// Expected arrivals in `[from, to)` (before spikes), by the exact integral
+/// of the shape.
+pub fn expected_arrivals(traffic: &Traffic, from: SimTime, to: SimTime) -> f64 {
+    let (a, b) = (secs(from), secs(to));
+    if b <= a {
+        return 0.0;
+    }
+    match &traffic.shape {
+        Shape::Constant => traffic.rps * (b - a),
+        Shape::Diurnal {
+            amplitude,
+            period,
+            peak_at,
+        } => {
+            let p = period.as_secs_f64();
+            let w = 2.0 * std::f64::consts::PI / p;
+            let peak = peak_at.as_secs_f64();
+            let sin = |t: f64| libm::sin(w * (t - peak));
+            traffic.rps * ((b - a) + amplitude / w * (sin(b) - sin(a)))
+        }
+        Shape::Series { points } => series_integral(points, a, b),
+    }
+}
+
+/// The rate at `t` (before spikes).
+pub fn rate_at(traffic: &Traffic, t: SimTime) -> f64 {
+    let x = secs(t);
+    match &traffic.shape {
+        Shape::Constant => traffic.rps,
+        Shape::Diurnal {
+            amplitude,
+            period,
+            peak_at,
+        } => {
+            let w = 2.0 * std::f64::consts::PI / period.as_secs_f64();
+            traffic.rps * (1.0 + amplitude * libm::cos(w * (x - peak_at.as_secs_f64())))
+        }
+        Shape::Series { points } => series_rate(points, x),
+    }
+}
+
+/// The spike multiplier in force at `t` (spikes multiply when they overlap).
+pub fn spike_factor(traffic: &Traffic, t: SimTime) -> f64 {
+    traffic
+        .spikes
+        .iter()
+        .filter(|s| t >= SimTime::ZERO + s.at && t < SimTime::ZERO + s.at + s.duration)
+        .map(|s| s.factor)
+        .product()
+}
+
+fn series_rate(points: &[(crate::time::SimDuration, f64)], x: f64) -> f64 {
+    let Some(first) = points.first() else { return 0.0 };
+    if x <= first.0.as_secs_f64() {
+        return first.1;
+    }
+    for w in points.windows(2) {
+        let (t0, r0) = (w[0].0.as_secs_f64(), w[0].1);
+        let (t1, r1) = (w[1].0.as_secs_f64(), w[1].1);
+        if x <= t1 {
+            return if t1 > t0 {
+                r0 + (r1 - r0) * (x - t0) / (t1 - t0)
+            } else {
+                r1
+            };
+        }
+    }
+    points.last().map_or(0.0, |p| p.1)
+}
+
+/// ∫ rate over `[a, b]` for the piecewise-linear series (flat outside it).
+fn series_integral(points: &[(crate::time::SimDuration, f64)], a: f64, b: f64) -> f64 {
+    // Breakpoints inside (a, b) split the integral into linear pieces, each
+    // integrated exactly by the trapezoid rule.
+    let mut xs = vec![a];
+    xs.extend(points.iter().map(|p| p.0.as_secs_f64()).filter(|&t| t > a && t < b));
+    xs.push(b);
+    xs.windows(2)
+        .map(|w| 0.5 * (series_rate(points, w[0]) + series_rate(points, w[1])) * (w[1] - w[0]))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Spike;
+    use crate::time::SimDuration;
+
+    fn traffic(shape: Shape) -> Traffic {
+        Traffic {
+            rps: 100.0,
+            users: 10,
+            shape,
+            spikes: vec![],
+            session_requests: 10.0,
+        }
+    }
+
+    #[test]
+    fn constant_rate_integrates_to_rate_times_span() {
+        let t = traffic(Shape::Constant);
+        assert_eq!(expected_arrivals(&t, SimTime(1000), SimTime(11_000)), 1000.0);
+    }
+
+    #[test]
+    fn a_whole_diurnal_period_integrates_to_the_mean() {
+        let day = SimDuration::from_secs(86_400);
+        let t = traffic(Shape::Diurnal {
+            amplitude: 0.5,
+            period: day,
+            peak_at: SimDuration::from_secs(50_400),
+        });
+        let total = expected_arrivals(&t, SimTime::ZERO, SimTime::ZERO + day);
+        assert!((total - 100.0 * 86_400.0).abs() < 1e-6 * total);
+        assert!((rate_at(&t, SimTime(50_400_000)) - 150.0).abs() < 1e-9, "peak");
+        assert!(
+            (rate_at(&t, SimTime(7_200_000)) - 50.0).abs() < 1e-9,
+            "trough 12 h from the peak"
+        );
+    }
+
+    #[test]
+    fn series_is_linear_between_points_and_flat_outside() {
+        let pts = vec![(SimDuration::from_secs(10), 100.0), (SimDuration::from_secs(20), 300.0)];
+        let t = traffic(Shape::Series { points: pts });
+        assert_eq!(rate_at(&t, SimTime(0)), 100.0);
+        assert_eq!(rate_at(&t, SimTime(15_000)), 200.0);
+        assert_eq!(rate_at(&t, SimTime(99_000)), 300.0);
+        // 0..10 s at 100, 10..20 s ramp (mean 200), 20..30 s at 300.
+        assert!((expected_arrivals(&t, SimTime(0), SimTime(30_000)) - 6000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn spikes_multiply_inside_their_window() {
+        let mut t = traffic(Shape::Constant);
+        t.spikes.push(Spike {
+            at: SimDuration::from_secs(60),
+            duration: SimDuration::from_secs(60),
+            factor: 3.0,
+        });
+        assert_eq!(spike_factor(&t, SimTime(59_999)), 1.0);
+        assert_eq!(spike_factor(&t, SimTime(60_000)), 3.0);
+        assert_eq!(spike_factor(&t, SimTime(120_000)), 1.0);
+    }
+}
