@@ -20,7 +20,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::TimedOut];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::Killed, Outcome::TimedOut];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -161,9 +162,9 @@ impl RunResult {
         }
     }
 
-    /// A bad candidate reached 100 %.
+    /// A bad candidate reached 100 % (and was not fixed on the way).
     pub fn escaped(&self) -> bool {
-        self.fault_onset.is_some() && self.outcome == Outcome::Promoted
+        self.fault_onset.is_some() && self.outcome == Outcome::Promoted && !self.hotfixed
     }
 
     pub fn mitigated_at_s(&self) -> Option<f64> {

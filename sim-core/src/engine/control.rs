@@ -241,6 +241,7 @@ impl Run<'_> {
             }
             Strategy::Flag => {
                 self.switch_to_candidate(observer);
+                self.deployed_dark = true;
                 let n = self.n();
                 self.terminate(Version::Stable, n, observer);
                 self.phase = Phase::Rolling;
@@ -250,6 +251,7 @@ impl Run<'_> {
                 self.switch_to_candidate(observer);
                 let n = self.n();
                 self.terminate(Version::Stable, n, observer);
+                self.phase = Phase::Rolling;
                 self.start_analysis();
                 self.promote(observer);
             }
@@ -403,6 +405,12 @@ impl Run<'_> {
         }
         self.promoted_at = Some(self.now);
         observer.event(self.now, &Event::Promoted);
+        // A promoted canary scales the old version down (Argo Rollouts'
+        // scale-down); blue-green keeps it for `keep_old` instead.
+        if matches!(self.policy.strategy, Strategy::Canary { .. }) {
+            let n = self.fleet.alive(Version::Stable);
+            self.terminate(Version::Stable, n, observer);
+        }
         let bake = self.policy.analysis.after_promotion;
         if bake > SimDuration::ZERO {
             self.phase = Phase::Baking;
@@ -552,6 +560,7 @@ impl Run<'_> {
 
     /// All traffic back to stable, candidates dropped.
     fn route_back(&mut self, observer: &mut dyn Observer) {
+        self.deployed_dark = false;
         if matches!(
             self.policy.strategy,
             Strategy::Canary {

@@ -277,6 +277,9 @@ pub struct Run<'a> {
     weight: u32,
     /// Whether the candidate's share follows its share of ready instances.
     replica_share: bool,
+    /// Flag rollouts: the code is deployed to the whole fleet, so all traffic
+    /// goes to the candidate and `weight` records the flag percentage.
+    deployed_dark: bool,
     step: Option<usize>,
     wait: Option<Wait>,
     fleet: Fleet,
@@ -353,6 +356,7 @@ impl<'a> Run<'a> {
             phase: Phase::Warmup,
             weight: 0,
             replica_share: false,
+            deployed_dark: false,
             step: None,
             wait: None,
             fleet,
@@ -478,8 +482,10 @@ impl<'a> Run<'a> {
     /// Records the first moment a fault actually touches requests.
     fn note_fault_onset(&mut self, observer: &mut dyn Observer) {
         let active = self.active_faults();
-        for (i, _) in self.scenario.faults.iter().enumerate() {
-            if active & (1 << i) != 0 && self.fault_onset.is_none() {
+        for (i, f) in self.scenario.faults.iter().enumerate() {
+            // A fault behind flags that are off touches no request yet.
+            let reaches_users = f.flag.is_none() || self.flag_percent > 0;
+            if active & (1 << i) != 0 && reaches_users && self.fault_onset.is_none() {
                 self.fault_onset = Some(self.now);
                 observer.event(self.now, &Event::FaultOnset { fault: Some(i) });
             }

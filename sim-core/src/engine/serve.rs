@@ -116,6 +116,9 @@ fn idx(v: Version) -> usize {
 impl Run<'_> {
     /// The share of user requests routed to the candidate version.
     pub(super) fn candidate_share(&self) -> f64 {
+        if self.deployed_dark {
+            return 1.0;
+        }
         if self.replica_share {
             let c = self.fleet.ready(Version::Candidate, self.now);
             let s = self.fleet.ready(Version::Stable, self.now);
