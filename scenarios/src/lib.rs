@@ -53,8 +53,8 @@ pub enum FileKind {
 
 /// A validated file of either kind.
 pub enum Loaded {
-    Scenario(Scenario),
-    Policy(Policy),
+    Scenario(Box<Scenario>),
+    Policy(Box<Policy>),
 }
 
 /// Validates a scenario or policy file, deciding its kind by its keys.
@@ -64,7 +64,7 @@ pub enum Loaded {
 pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let is_policy = text.lines().any(|l| l.trim_start().starts_with("strategy"));
     if is_policy {
-        parse_policy(file, text).map(Loaded::Policy)
+        parse_policy(file, text).map(|p| Loaded::Policy(Box::new(p)))
     } else {
         let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
         parse_scenario_in(
@@ -72,7 +72,7 @@ pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
             text,
             dir.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }),
         )
-        .map(Loaded::Scenario)
+        .map(|s| Loaded::Scenario(Box::new(s)))
     }
 }
 

@@ -38,7 +38,9 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let description = top.opt_str(src, "description").unwrap_or_default();
     let strategy = strategy(src, &mut top);
     // With an unknown strategy, steps are read but not required or refused.
-    let needs_steps = strategy.as_ref().map(|s| matches!(s, Strategy::Canary { .. } | Strategy::Flag));
+    let needs_steps = strategy
+        .as_ref()
+        .map(|s| matches!(s, Strategy::Canary { .. } | Strategy::Flag));
     let steps = steps(src, &mut top, needs_steps);
     let analysis = top.req_table(src, "analysis").and_then(|t| analysis(src, t));
     let rollback_delay = top.opt_duration(src, "rollback_delay", DAY).unwrap_or_default();

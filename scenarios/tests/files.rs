@@ -74,11 +74,15 @@ fn the_issue_examples_are_valid() {
 fn unknown_keys_name_line_and_key() {
     check(
         &edit(SCENARIO, "users = 50000", "users = 50000\nusres = 1"),
-        &["f.toml:9: key 'traffic.usres': unknown key (known keys here: csv, diurnal, points, rps, session_requests, shape, spikes, users)"],
+        &[
+            "f.toml:9: key 'traffic.usres': unknown key (known keys here: csv, diurnal, points, rps, session_requests, shape, spikes, users)",
+        ],
     );
     check(
         &edit(SCENARIO, "[candidate]", "[candidate]\nerror_rat = 0.1"),
-        &["f.toml:19: key 'candidate.error_rat': unknown key (known keys here: conversion_rate, error_rate, latency_ms, memory_mb)"],
+        &[
+            "f.toml:19: key 'candidate.error_rat': unknown key (known keys here: conversion_rate, error_rate, latency_ms, memory_mb)",
+        ],
     );
 }
 
@@ -124,7 +128,9 @@ fn a_check_without_a_threshold_is_an_error() {
             "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }",
             "{ metric = \"latency_p99_ms\" }",
         ),
-        &["f.toml:10: key 'analysis.checks[2].max': missing safety threshold: set one of max, max_increase, max_ratio, min, max_decrease, min_ratio"],
+        &[
+            "f.toml:10: key 'analysis.checks[2].max': missing safety threshold: set one of max, max_increase, max_ratio, min, max_decrease, min_ratio",
+        ],
     );
     check(
         &edit(POLICY, "failure_limit = 1\n", ""),
@@ -151,7 +157,9 @@ fn policy_values_are_checked() {
     );
     check(
         &edit(POLICY, "\"rollback\"", "\"panic\""),
-        &["f.toml:12: key 'analysis.on_failure': unknown action \"panic\" (known: rollback, hold, page, kill_switch, hotfix)"],
+        &[
+            "f.toml:12: key 'analysis.on_failure': unknown action \"panic\" (known: rollback, hold, page, kill_switch, hotfix)",
+        ],
     );
     check(
         &edit(POLICY, "\"canary\"", "\"yolo\""),

@@ -20,8 +20,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] =
-        [Outcome::Promoted, Outcome::RolledBack, Outcome::Held, Outcome::Killed, Outcome::TimedOut];
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Promoted,
+        Outcome::RolledBack,
+        Outcome::Held,
+        Outcome::Killed,
+        Outcome::TimedOut,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -75,6 +75,25 @@ pub(super) enum Arm {
     Canary,
 }
 
+/// One group of requests: who serves them, where monitoring counts them,
+/// which faults touch them, and whether users see them.
+#[derive(Clone, Copy)]
+struct Group {
+    version: Version,
+    arm: Arm,
+    mask: u32,
+    /// Mirrored preview traffic: monitored, never seen by users.
+    mirrored: bool,
+}
+
+/// A part of the candidate's requests before the fault cohorts are split.
+#[derive(Clone, Copy)]
+struct Part {
+    flags_on: bool,
+    arm: Arm,
+    mirrored: bool,
+}
+
 /// The world around the requests of one chunk.
 pub(super) struct Env {
     /// Utilisation per version, actual and in the no-fault world.
@@ -336,19 +355,16 @@ impl Run<'_> {
 
     /// Serves `n` requests of one group; returns the ground truth and the
     /// number completed.
-    fn serve_group(
-        &mut self,
-        version: Version,
-        arm: Arm,
-        n: u64,
-        mask: u32,
-        env: &Env,
-        mirrored: bool,
-        chunk_end: SimTime,
-    ) -> VersionTruth {
+    fn serve_group(&mut self, g: Group, n: u64, env: &Env, chunk_end: SimTime) -> VersionTruth {
         if n == 0 {
             return VersionTruth::default();
         }
+        let Group {
+            version,
+            arm,
+            mask,
+            mirrored,
+        } = g;
         let m = self.group_model(version, mask, env);
         let table = self.cell_table(m.cells).clone();
         let rng = match version {
@@ -402,23 +418,13 @@ impl Run<'_> {
 
     /// Splits `n` candidate requests into cohorts by the active faults that
     /// touch them (each independently) and serves each cohort.
-    #[allow(clippy::too_many_arguments)]
-    fn serve_candidate_part(
-        &mut self,
-        n: u64,
-        flags_on: bool,
-        arm: Arm,
-        active: u32,
-        env: &Env,
-        mirrored: bool,
-        chunk_end: SimTime,
-    ) -> VersionTruth {
+    fn serve_candidate_part(&mut self, part: Part, n: u64, active: u32, env: &Env, chunk_end: SimTime) -> VersionTruth {
         let mut split: Vec<(u32, u64)> = vec![(0, n)];
         for i in 0..self.scenario.faults.len() {
             if active & (1 << i) == 0 {
                 continue;
             }
-            let p = self.touch(i, flags_on);
+            let p = self.touch(i, part.flags_on);
             let mut next = Vec::with_capacity(split.len() * 2);
             for &(mask, count) in &split {
                 let touched = binomial(&mut self.rngs.routing, count, p);
@@ -433,7 +439,13 @@ impl Run<'_> {
         }
         let mut total = VersionTruth::default();
         for (mask, count) in split {
-            total.add(&self.serve_group(Version::Candidate, arm, count, mask, env, mirrored, chunk_end));
+            let g = Group {
+                version: Version::Candidate,
+                arm: part.arm,
+                mask,
+                mirrored: part.mirrored,
+            };
+            total.add(&self.serve_group(g, count, env, chunk_end));
         }
         total
     }
@@ -459,7 +471,13 @@ impl Run<'_> {
         let n_candidate = binomial(&mut self.rngs.routing, n, share);
         let n_stable = n - n_candidate;
         let flag_strategy = matches!(self.policy.strategy, Strategy::Flag);
-        let stable = self.serve_group(Version::Stable, Arm::Baseline, n_stable, 0, &env, false, to);
+        let g = Group {
+            version: Version::Stable,
+            arm: Arm::Baseline,
+            mask: 0,
+            mirrored: false,
+        };
+        let stable = self.serve_group(g, n_stable, &env, to);
         let on_share = if sc.flags.is_empty() && !flag_strategy {
             1.0
         } else {
@@ -467,11 +485,26 @@ impl Run<'_> {
         };
         let n_on = binomial(&mut self.rngs.routing, n_candidate, on_share);
         let off_arm = if flag_strategy { Arm::Baseline } else { Arm::Canary };
-        let mut candidate = self.serve_candidate_part(n_on, true, Arm::Canary, active, &env, false, to);
-        candidate.add(&self.serve_candidate_part(n_candidate - n_on, false, off_arm, active, &env, false, to));
+        let on = Part {
+            flags_on: true,
+            arm: Arm::Canary,
+            mirrored: false,
+        };
+        let mut candidate = self.serve_candidate_part(on, n_on, active, &env, to);
+        let off = Part {
+            flags_on: false,
+            arm: off_arm,
+            mirrored: false,
+        };
+        candidate.add(&self.serve_candidate_part(off, n_candidate - n_on, active, &env, to));
         if self.mirror_share > 0.0 {
             let n_mirror = binomial(&mut self.rngs.routing, n_stable, self.mirror_share);
-            self.serve_candidate_part(n_mirror, true, Arm::Canary, active, &env, true, to);
+            let mirror = Part {
+                flags_on: true,
+                arm: Arm::Canary,
+                mirrored: true,
+            };
+            self.serve_candidate_part(mirror, n_mirror, active, &env, to);
         }
         assert_eq!(stable.requests + candidate.requests, n, "requests conserved in a chunk");
         self.ledger.stable.add(&stable);
