@@ -76,6 +76,9 @@ struct BatchArgs {
     /// Policy preset names or files; repeat for several (one group per scenario × policy).
     #[arg(long)]
     policy: Vec<String>,
+    /// Every built-in policy preset (after any --policy given).
+    #[arg(long)]
+    all_policies: bool,
     /// Runs per scenario × policy.
     #[arg(long, default_value_t = 100)]
     seeds: u64,
@@ -268,11 +271,13 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     } else {
         a.scenarios
     };
-    let policy_args = if a.policy.is_empty() {
-        vec!["default".to_owned()]
-    } else {
-        a.policy
-    };
+    let mut policy_args = a.policy;
+    if a.all_policies {
+        policy_args.extend(catalog::POLICIES.iter().map(|b| b.name.to_owned()));
+    }
+    if policy_args.is_empty() {
+        policy_args.push("default".to_owned());
+    }
     let mut diagnostics = Vec::new();
     let scenarios = load_scenarios(&scenario_args, &mut diagnostics);
     let policies = load_policies(&policy_args, &mut diagnostics);
