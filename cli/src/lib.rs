@@ -207,26 +207,28 @@ fn write_out(io: &mut Io<'_>, text: &str) -> i32 {
     }
 }
 
-fn load_scenarios(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Scenario> {
+/// Loads every argument with `load`, collecting all diagnostics of all files.
+fn load_all<T>(
+    args: &[String],
+    load: fn(&str) -> Result<T, Vec<Diagnostic>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for a in args {
-        match scenarios::load_scenario(a) {
-            Ok(s) => out.push(s),
+        match load(a) {
+            Ok(v) => out.push(v),
             Err(d) => diagnostics.extend(d),
         }
     }
     out
 }
 
+fn load_scenarios(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Scenario> {
+    load_all(args, scenarios::load_scenario, diagnostics)
+}
+
 fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Policy> {
-    let mut out = Vec::new();
-    for a in args {
-        match scenarios::load_policy(a) {
-            Ok(p) => out.push(p),
-            Err(d) => diagnostics.extend(d),
-        }
-    }
-    out
+    load_all(args, scenarios::load_policy, diagnostics)
 }
 
 fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
