@@ -300,7 +300,7 @@ fn read_csv(
             continue;
         }
         let mut cols = line.split(',').map(str::trim);
-        let (Some(ts), Some(rate), None) = (cols.next(), cols.next(), cols.next()) else {
+        let (Some(ts), Some(rate_text), None) = (cols.next(), cols.next(), cols.next()) else {
             problems.push(format!("{label}:{line_no}: expected two columns timestamp,rps"));
             continue;
         };
@@ -310,7 +310,7 @@ fn read_csv(
             .filter(|x| x.is_finite() && *x >= 0.0)
             .map(|x| SimDuration::from_ms((x * 1000.0).round() as u64))
             .or_else(|| parse_duration(ts).ok());
-        let rate = rate
+        let rate = rate_text
             .parse::<f64>()
             .ok()
             .filter(|x| x.is_finite() && *x >= 0.0 && *x <= MAX_RPS);
@@ -321,7 +321,7 @@ fn read_csv(
                 "{label}:{line_no}: bad timestamp {ts:?} (seconds, or a duration such as \"10m\")"
             )),
             (_, None) => problems.push(format!(
-                "{label}:{line_no}: bad rate {rate:?} (a number of requests per second, 0 to {MAX_RPS})"
+                "{label}:{line_no}: bad rate {rate_text:?} (a number of requests per second, 0 to {MAX_RPS})"
             )),
         }
     }

@@ -454,3 +454,103 @@ fn consecutive_failures_decide_no_earlier_than_counted_failures() {
         "consecutive was later in only {later} of {compared} runs"
     );
 }
+
+/// A fault with `onset_weight` waits until the canary carries that share.
+#[test]
+fn onset_weight_waits_for_the_traffic_share() {
+    let mut f = error_fault(0.5, 0);
+    f.onset_weight = 25;
+    let s = scenario(vec![f]);
+    let p = policy(&[(1, 600), (5, 600), (25, 600), (100, 0)], vec![error_check(0.01)], 0);
+    let r = run(&s, &p, 1, 0, &mut Discard);
+    let step3 = r.steps.iter().find(|x| x.weight == 25).expect("reached 25 %");
+    assert_eq!(r.fault_onset, Some(step3.from), "onset when the 25 % weight applies");
+}
+
+/// The paged human's acknowledgement delay is log-normal with the
+/// configured median: over 400 runs the sample median of the delay between
+/// the decision and the action (minus the diagnosis time) is within 15 % of
+/// it (the median of a log-normal sample with σ = ln 4 / 1.2816 has a
+/// relative standard error of about 1.2533 σ / √n ≈ 7 %).
+#[test]
+fn paging_delay_has_the_configured_median() {
+    let mut s = scenario(vec![error_fault(0.5, 0)]);
+    s.duration = secs(7 * 24 * 3600); // even the slowest draws act before the horizon
+    s.monitoring.scrape_interval = secs(600);
+    let mut p = policy(&[(10, 7000), (100, 0)], vec![error_check(0.01)], 0);
+    p.analysis.interval = secs(600);
+    p.analysis.on_failure = Action::Page;
+    let mut delays = Vec::new();
+    for i in 0..400 {
+        let mut timeline = Collect::default();
+        run(&s, &p, 3, i, &mut timeline);
+        let decided = timeline
+            .0
+            .iter()
+            .find(|(_, e)| matches!(e, Event::Decided { .. }))
+            .unwrap()
+            .0;
+        let acted = timeline
+            .0
+            .iter()
+            .find(|(_, e)| matches!(e, Event::Acting { .. }))
+            .unwrap()
+            .0;
+        delays.push((acted - decided).as_secs_f64() - 600.0);
+    }
+    delays.sort_by(f64::total_cmp);
+    let median = delays[200];
+    assert!((median / 300.0 - 1.0).abs() < 0.15, "median acknowledgement {median} s");
+}
+
+/// Each version's own noise makes a healthy canary look worse more often:
+/// on the same seeds, noise never lowers and here clearly raises the
+/// false-alarm count.
+#[test]
+fn baseline_noise_raises_false_alarms() {
+    let quiet = scenario(vec![]);
+    let mut noisy = quiet.clone();
+    noisy.noise = Some(Noise {
+        error_rate_sigma: 1.0,
+        latency_sigma: 0.3,
+        period: secs(120),
+    });
+    let p = playbook();
+    let alarms = |s: &Scenario| runs(s, &p, 200).iter().filter(|r| r.false_alarm()).count();
+    let (q, n) = (alarms(&quiet), alarms(&noisy));
+    assert!(n > q + 20, "quiet {q}, noisy {n} false alarms in 200 runs");
+}
+
+/// A fault limited to a segment touches only that share of requests.
+#[test]
+fn a_segment_fault_touches_only_its_segment() {
+    let mut s = scenario(vec![error_fault(0.2, 0)]);
+    s.stable.error_rate = 0.0;
+    s.candidate.error_rate = 0.0;
+    s.segments = vec![Segment {
+        name: "eu".into(),
+        share: 0.25,
+    }];
+    s.faults[0].segment = Some(0);
+    let p = policy(&[(50, 7000), (100, 0)], vec![error_check(1.0)], 0);
+    let rs = runs(&s, &p, 10);
+    let failed: u64 = rs.iter().map(|r| r.candidate.fault_failed).sum();
+    let served: u64 = rs.iter().map(|r| r.candidate.requests).sum();
+    let rate = failed as f64 / served as f64;
+    assert!((rate - 0.05).abs() < 0.002, "0.25 × 0.2 = 0.05, got {rate}");
+}
+
+/// Saturation: past capacity, the excess 1 − 1/ρ is shed, for both versions
+/// alike (not fault-caused).
+#[test]
+fn saturation_sheds_the_excess_and_is_not_blamed_on_the_fault() {
+    let mut s = scenario(vec![]);
+    s.stable.error_rate = 0.0;
+    s.candidate.error_rate = 0.0;
+    s.fleet.capacity_rps = Some(20.0); // stable: 360 rps on 10 × 20 rps, ρ = 1.8
+    let p = policy(&[(10, 7000), (100, 0)], vec![error_check(1.0)], 0);
+    let r = run(&s, &p, 1, 0, &mut Discard);
+    let rate = r.stable.failed as f64 / r.stable.requests as f64;
+    assert!((rate - (1.0 - 1.0 / 1.8)).abs() < 0.01, "shed {rate}");
+    assert_eq!(r.blast_failed_requests(), 0);
+}

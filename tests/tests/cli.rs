@@ -325,3 +325,32 @@ fn snapshot_run_table_of_a_promotion() {
 fn snapshot_batch_table() {
     insta::assert_snapshot!(ok(&["batch", "--seeds", "100", "--seed", "1", "--format", "table"]));
 }
+
+/// A replayed `timestamp,rps` series drives the traffic: the run serves
+/// about the integral of the series (Poisson, so within a few sd).
+#[test]
+fn a_csv_series_of_request_rates_is_replayed() {
+    let csv = "timestamp,rps\n0,100\n1800,300\n3600,300\n";
+    temp_file("csv", "rates.csv", csv);
+    let text = ok(&["scenarios", "show", "healthy-release", "--format", "toml"])
+        .replace("duration = \"2h\"", "duration = \"1h\"")
+        .replace("rps = 400", "shape = \"series\"\ncsv = \"rates.csv\"");
+    let path = temp_file("csv", "replay.toml", &text);
+    let v = json(&["run", path.to_str().unwrap(), "--format", "json"]);
+    // ∫ = 1800 s × mean(100, 300) + 1800 s × 300 = 360 000 + 540 000.
+    let total = v["requests"]["total"].as_f64().unwrap();
+    assert!((total - 900_000.0).abs() < 5.0 * 900_000f64.sqrt(), "{total}");
+}
+
+#[test]
+fn a_bad_csv_is_reported_with_its_own_line() {
+    temp_file("badcsv", "rates.csv", "timestamp,rps\n0,100\nsoon,200\n60,-5\n");
+    let text = ok(&["scenarios", "show", "healthy-release", "--format", "toml"])
+        .replace("rps = 400", "shape = \"series\"\ncsv = \"rates.csv\"");
+    let path = temp_file("badcsv", "replay.toml", &text);
+    let o = aviary(&["validate", path.to_str().unwrap()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("rates.csv:3: bad timestamp \"soon\""), "{}", o.stderr);
+    assert!(o.stderr.contains("rates.csv:4: bad rate \"-5\""), "{}", o.stderr);
+    assert!(o.stderr.contains("key 'traffic.csv'"), "{}", o.stderr);
+}
