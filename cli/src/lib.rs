@@ -234,7 +234,9 @@ fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Poli
 fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let mut diagnostics = Vec::new();
     let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
-    let policy = load_policies(&[a.policy.unwrap_or_else(|| "default".to_owned())], &mut diagnostics).pop();
+    // Without --policy, the scenario's own policy, else the built-in default.
+    let policy_arg = a.policy.or_else(|| scenario.as_ref().and_then(|s| s.policy.clone()));
+    let policy = load_policies(&[policy_arg.unwrap_or_else(|| "default".to_owned())], &mut diagnostics).pop();
     let (Some(scenario), Some(policy)) = (scenario, policy) else {
         return Err(Failure::Input(diagnostics));
     };
@@ -277,18 +279,33 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     if a.all_policies {
         policy_args.extend(catalog::POLICIES.iter().map(|b| b.name.to_owned()));
     }
-    if policy_args.is_empty() {
-        policy_args.push("default".to_owned());
-    }
     let mut diagnostics = Vec::new();
     let scenarios = load_scenarios(&scenario_args, &mut diagnostics);
+    // Without --policy, each scenario runs under its own policy, else `default`.
+    let own_policies = policy_args.is_empty();
+    if own_policies {
+        for s in &scenarios {
+            let name = s.policy.clone().unwrap_or_else(|| "default".to_owned());
+            if !policy_args.contains(&name) {
+                policy_args.push(name);
+            }
+        }
+    }
     let policies = load_policies(&policy_args, &mut diagnostics);
     if !diagnostics.is_empty() {
         return Err(Failure::Input(diagnostics));
     }
+    // Policies load in the order of their arguments, so an index names both.
+    let own = |s: &Scenario, i: usize| policy_args[i] == s.policy.as_deref().unwrap_or("default");
     let pairs: Vec<Pair<'_>> = scenarios
         .iter()
-        .flat_map(|s| policies.iter().map(move |p| Pair { scenario: s, policy: p }))
+        .flat_map(|s| {
+            policies
+                .iter()
+                .enumerate()
+                .filter(move |&(i, _)| !own_policies || own(s, i))
+                .map(move |(_, p)| Pair { scenario: s, policy: p })
+        })
         .collect();
     let total = pairs.len() as u64 * a.seeds;
     let bar = (io.stderr_is_terminal && total >= 200).then(|| {

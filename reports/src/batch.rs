@@ -67,6 +67,17 @@ pub fn group_json(g: &GroupSummary) -> Value {
         "extra_instance_hours": mean_ci(&g.extra_instance_hours),
         "action_time_s": action_times(g),
         "rollout_duration_s": spread(&g.rollout_duration_s),
+        "migration": g.migration.as_ref().map(|m| json!({
+            "records_lost": mean_ci(&m.records_lost),
+            "records_restored": mean_ci(&m.records_restored),
+            "runs_with_data_lost": m.runs_with_data_lost,
+            "rolled_back_after_contract": m.rolled_back_after_contract,
+            "restore_duration_s": spread(&m.restore_duration_s),
+            "backfill_duration_s": spread(&m.backfill_duration_s),
+            "latency_cost_of_backfill": mean_ci(&m.latency_cost_of_backfill),
+            "last_safe_rollback_at_s": spread(&m.last_safe_rollback_at_s),
+            "completed": m.completed,
+        })),
     })
 }
 
@@ -110,9 +121,10 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "sessions",
         "budget",
         "extra inst-h",
+        "records lost",
         "ship (med)",
     ];
-    let rows: Vec<[String; 16]> = groups
+    let rows: Vec<[String; 17]> = groups
         .iter()
         .map(|g| {
             [
@@ -131,6 +143,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
                 count(&g.inconsistent_sessions),
                 format!("{:.2}%", g.error_budget_consumed.mean * 100.0),
                 format!("{:.1}", g.extra_instance_hours.mean),
+                g.migration.as_ref().map_or("—".to_owned(), |m| count(&m.records_lost)),
                 g.rollout_duration_s.map_or("—".to_owned(), |s| span(s.median)),
             ]
         })
@@ -173,6 +186,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
          failed req, slow req, users hit, lost conv(ersions), (inconsistent) sessions: fault-caused, mean per run\n\
          budget       fault-caused failures as a share of a 30-day error budget, mean per run\n\
          extra inst-h instance-hours beyond the normal fleet (canary pods, surge, a second fleet)\n\
+         records lost records a migration lost (a rollback after the contract without a replay), mean per run\n\
          ship         rollout start to 100% (median)\n"
     );
     out

@@ -61,6 +61,7 @@ pub fn run_json(r: &RunResult) -> Value {
         "error_budget_consumed": round(r.error_budget_consumed, 6),
         "extra_instance_hours": round(r.extra_instance_hours, 3),
         "oom_kills": r.oom_kills,
+        "migration": r.migration.as_ref().map(migration_json),
         "hotfixed": r.hotfixed,
         "requests": {
             "total": r.requests_total(),
@@ -71,6 +72,28 @@ pub fn run_json(r: &RunResult) -> Value {
         "slow_requests_total": r.stable.slow + r.candidate.slow,
         "steps": steps,
         "events": r.events,
+    })
+}
+
+fn migration_json(m: &sim_core::score::MigrationStats) -> Value {
+    let at = |t: Option<SimTime>| t.map(|t| round(t.as_secs_f64(), 3));
+    json!({
+        "records_lost": m.records_lost,
+        "records_restored": m.records_restored,
+        "restore_duration_s": round(m.restore_duration.as_secs_f64(), 3),
+        "backfill_duration_s": m.backfill_duration.map(|d| round(d.as_secs_f64(), 3)),
+        "latency_cost_of_backfill": round(m.latency_cost_of_backfill_ms, 3),
+        "last_safe_rollback_at_s": at(m.last_safe_rollback_at),
+        "contracted_at_s": at(m.contracted_at),
+        "rolled_back_after_contract": m.rolled_back_after_contract,
+        "duplicate_writes": m.duplicate_writes,
+        "constraint_violations": m.constraint_violations,
+        "mismatched_rows": m.mismatched_rows,
+        "backfill_lag_rows": m.backfill_lag_rows,
+        "complete": m.complete,
+        "phases": m.phases.iter().map(|(p, start, end)| json!({
+            "phase": p.name(), "started_s": round(start.as_secs_f64(), 3), "done_s": at(*end),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -194,6 +217,15 @@ pub fn event_json(at: SimTime, e: &Event) -> Value {
         Event::Paged { acts_at } => json!({"t_s": t_s, "type": "paged", "acts_at_s": secs_of(acts_at)}),
         Event::Acting { action } => json!({"t_s": t_s, "type": "acting", "action": action.name()}),
         Event::HotfixDeployed => json!({"t_s": t_s, "type": "hotfix_deployed"}),
+        Event::MigrationPhase { phase, done } => json!({
+            "t_s": t_s, "type": if *done { "migration_phase_done" } else { "migration_phase_started" }, "phase": phase.name(),
+        }),
+        Event::LastSafeRollbackPoint => json!({"t_s": t_s, "type": "last_safe_rollback_point"}),
+        Event::RestoreStarted { until, records, replay } => json!({
+            "t_s": t_s, "type": "restore_started", "until_s": secs_of(until), "records": records, "replay": replay,
+        }),
+        Event::RestoreDone => json!({"t_s": t_s, "type": "restore_done"}),
+        Event::MigrationComplete => json!({"t_s": t_s, "type": "migration_complete"}),
         Event::RollbackCompleted => json!({"t_s": t_s, "type": "rollback_completed"}),
         Event::Promoted => json!({"t_s": t_s, "type": "promoted"}),
         Event::Horizon => json!({"t_s": t_s, "type": "horizon"}),
@@ -223,7 +255,14 @@ fn metric_value(metric: Metric, v: Option<f64>) -> String {
         (Metric::ThroughputRatio | Metric::CpuUtilisation | Metric::MemoryUtilisation, Some(x)) => {
             format!("{:.0}%", x * 100.0)
         }
-        (Metric::Restarts, Some(x)) => format!("{x:.0}"),
+        (
+            Metric::Restarts
+            | Metric::BackfillLagRows
+            | Metric::DuplicateWrites
+            | Metric::ConstraintViolations
+            | Metric::MismatchedRows,
+            Some(x),
+        ) => thousands(x.round() as u64),
         (_, Some(x)) => format!("{x:.0}ms"),
     }
 }
@@ -239,6 +278,10 @@ fn short_metric(metric: Metric) -> &'static str {
         Metric::CpuUtilisation => "cpu",
         Metric::MemoryUtilisation => "memory",
         Metric::Restarts => "restarts",
+        Metric::BackfillLagRows => "lag",
+        Metric::DuplicateWrites => "duplicates",
+        Metric::ConstraintViolations => "violations",
+        Metric::MismatchedRows => "mismatched",
     }
 }
 
@@ -302,6 +345,33 @@ fn event_line(e: &Event) -> String {
         Event::Paged { acts_at } => format!("paged a human; acknowledged and acting at {acts_at}"),
         Event::Acting { action } => format!("acting: {}", action.name()),
         Event::HotfixDeployed => "hotfix deployed; the canary starts again".to_owned(),
+        Event::MigrationPhase { phase, done: false } => format!("migration: {} started", phase.name()),
+        Event::MigrationPhase { phase, done: true } => format!("migration: {} done", phase.name()),
+        Event::LastSafeRollbackPoint => {
+            "──── last safe rollback point: after this, a rollback needs a restore ────".to_owned()
+        }
+        Event::RestoreStarted {
+            until,
+            records,
+            replay: true,
+        } => {
+            format!(
+                "restore: replaying {} records written in the new shape (until {until})",
+                thousands(*records)
+            )
+        }
+        Event::RestoreStarted {
+            until,
+            records,
+            replay: false,
+        } => {
+            format!(
+                "restore from backup until {until}: {} records written since the contract are lost",
+                thousands(*records)
+            )
+        }
+        Event::RestoreDone => "restore done: the old shape is back".to_owned(),
+        Event::MigrationComplete => "migration complete".to_owned(),
         Event::RollbackCompleted => "rollback complete: all traffic on stable".to_owned(),
         Event::Promoted => "promoted: candidate at 100%".to_owned(),
         Event::Horizon => "end of simulated horizon".to_owned(),
@@ -369,6 +439,20 @@ pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]
             thousands(r.lost_conversions),
             thousands(r.inconsistent_sessions),
             thousands(r.oom_kills)
+        );
+    }
+    if let Some(m) = &r.migration {
+        let safe = m
+            .last_safe_rollback_at
+            .map_or("never reached (no contract)".to_owned(), |t| t.to_string());
+        let _ = writeln!(
+            out,
+            "migration: last safe rollback point {safe}; {} records lost, {} restored; backfill {}, +{:.1} ms per request while it ran",
+            thousands(m.records_lost),
+            thousands(m.records_restored),
+            m.backfill_duration
+                .map_or("not finished".to_owned(), |d| span(d.as_secs_f64())),
+            m.latency_cost_of_backfill_ms
         );
     }
     if let Some(m) = r.mitigation {

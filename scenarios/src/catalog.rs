@@ -37,6 +37,12 @@ pub const SCENARIOS: &[Builtin] = builtins!("scenarios":
     "upstream-incident-healthy",
     "throughput-deadlock",
     "healthy-diurnal-flash-sale",
+    "orders-rename-200m",
+    "orders-rename-no-expand",
+    "customer-type-required",
+    "enum-pending-queued",
+    "migration-contract-too-early",
+    "migration-rollback-after-contract",
     "simpy-peer",
 );
 
@@ -57,6 +63,9 @@ pub const POLICIES: &[Builtin] = builtins!("policies":
     "throughput-guard",
     "hotfix-on-latency",
     "page-on-call",
+    "expand-contract-safe",
+    "expand-contract-hasty",
+    "rename-in-place",
     "simpy-peer",
 );
 

@@ -21,7 +21,10 @@
 //! Safety thresholds never default: a policy without `[analysis]`, without
 //! checks, or with a check that sets no bound is rejected.
 
-use sim_core::model::{Action, Analysis, Check, Hotfix, Metric, Paging, Policy, Routing, Step, Strategy};
+use sim_core::model::{
+    Action, Analysis, Check, Hotfix, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy, Routing, Step,
+    Strategy,
+};
 use sim_core::time::SimDuration;
 
 use crate::reader::{Source, Table};
@@ -48,6 +51,8 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let paging = paging(src, paging_table);
     let hotfix_table = top.opt_table(src, "hotfix");
     let hotfix = hotfix(src, hotfix_table);
+    let migration_table = top.opt_table(src, "migration");
+    let migration = migration_table.map(|t| migration(src, t));
     top.finish(src);
     let policy = Policy {
         name: name?,
@@ -58,6 +63,10 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
         rollback_delay,
         paging: paging?,
         hotfix: hotfix?,
+        migration: match migration {
+            Some(m) => Some(m?),
+            None => None,
+        },
     };
     src.diagnostics.is_empty().then_some(policy)
 }
@@ -267,6 +276,11 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
         );
         return None;
     }
+    check_list(src, tables)
+}
+
+/// Reads checks (or gates): each a metric and at least one bound.
+fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Check>> {
     let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
     let mut out = Vec::new();
     let mut ok = true;
@@ -370,4 +384,85 @@ fn hotfix(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Hotfix> {
         .map_or(default.hold_weight, |w| w as u32);
     t.finish(src);
     Some(Hotfix { build, hold_weight })
+}
+
+fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan> {
+    let phases = match t.opt_tables(src, "phases") {
+        None => {
+            let span = t.span.clone();
+            src.error(
+                &span,
+                &t.key_path("phases"),
+                "missing; expected phases = [ { phase = \"expand\" }, … ]",
+            );
+            None
+        }
+        Some(tables) if tables.is_empty() => {
+            let span = t.span.clone();
+            src.error(&span, &t.key_path("phases"), "empty");
+            None
+        }
+        Some(tables) => {
+            let known: Vec<&str> = MigrationPhase::ALL.iter().map(|p| p.name()).collect();
+            let mut out = Vec::new();
+            let mut ok = true;
+            for mut p in tables {
+                let span = p.span_of("phase");
+                let phase = p.req_str(src, "phase").and_then(|name| {
+                    let ph = MigrationPhase::from_name(&name);
+                    if ph.is_none() {
+                        src.error(
+                            &span,
+                            &p.key_path("phase"),
+                            format!("unknown phase {name:?} (known: {})", known.join(", ")),
+                        );
+                    }
+                    ph
+                });
+                let duration = p
+                    .opt_duration(src, "duration", MAX_DURATION)
+                    .unwrap_or(SimDuration::from_secs(60));
+                let wait = p.opt_duration(src, "wait", MAX_DURATION).unwrap_or_default();
+                let stable_for = p.opt_duration(src, "stable_for", MAX_DURATION).unwrap_or_default();
+                let gates = p
+                    .opt_tables(src, "gates")
+                    .map_or(Some(Vec::new()), |g| check_list(src, g));
+                p.finish(src);
+                match (phase, gates) {
+                    (Some(phase), Some(gates)) => out.push(PhaseSpec {
+                        phase,
+                        duration,
+                        wait,
+                        stable_for,
+                        gates,
+                    }),
+                    _ => ok = false,
+                }
+            }
+            ok.then_some(out)
+        }
+    };
+    let batch_size = t.opt_u64(src, "batch_size", 1, 1_000_000_000).unwrap_or(10_000);
+    let batches_per_s = t.opt_f64(src, "batches_per_s", 0.000_001, 1e6).unwrap_or(1.0);
+    let max_retries = t.opt_u64(src, "max_retries", 0, 1000).unwrap_or(3) as u32;
+    let (restore_rows_per_s, restore_base) = match t.opt_table(src, "restore") {
+        Some(mut r) => {
+            let rows = r.opt_f64(src, "rows_per_s", 0.001, 1e12);
+            let base = r
+                .opt_duration(src, "base", MAX_DURATION)
+                .unwrap_or(SimDuration::from_secs(1200));
+            r.finish(src);
+            (rows, base)
+        }
+        None => (None, SimDuration::from_secs(1200)),
+    };
+    t.finish(src);
+    Some(MigrationPlan {
+        phases: phases?,
+        batch_size,
+        batches_per_s,
+        max_retries,
+        restore_rows_per_s,
+        restore_base,
+    })
 }

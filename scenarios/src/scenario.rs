@@ -26,8 +26,8 @@ use std::path::Path;
 
 use sim_core::engine::MAX_FAULTS;
 use sim_core::model::{
-    Dependency, Fault, FaultEffect, Fleet, Incident, Monitoring, Noise, Scenario, Segment, Shape, Slo, Spike, Traffic,
-    VersionSpec,
+    Dependency, Fault, FaultEffect, Fleet, Incident, MigrationFault, MigrationWorld, Monitoring, Noise, Scenario,
+    SchemaChange, Segment, Shape, Slo, Spike, Traffic, VersionSpec,
 };
 use sim_core::time::{SimDuration, parse_duration};
 
@@ -55,6 +55,7 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
+    let policy = top.opt_str(src, "policy");
     let duration = top.req_duration(src, "duration", MAX_DURATION);
     let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
     let traffic_table = top.req_table(src, "traffic");
@@ -84,6 +85,8 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
         has_dependency: top.has("dependency"),
     };
     let faults = faults(src, &mut top, &names);
+    let migration_table = top.opt_table(src, "migration");
+    let migration = migration_table.map(|t| migration(src, t));
     let incidents = incidents(src, &mut top);
     let noise_table = top.opt_table(src, "noise");
     let noise = noise_table.map(|t| noise(src, t));
@@ -126,6 +129,11 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
         segments: segments?,
         flags: flags?,
         flag_propagation,
+        migration: match migration {
+            Some(m) => Some(m?),
+            None => None,
+        },
+        policy,
     };
     src.diagnostics.is_empty().then_some(scenario)
 }
@@ -744,5 +752,75 @@ fn slo(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Slo> {
     Some(Slo {
         latency_ms: latency_ms.unwrap_or(default.latency_ms),
         availability: availability.unwrap_or(default.availability),
+    })
+}
+
+fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationWorld> {
+    let table = t.req_str(src, "table");
+    let change_span = t.span_of("change");
+    let change = match t.req_str(src, "change").as_deref() {
+        Some("rename") => Some(SchemaChange::Rename),
+        Some("add_required") => Some(SchemaChange::AddRequired),
+        Some("enum_change") => Some(SchemaChange::EnumChange),
+        Some(other) => {
+            src.error(
+                &change_span,
+                &t.key_path("change"),
+                format!("unknown change {other:?} (known: rename, add_required, enum_change)"),
+            );
+            None
+        }
+        None => None,
+    };
+    let rows = t.req_u64(src, "rows", 0, 1_000_000_000_000);
+    let write_share = t.req_f64(src, "write_share", 0.0, 1.0);
+    let read_share = t.req_f64(src, "read_share", 0.0, 1.0);
+    let queries_per_row = t.opt_f64(src, "queries_per_row", 0.0, 1e6).unwrap_or(0.01);
+    let rename_on_deploy = t.opt_bool(src, "rename_on_deploy").unwrap_or(false);
+    let faults = t.opt_tables(src, "faults").map_or(Some(Vec::new()), |tables| {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for mut f in tables {
+            let span = f.span_of("kind");
+            let kind = f.req_str(src, "kind");
+            let fraction = |f: &mut Table<'_, '_>, src: &mut Source<'_>| f.req_f64(src, "fraction", 0.0, 1.0);
+            let fault = match kind.as_deref() {
+                Some("duplicate_writes") => fraction(&mut f, src).map(|fraction| MigrationFault::DuplicateWrites { fraction }),
+                Some("constraint_violations") => {
+                    fraction(&mut f, src).map(|fraction| MigrationFault::ConstraintViolations { fraction })
+                }
+                Some("dropped_field") => fraction(&mut f, src).map(|fraction| MigrationFault::DroppedField { fraction }),
+                Some("lag_under_load") => Some(MigrationFault::LagUnderLoad),
+                Some("old_reads_new_wrong") => {
+                    fraction(&mut f, src).map(|fraction| MigrationFault::OldReadsNewWrong { fraction })
+                }
+                Some(other) => {
+                    src.error(
+                        &span,
+                        &f.key_path("kind"),
+                        format!("unknown migration fault {other:?} (known: duplicate_writes, constraint_violations, dropped_field, lag_under_load, old_reads_new_wrong)"),
+                    );
+                    None
+                }
+                None => None,
+            };
+            f.finish(src);
+            match fault {
+                Some(x) => out.push(x),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    });
+    t.finish(src);
+    Some(MigrationWorld {
+        table: table?,
+        change: change?,
+        rows: rows?,
+        write_share: write_share?,
+        read_share: read_share?,
+        queries_per_row,
+        rename_on_deploy,
+        faults: faults?,
     })
 }

@@ -148,7 +148,7 @@ fn policy_values_are_checked() {
     check(
         &edit(POLICY, "\"error_rate\"", "\"error_ratio\""),
         &[
-            "f.toml:9: key 'analysis.checks[1].metric': unknown metric \"error_ratio\" (known: error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms, conversion_rate, throughput_ratio, cpu_utilisation, memory_utilisation, restarts)",
+            "f.toml:9: key 'analysis.checks[1].metric': unknown metric \"error_ratio\" (known: error_rate, latency_p50_ms, latency_p95_ms, latency_p99_ms, conversion_rate, throughput_ratio, cpu_utilisation, memory_utilisation, restarts, backfill_lag_rows, duplicate_writes, constraint_violations, mismatched_rows)",
         ],
     );
     check(

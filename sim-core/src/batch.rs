@@ -86,6 +86,56 @@ pub struct GroupSummary {
     /// Decision to end of exposure, per action taken, in `Action::ALL` order.
     pub action_time_s: Vec<(Action, Spread)>,
     pub rollout_duration_s: Option<Spread>,
+    /// Present when the scenario ships a schema change.
+    pub migration: Option<MigrationSummary>,
+}
+
+/// What a group's migrations did to the data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MigrationSummary {
+    pub records_lost: MeanCi,
+    pub records_restored: MeanCi,
+    /// Runs that lost at least one record.
+    pub runs_with_data_lost: usize,
+    /// Runs rolled back after the contract.
+    pub rolled_back_after_contract: usize,
+    pub restore_duration_s: Option<Spread>,
+    pub backfill_duration_s: Option<Spread>,
+    pub latency_cost_of_backfill: MeanCi,
+    pub last_safe_rollback_at_s: Option<Spread>,
+    /// Runs whose plan ran to its end.
+    pub completed: usize,
+}
+
+fn summarise_migration(runs: &[RunResult]) -> Option<MigrationSummary> {
+    let ms: Vec<&crate::score::MigrationStats> = runs.iter().filter_map(|r| r.migration.as_ref()).collect();
+    if ms.is_empty() {
+        return None;
+    }
+    let restores: Vec<f64> = ms
+        .iter()
+        .filter(|m| m.rolled_back_after_contract > 0)
+        .map(|m| m.restore_duration.as_secs_f64())
+        .collect();
+    let backfills: Vec<f64> = ms
+        .iter()
+        .filter_map(|m| m.backfill_duration.map(|d| d.as_secs_f64()))
+        .collect();
+    let safe: Vec<f64> = ms
+        .iter()
+        .filter_map(|m| m.last_safe_rollback_at.map(|t| t.as_secs_f64()))
+        .collect();
+    Some(MigrationSummary {
+        records_lost: mean_ci(ms.iter().map(|m| m.records_lost)),
+        records_restored: mean_ci(ms.iter().map(|m| m.records_restored)),
+        runs_with_data_lost: ms.iter().filter(|m| m.records_lost > 0).count(),
+        rolled_back_after_contract: ms.iter().filter(|m| m.rolled_back_after_contract > 0).count(),
+        restore_duration_s: spread(&restores),
+        backfill_duration_s: spread(&backfills),
+        latency_cost_of_backfill: mean_ci_f64(ms.iter().map(|m| m.latency_cost_of_backfill_ms)),
+        last_safe_rollback_at_s: spread(&safe),
+        completed: ms.iter().filter(|m| m.complete).count(),
+    })
 }
 
 fn spread(values: &[f64]) -> Option<Spread> {
@@ -162,5 +212,6 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
             })
             .collect(),
         rollout_duration_s: spread(&durations),
+        migration: summarise_migration(runs),
     }
 }

@@ -209,6 +209,70 @@ pub struct Scenario {
     pub flags: Vec<String>,
     /// Time for a flag change to reach every instance.
     pub flag_propagation: SimDuration,
+    /// A schema change shipped with the release, if any.
+    pub migration: Option<MigrationWorld>,
+    /// The policy runs of this scenario use when none is named.
+    pub policy: Option<String>,
+}
+
+/// What the schema change does to the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaChange {
+    /// Rename a column (`status` → `order_status`): after the contract the
+    /// old app cannot read or write the table.
+    Rename,
+    /// Add a required column (`customerType`): after the contract (NOT NULL
+    /// enforced) the old app's writes, which do not set it, fail.
+    AddRequired,
+    /// Change an enum value (`PENDING` → `QUEUED`): the old app fails on rows
+    /// the new app wrote, unless the expand phase taught it both values.
+    EnumChange,
+}
+
+impl SchemaChange {
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaChange::Rename => "rename",
+            SchemaChange::AddRequired => "add_required",
+            SchemaChange::EnumChange => "enum_change",
+        }
+    }
+}
+
+/// A fault in the migration's own machinery.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MigrationFault {
+    /// A share of dual writes is written twice.
+    DuplicateWrites { fraction: f64 },
+    /// A share of backfill batches fails a constraint and is retried.
+    ConstraintViolations { fraction: f64 },
+    /// The dual write silently drops the new field on a share of writes;
+    /// validation queries find those rows mismatched.
+    DroppedField { fraction: f64 },
+    /// The backfill slows down as the database gets busy.
+    LagUnderLoad,
+    /// The old app misreads rows in the new shape (a share of its reads of
+    /// rows the new app wrote fail).
+    OldReadsNewWrong { fraction: f64 },
+}
+
+/// The table a migration changes, and how the traffic uses it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MigrationWorld {
+    pub table: String,
+    pub change: SchemaChange,
+    /// Rows to copy in the backfill.
+    pub rows: u64,
+    /// Share of requests that write a row of the table.
+    pub write_share: f64,
+    /// Share of requests that read the table.
+    pub read_share: f64,
+    /// Database queries one backfilled row costs (load on `Scenario::dependency`).
+    pub queries_per_row: f64,
+    /// The new app renames the column in place when it first starts
+    /// ("migrate on deploy"): no expand, no dual write, whatever the policy.
+    pub rename_on_deploy: bool,
+    pub faults: Vec<MigrationFault>,
 }
 
 impl Scenario {
@@ -244,10 +308,18 @@ pub enum Metric {
     MemoryUtilisation,
     /// Instance restarts (OOM kills) in the window.
     Restarts,
+    /// Rows the backfill has still to copy.
+    BackfillLagRows,
+    /// Duplicate rows written in the window.
+    DuplicateWrites,
+    /// Backfill batches that failed a constraint in the window.
+    ConstraintViolations,
+    /// Rows the validation queries find mismatched.
+    MismatchedRows,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 13] = [
         Metric::ErrorRate,
         Metric::LatencyP50,
         Metric::LatencyP95,
@@ -257,6 +329,10 @@ impl Metric {
         Metric::CpuUtilisation,
         Metric::MemoryUtilisation,
         Metric::Restarts,
+        Metric::BackfillLagRows,
+        Metric::DuplicateWrites,
+        Metric::ConstraintViolations,
+        Metric::MismatchedRows,
     ];
 
     /// The name used in policy files and reports.
@@ -271,6 +347,10 @@ impl Metric {
             Metric::CpuUtilisation => "cpu_utilisation",
             Metric::MemoryUtilisation => "memory_utilisation",
             Metric::Restarts => "restarts",
+            Metric::BackfillLagRows => "backfill_lag_rows",
+            Metric::DuplicateWrites => "duplicate_writes",
+            Metric::ConstraintViolations => "constraint_violations",
+            Metric::MismatchedRows => "mismatched_rows",
         }
     }
 
@@ -473,6 +553,85 @@ pub struct Hotfix {
     pub hold_weight: u32,
 }
 
+/// One phase of an expand-and-contract migration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPhase {
+    /// Add the new column (nullable) / teach the old app both values.
+    Expand,
+    /// Roll the new app out (the policy's strategy and steps); it writes both shapes.
+    DualWrite,
+    /// Copy the existing rows in batches.
+    Backfill,
+    /// The new app reads the new shape (with a fallback while the old exists).
+    SwitchReads,
+    /// Drop the old shape. The last safe rollback point is just before it.
+    Contract,
+    /// Expand and contract at once, with no dual write (the reckless way).
+    Rename,
+}
+
+impl MigrationPhase {
+    pub const ALL: [MigrationPhase; 6] = [
+        MigrationPhase::Expand,
+        MigrationPhase::DualWrite,
+        MigrationPhase::Backfill,
+        MigrationPhase::SwitchReads,
+        MigrationPhase::Contract,
+        MigrationPhase::Rename,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrationPhase::Expand => "expand",
+            MigrationPhase::DualWrite => "dual_write",
+            MigrationPhase::Backfill => "backfill",
+            MigrationPhase::SwitchReads => "switch_reads",
+            MigrationPhase::Contract => "contract",
+            MigrationPhase::Rename => "rename",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<MigrationPhase> {
+        MigrationPhase::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// A phase and its gate: how long it takes, how long to wait after it, and
+/// how long the gate checks must have passed before the next phase starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseSpec {
+    pub phase: MigrationPhase,
+    /// Time the phase's own work takes (DDL, a flag flip); the dual write
+    /// and the backfill take as long as they take.
+    pub duration: SimDuration,
+    /// Minimum wait after the phase before the next one.
+    pub wait: SimDuration,
+    /// The gate checks and the golden-signal analysis must have been clean
+    /// for this long before the next phase starts.
+    pub stable_for: SimDuration,
+    /// Data-health checks (backfill lag, duplicate writes, constraint
+    /// violations, mismatched rows) that must pass before the next phase.
+    pub gates: Vec<Check>,
+}
+
+/// How a policy ships a migration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MigrationPlan {
+    pub phases: Vec<PhaseSpec>,
+    /// Rows per backfill batch.
+    pub batch_size: u64,
+    /// Batches started per second.
+    pub batches_per_s: f64,
+    /// Retries of a failed batch before its rows are skipped.
+    pub max_retries: u32,
+    /// After the contract, a rollback replays the records written since at
+    /// this many rows a second (`Some`), or restores the backup taken at the
+    /// contract and loses them (`None`).
+    pub restore_rows_per_s: Option<f64>,
+    /// Time to restore the old shape from the backup.
+    pub restore_base: SimDuration,
+}
+
 /// The release procedure under test.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
@@ -485,4 +644,5 @@ pub struct Policy {
     pub rollback_delay: SimDuration,
     pub paging: Paging,
     pub hotfix: Hotfix,
+    pub migration: Option<MigrationPlan>,
 }

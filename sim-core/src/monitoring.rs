@@ -28,6 +28,13 @@ pub struct Counters {
     pub cpu: f64,
     /// Gauge: highest memory / limit over the arm's instances.
     pub memory: f64,
+    /// Data health (the same for both arms): rows the backfill has still
+    /// to copy, rows validation finds mismatched (gauges), duplicate writes
+    /// and constraint violations (counters).
+    pub backfill_lag: f64,
+    pub mismatched: f64,
+    pub duplicates: u64,
+    pub violations: u64,
 }
 
 impl Default for Counters {
@@ -41,6 +48,10 @@ impl Default for Counters {
             restarts: 0,
             cpu: 0.0,
             memory: 0.0,
+            backfill_lag: 0.0,
+            mismatched: 0.0,
+            duplicates: 0,
+            violations: 0,
         }
     }
 }
@@ -61,6 +72,10 @@ impl Counters {
             restarts: self.restarts - earlier.restarts,
             cpu: self.cpu,
             memory: self.memory,
+            backfill_lag: self.backfill_lag,
+            mismatched: self.mismatched,
+            duplicates: self.duplicates - earlier.duplicates,
+            violations: self.violations - earlier.violations,
         }
     }
 
@@ -71,6 +86,10 @@ impl Counters {
             Metric::CpuUtilisation => return Some(self.cpu),
             Metric::MemoryUtilisation => return Some(self.memory),
             Metric::Restarts => return Some(self.restarts as f64),
+            Metric::BackfillLagRows => return Some(self.backfill_lag),
+            Metric::MismatchedRows => return Some(self.mismatched),
+            Metric::DuplicateWrites => return Some(self.duplicates as f64),
+            Metric::ConstraintViolations => return Some(self.violations as f64),
             Metric::ThroughputRatio => {
                 return (self.routed > 0).then(|| self.requests as f64 / self.routed as f64);
             }

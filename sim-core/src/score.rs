@@ -64,6 +64,32 @@ impl MitigationStats {
     }
 }
 
+/// What a migration did to the data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MigrationStats {
+    /// Records gone for good: written in the new shape only and rolled
+    /// back without a replay, or never copied when the old shape was dropped.
+    pub records_lost: u64,
+    /// Records replayed into the old shape by a restore.
+    pub records_restored: u64,
+    pub restore_duration: crate::time::SimDuration,
+    pub backfill_duration: Option<crate::time::SimDuration>,
+    /// Mean latency the backfill added to each request served while it ran.
+    pub latency_cost_of_backfill_ms: f64,
+    /// Just before the contract: the last moment a rollback loses nothing.
+    pub last_safe_rollback_at: Option<SimTime>,
+    pub contracted_at: Option<SimTime>,
+    pub rolled_back_after_contract: u32,
+    pub duplicate_writes: u64,
+    pub constraint_violations: u64,
+    pub mismatched_rows: u64,
+    /// Rows still to copy at the end of the run.
+    pub backfill_lag_rows: u64,
+    /// The plan ran to its end.
+    pub complete: bool,
+    pub phases: Vec<(crate::model::MigrationPhase, SimTime, Option<SimTime>)>,
+}
+
 /// Ground truth of the traffic served while one weight was in force.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepStats {
@@ -116,6 +142,7 @@ pub struct RunResult {
     pub extra_instance_hours: f64,
     /// A hotfix replaced the faulty candidate.
     pub hotfixed: bool,
+    pub migration: Option<MigrationStats>,
     pub steps: Vec<StepStats>,
     pub events: u64,
 }

@@ -56,6 +56,8 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
         segments: vec![],
         flags: vec![],
         flag_propagation: secs(5),
+        migration: None,
+        policy: None,
     }
 }
 
@@ -108,6 +110,7 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             build: secs(1800),
             hold_weight: 1,
         },
+        migration: None,
     }
 }
 

@@ -70,9 +70,16 @@ impl Run<'_> {
 
     /// Starts step `i` of the rollout; the first call starts the rollout.
     pub(super) fn start_step(&mut self, i: usize, observer: &mut dyn Observer) {
+        if self.phase == Phase::Warmup && self.planned() && !self.mig.started {
+            self.start_migration(observer);
+            return;
+        }
         if self.phase == Phase::Warmup {
-            self.rollout_started_at = Some(self.now);
-            observer.event(self.now, &Event::RolloutStarted);
+            // Under a migration plan the rollout started with its first phase.
+            if self.rollout_started_at.is_none() {
+                self.rollout_started_at = Some(self.now);
+                observer.event(self.now, &Event::RolloutStarted);
+            }
             match self.policy.strategy {
                 Strategy::Canary { routing } => {
                     self.phase = Phase::Rolling;
@@ -376,6 +383,7 @@ impl Run<'_> {
             return;
         }
         self.first_candidate_traffic = Some(self.now);
+        self.migration_on_first_candidate(observer);
         if !self.fixed && super::worse_than(&self.scenario.candidate, &self.scenario.stable) {
             self.fault_onset = Some(self.now);
             observer.event(self.now, &Event::FaultOnset { fault: None });
@@ -412,7 +420,11 @@ impl Run<'_> {
             self.terminate(Version::Stable, n, observer);
         }
         let bake = self.policy.analysis.after_promotion;
-        if bake > SimDuration::ZERO {
+        if self.migration_pending() {
+            // Keep analysing while the migration runs; the bake starts when it ends.
+            self.phase = Phase::Baking;
+            self.migration_app_promoted(observer);
+        } else if bake > SimDuration::ZERO {
             self.phase = Phase::Baking;
             self.schedule(self.now + bake, Kind::BakeEnd);
         } else {
@@ -422,7 +434,7 @@ impl Run<'_> {
     }
 
     pub(super) fn end_bake(&mut self, _observer: &mut dyn Observer) {
-        if self.phase == Phase::Baking {
+        if self.phase == Phase::Baking && !self.migration_pending() {
             self.phase = Phase::Promoted;
             self.stop_analysis();
         }
@@ -452,6 +464,9 @@ impl Run<'_> {
                 } else {
                     judge_threshold(check, candidate, stable)
                 };
+            if verdict == Verdict::Fail {
+                self.last_failure_at = Some(self.now);
+            }
             match verdict {
                 Verdict::Fail => self.failures[i] += 1,
                 Verdict::Pass if analysis.consecutive => self.failures[i] = 0,
@@ -532,6 +547,7 @@ impl Run<'_> {
     }
 
     fn rollback(&mut self, observer: &mut dyn Observer) {
+        self.migration_rollback(observer);
         self.phase = Phase::RollingBack;
         self.mirror_share = 0.0;
         let n = self.n();

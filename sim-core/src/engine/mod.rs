@@ -32,6 +32,7 @@
 //! and the fault state are for scoring and for serving traffic.
 
 mod control;
+mod migrate;
 mod serve;
 
 use std::cmp::Reverse;
@@ -42,7 +43,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::fleet::{Fleet, Version};
 use crate::latency::CellTable;
 use crate::ledger::{Ledger, Segment, VersionTruth};
-use crate::model::{Action, Metric, Policy, Scenario, VersionSpec};
+use crate::model::{Action, Metric, MigrationPhase, Policy, Scenario, VersionSpec};
 use crate::monitoring::Monitoring;
 use crate::rng::{RunKey, stream};
 use crate::score::{Decision, Outcome, RunResult, StepStats};
@@ -142,6 +143,21 @@ pub enum Event {
         action: Action,
     },
     HotfixDeployed,
+    /// A migration phase started (`done: false`) or finished its work.
+    MigrationPhase {
+        phase: MigrationPhase,
+        done: bool,
+    },
+    /// The contract is about to start: the last moment a rollback is free.
+    LastSafeRollbackPoint,
+    /// A rollback after the contract: the old shape is being restored.
+    RestoreStarted {
+        until: SimTime,
+        records: u64,
+        replay: bool,
+    },
+    RestoreDone,
+    MigrationComplete,
     RollbackCompleted,
     Promoted,
     Horizon,
@@ -185,6 +201,10 @@ enum Kind {
     BakeEnd,
     Act(Action),
     HotfixBuilt,
+    MigrationWork,
+    MigrationTick,
+    BackfillDone,
+    RestoreDone,
     Horizon,
 }
 
@@ -200,7 +220,11 @@ impl Kind {
             | Kind::PreviewEnd
             | Kind::BakeEnd
             | Kind::Act(_)
-            | Kind::HotfixBuilt => 4,
+            | Kind::HotfixBuilt
+            | Kind::MigrationWork
+            | Kind::MigrationTick
+            | Kind::BackfillDone
+            | Kind::RestoreDone => 4,
             Kind::Horizon => 5,
         }
     }
@@ -260,6 +284,7 @@ struct Rngs {
     noise: ChaCha8Rng,
     human: ChaCha8Rng,
     fleet: ChaCha8Rng,
+    migration: ChaCha8Rng,
 }
 
 /// Everything one run needs.
@@ -307,6 +332,9 @@ pub struct Run<'a> {
     /// Noise multipliers per version: [error, latency].
     noise: [[f64; 2]; 2],
     cells: Vec<((u64, u64), CellTable)>,
+    /// The last time any check failed a measurement (for "stable for T").
+    last_failure_at: Option<SimTime>,
+    mig: migrate::MigrationState,
     rngs: Rngs,
 }
 
@@ -378,6 +406,8 @@ impl<'a> Run<'a> {
             ledger: Ledger::default(),
             noise: [[1.0; 2]; 2],
             cells: Vec::new(),
+            last_failure_at: None,
+            mig: migrate::MigrationState::default(),
             rngs: Rngs {
                 traffic: stream(key, "traffic"),
                 routing: stream(key, "routing"),
@@ -387,6 +417,7 @@ impl<'a> Run<'a> {
                 noise: stream(key, "noise"),
                 human: stream(key, "human"),
                 fleet: stream(key, "fleet"),
+                migration: stream(key, "migration"),
             },
         }
     }
@@ -475,6 +506,10 @@ impl<'a> Run<'a> {
             }
             Kind::Act(action) => self.act(action, observer),
             Kind::HotfixBuilt => self.deploy_hotfix(observer),
+            Kind::MigrationWork => self.migration_work_done(observer),
+            Kind::MigrationTick => self.migration_tick(observer),
+            Kind::BackfillDone => self.backfill_done(observer),
+            Kind::RestoreDone => self.restore_done(observer),
         }
         false
     }
@@ -609,9 +644,42 @@ impl<'a> Run<'a> {
             },
             extra_instance_hours: self.ledger.extra_instance_ms / 3_600_000.0,
             hotfixed: self.fixed,
+            migration: self.migration_stats(),
             steps,
             events: self.events,
         }
+    }
+}
+
+impl Run<'_> {
+    fn migration_stats(&self) -> Option<crate::score::MigrationStats> {
+        if !self.migrating() {
+            return None;
+        }
+        let m = &self.mig;
+        Some(crate::score::MigrationStats {
+            records_lost: m.records_lost,
+            records_restored: m.records_restored,
+            restore_duration: m.restore_duration,
+            backfill_duration: match (m.backfill_started_at, m.backfill_done_at) {
+                (Some(a), Some(b)) => Some(b - a),
+                _ => None,
+            },
+            latency_cost_of_backfill_ms: if m.backfill_requests > 0 {
+                m.backfill_added_ms / m.backfill_requests as f64
+            } else {
+                0.0
+            },
+            last_safe_rollback_at: m.last_safe_rollback_at,
+            contracted_at: m.contracted_at,
+            rolled_back_after_contract: m.rolled_back_after_contract,
+            duplicate_writes: m.duplicates,
+            constraint_violations: m.violations,
+            mismatched_rows: m.mismatched,
+            backfill_lag_rows: m.to_copy.round() as u64,
+            complete: m.complete,
+            phases: m.phases.clone(),
+        })
     }
 }
 

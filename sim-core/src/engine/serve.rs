@@ -108,6 +108,12 @@ pub(super) struct Env {
     pub incident_latency_factor: f64,
     /// Requests per second per ready candidate instance.
     pub candidate_instance_rps: f64,
+    /// Utilisation of the shared dependency (for the backfill's throttling).
+    pub rho_dependency: f64,
+    /// Latency the backfill's load adds to each request.
+    pub backfill_added_ms: f64,
+    /// The candidate's share of user requests in this chunk.
+    pub candidate_share: f64,
 }
 
 /// How one group of requests behaves, and how stable would have.
@@ -214,6 +220,9 @@ impl Run<'_> {
             dependency_shed_reference: 0.0,
             incident_error_add: 0.0,
             incident_latency_factor: 1.0,
+            rho_dependency: 0.0,
+            backfill_added_ms: 0.0,
+            candidate_share: share,
             candidate_instance_rps: if candidate_ready == 0 {
                 0.0
             } else {
@@ -236,8 +245,14 @@ impl Run<'_> {
                 }
             }
             let q = d.queries_per_request;
-            let rho_d = (rates[0] + rates[1] * (1.0 + extra)) * q / d.capacity_qps;
-            let rho_d_reference = (rates[0] + rates[1]) * q / d.capacity_qps;
+            // The backfill loads the dependency in both worlds: it is the
+            // plan's cost, reported apart, not the fault's.
+            let base = (rates[0] + rates[1]) * q / d.capacity_qps;
+            let backfill = self.backfill_qps(base) / d.capacity_qps;
+            let rho_d = (rates[0] + rates[1] * (1.0 + extra)) * q / d.capacity_qps + backfill;
+            let rho_d_reference = base + backfill;
+            env.rho_dependency = rho_d;
+            env.backfill_added_ms = d.latency_ms * (queue_factor(rho_d_reference, 1) - queue_factor(base, 1));
             env.dependency_ms = d.latency_ms * queue_factor(rho_d, 1);
             env.dependency_ms_reference = d.latency_ms * queue_factor(rho_d_reference, 1);
             env.dependency_shed = shed_fraction(rho_d);
@@ -327,6 +342,7 @@ impl Run<'_> {
             let e = (err * noise[0] + env.incident_error_add).clamp(0.0, 1.0);
             1.0 - (1.0 - shed_fraction(rho)) * (1.0 - dependency_shed) * (1.0 - e)
         };
+        let schema = self.schema_failure(version, env.candidate_share);
         let (q, q_ref) = (
             queue_factor(env.rho[k], workers),
             queue_factor(env.rho_reference[k], workers),
@@ -341,7 +357,7 @@ impl Run<'_> {
         let exposed =
             mask != 0 || (version == Version::Candidate && !self.fixed && super::worse_than(&sc.candidate, &sc.stable));
         GroupModel {
-            p_fail: fail(err, env.rho[k], env.dependency_shed),
+            p_fail: 1.0 - (1.0 - fail(err, env.rho[k], env.dependency_shed)) * (1.0 - schema),
             p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
             p_slow: self.cell_table(cells).p_above,
             p_slow_reference: 1.0 - reference.cdf(sc.slo.latency_ms),
@@ -526,6 +542,16 @@ impl Run<'_> {
         self.ledger.extra_instance_ms += (alive - f64::from(sc.fleet.instances)).max(0.0) * span.ms() as f64;
         self.age_fleet(to, dt, candidate.requests, active, observer);
         self.now = to;
+        let stable_ok = stable.requests - stable.failed;
+        let candidate_ok = candidate.requests - candidate.failed;
+        self.advance_migration(
+            dt,
+            stable_ok,
+            candidate_ok,
+            env.rho_dependency,
+            n,
+            env.backfill_added_ms * n as f64,
+        );
     }
 
     /// Sessions that bounce between versions across a session-format change
