@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod engine;
 pub mod fleet;
+pub mod judges;
 pub mod latency;
 pub mod ledger;
 pub mod model;

@@ -1,0 +1,627 @@
+//! Kayenta's NetflixACAJudge metric classifier.
+//!
+//! The experiment (canary) is compared with the control (baseline) through
+//! the location shift Δ = experiment − control of the two-sample
+//! Mann-Whitney (Wilcoxon rank-sum) model:
+//!
+//! 1. Preprocessing: NaNs removed or replaced by 0 ([`NanStrategy`]), then
+//!    optionally IQR outliers removed ([`remove_outliers`]).
+//! 2. Missing data: an empty sample gives [`Classification::NoData`] (or
+//!    `Pass` when NaNs are replaced); identical samples, or samples that hold
+//!    one value between them, give `Pass`.
+//! 3. The shift interval ([`shift_interval`]): the Hodges-Lehmann estimate
+//!    (median of the pairwise differences) and the asymptotic confidence
+//!    interval of R's `wilcox.test(x, y, conf.int = TRUE, exact = FALSE,
+//!    correct = TRUE)`.
+//! 4. The tolerance band ±tolerance·|estimate|: `High` when the interval lies
+//!    above the band, `Low` when it lies below, otherwise `Pass`; a `High`
+//!    also needs the effect size ≥ `allowed_increase`, a `Low` ≤
+//!    `allowed_decrease` (ignored when the effect size is undefined).
+//! 5. A critical metric whose `High` (`Low`) effect size is ≥
+//!    `critical_increase` (≤ `critical_decrease`) is flagged critical, which
+//!    fails the whole canary in [`super::scorer`].
+//!
+//! References: spinnaker/kayenta `MannWhitneyClassifier.scala`,
+//! `MannWhitney.scala`, `NetflixACAJudge.scala`, `EffectSizes.scala` and
+//! `IQRDetector.scala`; R's `stats/R/wilcox.test.R`; Hollander and Wolfe,
+//! *Nonparametric Statistical Methods* (1999), §4.3 (the shift estimate and
+//! interval).
+
+use crate::latency::inverse_normal_cdf;
+
+/// Which change counts against the canary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Only an increase is a failure (latency, errors).
+    Increase,
+    /// Only a decrease is a failure (throughput, conversions).
+    Decrease,
+    /// Both are.
+    #[default]
+    Either,
+}
+
+impl Direction {
+    fn allows_high(self) -> bool {
+        self != Direction::Decrease
+    }
+
+    fn allows_low(self) -> bool {
+        self != Direction::Increase
+    }
+}
+
+/// How the size of a change is measured, after it was found significant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EffectSizeMeasure {
+    /// mean(experiment) / mean(control); undefined when either mean is 0.
+    #[default]
+    MeanRatio,
+    /// Common-language effect size P(X > Y) + ½·P(X = Y), X from the
+    /// experiment and Y from the control (Vargha and Delaney 2000).
+    Cles,
+}
+
+/// What to do with NaN observations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NanStrategy {
+    /// Drop them.
+    #[default]
+    Remove,
+    /// Replace them by 0.
+    Replace,
+}
+
+/// A metric's classification, with Kayenta's labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classification {
+    /// No significant change beyond the tolerance band.
+    Pass,
+    /// The experiment is significantly higher.
+    High,
+    /// The experiment is significantly lower.
+    Low,
+    /// A sample was empty (Kayenta's `Nodata`).
+    NoData,
+    /// A sample was empty and the metric must have data (Kayenta's
+    /// `NodataFailMetric`): counts as a failed metric in the score.
+    NoDataFail,
+}
+
+/// Parameters of [`classify`]; [`Default`] is Kayenta's NetflixACAJudge.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MannWhitneyParams {
+    /// Confidence level of the shift interval (judge: 0.98).
+    pub confidence: f64,
+    /// Half-width of the band around 0, as a fraction of |estimate| (0.25).
+    pub tolerance: f64,
+    /// Which change fails the metric.
+    pub direction: Direction,
+    /// Effect-size measure for the thresholds below.
+    pub effect_size: EffectSizeMeasure,
+    /// A `High` needs an effect size ≥ this (1.0; 0.5 for CLES).
+    pub allowed_increase: f64,
+    /// A `Low` needs an effect size ≤ this (1.0; 0.5 for CLES).
+    pub allowed_decrease: f64,
+    /// Whether the metric is critical (Kayenta's `critical`).
+    pub critical: bool,
+    /// A critical `High` fails the canary when the effect size ≥ this.
+    pub critical_increase: f64,
+    /// A critical `Low` fails the canary when the effect size ≤ this.
+    pub critical_decrease: f64,
+    /// What to do with NaNs.
+    pub nan_strategy: NanStrategy,
+    /// Whether to remove outliers ([`remove_outliers`], reduced sensitivity).
+    pub outlier_removal: bool,
+    /// IQR multiple for outlier removal (judge: 3.0).
+    pub outlier_factor: f64,
+    /// Whether missing data fails a non-critical metric (`mustHaveData`).
+    pub data_required: bool,
+}
+
+impl Default for MannWhitneyParams {
+    fn default() -> Self {
+        MannWhitneyParams::judge_defaults(EffectSizeMeasure::MeanRatio)
+    }
+}
+
+impl MannWhitneyParams {
+    /// NetflixACAJudge's defaults for `measure`: the effect-size and critical
+    /// thresholds default to 1.0 for the mean ratio and 0.5 for CLES (the
+    /// "no effect" value of each measure).
+    pub fn judge_defaults(measure: EffectSizeMeasure) -> Self {
+        let neutral = match measure {
+            EffectSizeMeasure::MeanRatio => 1.0,
+            EffectSizeMeasure::Cles => 0.5,
+        };
+        MannWhitneyParams {
+            confidence: 0.98,
+            tolerance: 0.25,
+            direction: Direction::Either,
+            effect_size: measure,
+            allowed_increase: neutral,
+            allowed_decrease: neutral,
+            critical: false,
+            critical_increase: neutral,
+            critical_decrease: neutral,
+            nan_strategy: NanStrategy::Remove,
+            outlier_removal: false,
+            outlier_factor: 3.0,
+            data_required: false,
+        }
+    }
+}
+
+/// The outcome of [`classify`]. Interval and estimate are of Δ =
+/// experiment − control; they are `None` when the test was not run (missing,
+/// identical or single-valued data).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MannWhitneyResult {
+    /// The metric's label.
+    pub classification: Classification,
+    /// True when a critical metric failed (fails the whole canary).
+    pub critical: bool,
+    /// Lower end of the shift interval.
+    pub ci_low: Option<f64>,
+    /// Upper end of the shift interval.
+    pub ci_high: Option<f64>,
+    /// Hodges-Lehmann shift estimate.
+    pub estimate: Option<f64>,
+    /// The configured effect size; `None` when undefined or not computed.
+    pub effect_size: Option<f64>,
+    /// Kayenta's reported "deviation": the mean ratio, 1.0 when the test was
+    /// not run, `None` when a mean is 0.
+    pub deviation: Option<f64>,
+}
+
+impl MannWhitneyResult {
+    fn untested(classification: Classification, critical: bool) -> Self {
+        MannWhitneyResult {
+            classification,
+            critical,
+            ci_low: None,
+            ci_high: None,
+            estimate: None,
+            effect_size: None,
+            deviation: Some(1.0),
+        }
+    }
+}
+
+/// The Hodges-Lehmann shift estimate and its confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ShiftInterval {
+    /// Lower end.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+    /// Median of the pairwise differences.
+    pub estimate: f64,
+}
+
+/// Classifies `experiment` against `control` as Kayenta's NetflixACAJudge
+/// does (see the module documentation for the rule).
+///
+/// Two deliberate differences. Kayenta adds Gaussian noise (unseeded) when
+/// each sample holds a single value; the exact interval used here needs no
+/// noise, so the result is deterministic. And where an interval end falls
+/// exactly on the band edge (heavily tied data, typically many zeros, where
+/// both are 0), R and Kayenta decide `low > edge` by the rounding of their
+/// root finder; here it is decided by R's tie-corrected statistic at the
+/// edge itself ([`wilcoxon_statistic`]), i.e. by whether the rank test of
+/// "Δ = edge" rejects in that direction.
+pub fn classify(control: &[f64], experiment: &[f64], p: &MannWhitneyParams) -> MannWhitneyResult {
+    let control = preprocess(control, p);
+    let experiment = preprocess(experiment, p);
+    if control.is_empty() || experiment.is_empty() {
+        return missing_data(p);
+    }
+    if same_sorted(&control, &experiment) || single_valued(&control, &experiment) {
+        return MannWhitneyResult::untested(Classification::Pass, false);
+    }
+    compare(&control, &experiment, p)
+}
+
+/// Kayenta's `MeanInequalityClassifier` (a simple reference point): `High`
+/// when mean(experiment) > mean(control), `Low` when smaller, with the same
+/// preprocessing, direction and missing-data rules as [`classify`]; a
+/// critical metric's `High` or `Low` is always critical.
+pub fn mean_inequality(control: &[f64], experiment: &[f64], p: &MannWhitneyParams) -> MannWhitneyResult {
+    let control = preprocess(control, p);
+    let experiment = preprocess(experiment, p);
+    if control.is_empty() || experiment.is_empty() {
+        return missing_data(p);
+    }
+    let (c, e) = (mean(&control), mean(&experiment));
+    let classification = if p.direction.allows_high() && e > c {
+        Classification::High
+    } else if p.direction.allows_low() && e < c {
+        Classification::Low
+    } else {
+        return MannWhitneyResult::untested(Classification::Pass, false);
+    };
+    let mut result = MannWhitneyResult::untested(classification, p.critical);
+    result.deviation = Some(e / c).filter(|r| r.is_finite());
+    result
+}
+
+/// Kayenta's missing-data rule: `Pass` when NaNs are replaced; otherwise
+/// `NoDataFail` for a required non-critical metric, else `NoData` (critical
+/// when the metric is).
+fn missing_data(p: &MannWhitneyParams) -> MannWhitneyResult {
+    match p.nan_strategy {
+        NanStrategy::Replace => MannWhitneyResult::untested(Classification::Pass, false),
+        NanStrategy::Remove if p.data_required && !p.critical => {
+            MannWhitneyResult::untested(Classification::NoDataFail, false)
+        }
+        NanStrategy::Remove => MannWhitneyResult::untested(Classification::NoData, p.critical),
+    }
+}
+
+/// Runs the interval, the band and the effect-size thresholds.
+fn compare(control: &[f64], experiment: &[f64], p: &MannWhitneyParams) -> MannWhitneyResult {
+    let shift = shift_interval(experiment, control, p.confidence).expect("samples are non-empty");
+    let effect = effect_size(control, experiment, p.effect_size);
+    let (above, below) = band_position(control, experiment, &shift, p);
+    let high = p.direction.allows_high() && above && effect.is_none_or(|e| e >= p.allowed_increase);
+    let low = p.direction.allows_low() && below && effect.is_none_or(|e| e <= p.allowed_decrease);
+    let classification = match (high, low) {
+        (true, _) => Classification::High,
+        (false, true) => Classification::Low,
+        _ => Classification::Pass,
+    };
+    MannWhitneyResult {
+        classification,
+        critical: is_critical_failure(classification, effect, p),
+        ci_low: Some(shift.low),
+        ci_high: Some(shift.high),
+        estimate: Some(shift.estimate),
+        effect_size: effect,
+        deviation: mean_ratio(control, experiment),
+    }
+}
+
+/// Whether the interval lies above / below the band ±tolerance·|estimate|.
+/// An end exactly on the edge is decided by the tie-corrected statistic at
+/// the edge: above iff `wdiff(edge, z) > 0`, below iff `wdiff(−edge, −z) < 0`.
+fn band_position(control: &[f64], experiment: &[f64], s: &ShiftInterval, p: &MannWhitneyParams) -> (bool, bool) {
+    let edge = p.tolerance * s.estimate.abs();
+    let z = two_sided_quantile(p.confidence);
+    let above = s.low > edge || (s.low == edge && wilcoxon_statistic(experiment, control, edge, z) > 0.0);
+    let below = s.high < -edge || (s.high == -edge && wilcoxon_statistic(experiment, control, -edge, -z) < 0.0);
+    (above, below)
+}
+
+/// Kayenta's critical rule: a critical metric's `High` with effect size ≥
+/// `critical_increase`, or `Low` with effect size ≤ `critical_decrease`
+/// (an undefined effect size skips the comparison).
+fn is_critical_failure(c: Classification, effect: Option<f64>, p: &MannWhitneyParams) -> bool {
+    p.critical
+        && match c {
+            Classification::High => effect.is_none_or(|e| e >= p.critical_increase),
+            Classification::Low => effect.is_none_or(|e| e <= p.critical_decrease),
+            _ => false,
+        }
+}
+
+/// NaN handling, then optional outlier removal (NetflixACAJudge's
+/// `transformMetric`).
+pub fn preprocess(values: &[f64], p: &MannWhitneyParams) -> Vec<f64> {
+    let cleaned: Vec<f64> = match p.nan_strategy {
+        NanStrategy::Remove => values.iter().copied().filter(|v| !v.is_nan()).collect(),
+        NanStrategy::Replace => values.iter().map(|&v| if v.is_nan() { 0.0 } else { v }).collect(),
+    };
+    if p.outlier_removal {
+        remove_outliers(&cleaned, p.outlier_factor, true)
+    } else {
+        cleaned
+    }
+}
+
+/// Tukey's fences (Kayenta's `IQRDetector`): keeps the values inside
+/// [Q1 − f·IQR, Q3 + f·IQR], quantiles by Hyndman-Fan type 7. With
+/// `reduce_sensitivity` (the judge's setting) the fences are widened to at
+/// least the 1st and 99th percentiles.
+pub fn remove_outliers(values: &[f64], factor: f64, reduce_sensitivity: bool) -> Vec<f64> {
+    assert!(factor > 0.0, "outlier factor must be positive");
+    let q = |p: f64| crate::stats::quantile(values, p).unwrap_or(f64::NAN);
+    let iqr = q(0.75) - q(0.25);
+    let (mut low, mut high) = (q(0.25) - factor * iqr, q(0.75) + factor * iqr);
+    if reduce_sensitivity {
+        low = low.min(q(0.01));
+        high = high.max(q(0.99));
+    }
+    values.iter().copied().filter(|&v| v >= low && v <= high).collect()
+}
+
+/// Kayenta's first early exit: the sorted samples are equal.
+fn same_sorted(a: &[f64], b: &[f64]) -> bool {
+    let sorted = |v: &[f64]| {
+        let mut s = v.to_vec();
+        s.sort_by(f64::total_cmp);
+        s
+    };
+    a.len() == b.len() && sorted(a).iter().zip(sorted(b).iter()).all(|(x, y)| x == y)
+}
+
+/// Kayenta's second early exit: the two samples hold one value between them.
+fn single_valued(a: &[f64], b: &[f64]) -> bool {
+    let first = a[0];
+    a.iter().chain(b.iter()).all(|&v| v == first)
+}
+
+/// The configured effect size, `None` when undefined.
+pub fn effect_size(control: &[f64], experiment: &[f64], measure: EffectSizeMeasure) -> Option<f64> {
+    match measure {
+        EffectSizeMeasure::MeanRatio => mean_ratio(control, experiment),
+        EffectSizeMeasure::Cles => Some(cles(control, experiment)),
+    }
+}
+
+/// mean(experiment) / mean(control); `None` when either mean is 0 (Kayenta's
+/// `EffectSizes.meanRatio` returns NaN) or a sample is empty.
+pub fn mean_ratio(control: &[f64], experiment: &[f64]) -> Option<f64> {
+    let (c, e) = (mean(control), mean(experiment));
+    (c != 0.0 && e != 0.0 && c.is_finite() && e.is_finite()).then(|| e / c)
+}
+
+/// Common-language effect size (Vargha and Delaney 2000, Kayenta's
+/// `EffectSizes.cles`): A = (2·R₁ − m(m+1)) / (2mn), R₁ the rank sum of the
+/// m experiment values among all m + n (average ranks for ties); equal to
+/// P(X > Y) + ½·P(X = Y). NaN for an empty sample.
+pub fn cles(control: &[f64], experiment: &[f64]) -> f64 {
+    let (m, n) = (experiment.len() as f64, control.len() as f64);
+    let ranks = pooled_ranks(experiment, control, 0.0);
+    (2.0 * ranks.rank_sum - m * (m + 1.0)) / (2.0 * m * n)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// z with Φ(z) = 1 − (1 − confidence)/2.
+fn two_sided_quantile(confidence: f64) -> f64 {
+    assert!(confidence > 0.0 && confidence < 1.0, "confidence must be in (0, 1)");
+    inverse_normal_cdf(1.0 - (1.0 - confidence) / 2.0)
+}
+
+/// Hodges-Lehmann estimate and asymptotic interval of Δ = x − y, as R's
+/// `wilcox.test(x, y, conf.int = TRUE, exact = FALSE, correct = TRUE)`.
+///
+/// R finds the interval ends as the roots in μ of its corrected statistic
+/// `wdiff(μ, zq) = (dz − ½·sign(dz)) / σ − zq` ([`wilcoxon_statistic`]) with
+/// zq = ±z₁₋α/₂, using `uniroot(tol = 1e-4)`. Between consecutive pairwise
+/// differences d₍ₖ₎ = the k-th smallest of {xᵢ − yⱼ} there are no ties
+/// across the samples, so dz = N/2 − c (c = number of differences ≤ μ,
+/// N = nm) and σ² = (nm/12)·((n+m+1) − Σ(t³−t)/((n+m)(n+m−1))) over the
+/// tie groups t within x and within y. The statistic is then a
+/// non-increasing step function of c, and its root is exactly the order
+/// statistic d₍c*₎, c* the smallest c with a non-positive value (found by
+/// bisection on c). R's answer approximates the same point to 1e-4; this
+/// one is exact and scale-free. The estimate is the median of the N
+/// differences (R ≥ 4.0 solves the uncorrected statistic for it, whose root
+/// is that median).
+///
+/// `None` when a sample is empty. Values must be finite. Needs O(n + m)
+/// memory and O((n + m)·64) time per order statistic.
+pub fn shift_interval(x: &[f64], y: &[f64], confidence: f64) -> Option<ShiftInterval> {
+    if x.is_empty() || y.is_empty() {
+        return None;
+    }
+    let z = two_sided_quantile(confidence);
+    let diffs = PairwiseDifferences::new(x, y);
+    let ties = tie_sum(&diffs.x) + tie_sum(&diffs.y);
+    let sigma = tie_corrected_sigma(x.len() as f64, y.len() as f64, ties);
+    let pairs = diffs.len();
+    Some(ShiftInterval {
+        low: diffs.order_statistic(root_rank(pairs, sigma, z)),
+        high: diffs.order_statistic(root_rank(pairs, sigma, -z)),
+        estimate: diffs.median(),
+    })
+}
+
+/// The rank k ∈ 1..=N of the order statistic where the corrected statistic
+/// f(c) = (N/2 − c − ½·sign(N/2 − c)) / σ − zq first becomes ≤ 0. Clamped
+/// to 1 (R returns min(x) − max(y)) and N (R returns max(x) − min(y)).
+fn root_rank(pairs: usize, sigma: f64, zq: f64) -> usize {
+    let f = |c: usize| continuity_corrected(pairs as f64 / 2.0 - c as f64) / sigma - zq;
+    let (mut lo, mut hi) = (0, pairs + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if f(mid) <= 0.0 {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo.clamp(1, pairs)
+}
+
+/// dz − ½·sign(dz), R's continuity correction for a two-sided interval.
+fn continuity_corrected(dz: f64) -> f64 {
+    if dz > 0.0 {
+        dz - 0.5
+    } else if dz < 0.0 {
+        dz + 0.5
+    } else {
+        0.0
+    }
+}
+
+/// σ of the rank-sum statistic with ties:
+/// √((nm/12)·((n+m+1) − Σ(t³−t)/((n+m)(n+m−1)))).
+fn tie_corrected_sigma(n: f64, m: f64, ties: f64) -> f64 {
+    let total = n + m;
+    libm::sqrt(n * m / 12.0 * ((total + 1.0) - ties / (total * (total - 1.0))))
+}
+
+/// Σ(t³ − t) over the groups of equal values of an ascending slice.
+fn tie_sum(sorted: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    let mut start = 0;
+    for i in 1..=sorted.len() {
+        if i == sorted.len() || sorted[i] != sorted[start] {
+            let t = (i - start) as f64;
+            sum += t * t * t - t;
+            start = i;
+        }
+    }
+    sum
+}
+
+/// R's `wdiff(μ, zq)` from `wilcox.test`, evaluated literally: rank the
+/// pooled sample {xᵢ − μ} ∪ {yⱼ} (average ranks), dz = Σ ranks of x −
+/// n(n+1)/2 − nm/2, σ with all tie groups of the pooled sample (including
+/// ties across the samples), and return (dz − ½·sign(dz)) / σ − zq.
+/// Positive means the test of "Δ = μ" leans to Δ > μ beyond zq.
+pub fn wilcoxon_statistic(x: &[f64], y: &[f64], mu: f64, zq: f64) -> f64 {
+    let (n, m) = (x.len() as f64, y.len() as f64);
+    let ranks = pooled_ranks(x, y, mu);
+    let dz = ranks.rank_sum - n * (n + 1.0) / 2.0 - n * m / 2.0;
+    continuity_corrected(dz) / tie_corrected_sigma(n, m, ranks.ties) - zq
+}
+
+/// Rank sum of the first sample and Σ(t³ − t) of the pooled sample.
+struct PooledRanks {
+    rank_sum: f64,
+    ties: f64,
+}
+
+/// Ranks {xᵢ − μ} ∪ {yⱼ} with average ranks for ties.
+fn pooled_ranks(x: &[f64], y: &[f64], mu: f64) -> PooledRanks {
+    let mut pooled: Vec<(f64, bool)> = x
+        .iter()
+        .map(|&v| (v - mu, true))
+        .chain(y.iter().map(|&v| (v, false)))
+        .collect();
+    pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out = PooledRanks {
+        rank_sum: 0.0,
+        ties: 0.0,
+    };
+    let mut start = 0;
+    for i in 1..=pooled.len() {
+        if i == pooled.len() || pooled[i].0 != pooled[start].0 {
+            let t = (i - start) as f64;
+            let average_rank = (start + i + 1) as f64 / 2.0;
+            let from_x = pooled[start..i].iter().filter(|p| p.1).count() as f64;
+            out.rank_sum += average_rank * from_x;
+            out.ties += t * t * t - t;
+            start = i;
+        }
+    }
+    out
+}
+
+/// The N = nm differences xᵢ − yⱼ, never materialised: order statistics are
+/// found by bisecting on the bit pattern of f64 (a total order on finite
+/// values) with an O(n + m) count of the differences ≤ t.
+struct PairwiseDifferences {
+    x: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl PairwiseDifferences {
+    fn new(x: &[f64], y: &[f64]) -> Self {
+        let sorted = |v: &[f64]| {
+            let mut s = v.to_vec();
+            s.sort_by(f64::total_cmp);
+            s
+        };
+        PairwiseDifferences {
+            x: sorted(x),
+            y: sorted(y),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.x.len() * self.y.len()
+    }
+
+    /// #{(i, j): xᵢ − yⱼ ≤ t}, by a two-pointer sweep (xᵢ − yⱼ grows with i
+    /// and shrinks with j, also after rounding).
+    fn count_le(&self, t: f64) -> usize {
+        let m = self.y.len();
+        let mut j = 0;
+        let mut count = 0;
+        for &xi in &self.x {
+            while j < m && xi - self.y[j] > t {
+                j += 1;
+            }
+            count += m - j;
+        }
+        count
+    }
+
+    /// The k-th smallest difference (1-based): the least t with
+    /// `count_le(t) ≥ k`, which is always one of the differences.
+    fn order_statistic(&self, k: usize) -> f64 {
+        let first = self.x[0] - self.y[self.y.len() - 1];
+        let last = self.x[self.x.len() - 1] - self.y[0];
+        let (mut lo, mut hi) = (order_key(first), order_key(last));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.count_le(from_order_key(mid)) >= k {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        from_order_key(lo) + 0.0 // turns −0 into +0
+    }
+
+    /// Median of the differences (mean of the middle two when N is even).
+    fn median(&self) -> f64 {
+        let n = self.len();
+        if n % 2 == 1 {
+            self.order_statistic(n / 2 + 1)
+        } else {
+            0.5 * (self.order_statistic(n / 2) + self.order_statistic(n / 2 + 1))
+        }
+    }
+}
+
+/// Maps an f64 to a u64 whose unsigned order is the numeric order.
+fn order_key(v: f64) -> u64 {
+    let bits = v.to_bits();
+    if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
+}
+
+/// Inverse of [`order_key`].
+fn from_order_key(key: u64) -> f64 {
+    f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_statistics_match_a_full_sort() {
+        let x = [3.5, -1.0, 2.0, 2.0, 0.1, 7.25];
+        let y = [0.0, 2.0, -3.0, 1.5];
+        let mut all: Vec<f64> = x.iter().flat_map(|a| y.iter().map(move |b| a - b)).collect();
+        all.sort_by(f64::total_cmp);
+        let d = PairwiseDifferences::new(&x, &y);
+        for (k, v) in all.iter().enumerate() {
+            assert_eq!(d.order_statistic(k + 1), *v, "rank {}", k + 1);
+        }
+    }
+
+    #[test]
+    fn order_keys_round_trip_and_sort() {
+        let v = [-5.0, -0.0, 0.0, 1e-300, 2.5, f64::MAX];
+        for w in v.windows(2) {
+            assert!(order_key(w[0]) < order_key(w[1]));
+        }
+        for x in v {
+            assert_eq!(from_order_key(order_key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn tie_sum_counts_groups() {
+        // groups 1,1 | 2 | 3,3,3: (8 − 2) + 0 + (27 − 3) = 30
+        assert_eq!(tie_sum(&[1.0, 1.0, 2.0, 3.0, 3.0, 3.0]), 30.0);
+    }
+}

@@ -1,0 +1,165 @@
+//! Anytime-valid test of canary versus control event counts.
+//!
+//! Lindon and Malek, "Anytime-Valid Inference for Multinomial Count Data",
+//! NeurIPS 2022. Each event (an error, a request, a conversion) lands in the
+//! control or the canary; under the null it lands in the canary with the
+//! canary's traffic share s, i.e. θ₀ = (1 − s, s). With a Dirichlet prior
+//! α = c·θ₀ on the split θ, the Bayes factor of the cumulative counts
+//! x = (x₀, x₁), n = x₀ + x₁, is the Dirichlet-multinomial marginal over the
+//! null likelihood (the multinomial coefficients cancel):
+//!
+//! ```text
+//! BF_n = Γ(c)/Γ(c + n) · Π_i Γ(α_i + x_i)/Γ(α_i)  /  Π_i θ₀_i^{x_i}
+//! ```
+//!
+//! BF_n is a non-negative martingale with mean 1 under the null, so by
+//! Ville's inequality P(sup_n BF_n ≥ 1/α) ≤ α: the p-value
+//! p_n = min(p_{n−1}, 1/BF_n) (capped at 1) may be checked after every
+//! interval, and rejecting when p_n ≤ α keeps the type-I error ≤ α however
+//! often one looks.
+//!
+//! The same fixed prior gives a confidence sequence for the canary's share
+//! of events (the prior-to-posterior ratio set of Waudby-Smith and Ramdas):
+//! C_n = {p : m_n / L_n(p) < 1/α}, m_n the marginal, L_n(p) =
+//! (1 − p)^{x₀}·p^{x₁}; it is an interval around x₁/n. It is mapped to the
+//! canary/control rate ratio per unit of traffic, ρ = p(1 − s) / ((1 − p)s),
+//! which is 1 under the null.
+
+/// Default prior concentration c.
+pub const DEFAULT_CONCENTRATION: f64 = 100.0;
+
+/// The state after one interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SequentialRow {
+    /// ln BF_n of the cumulative counts.
+    pub log_bayes_factor: f64,
+    /// Running minimum of min(1, 1/BF).
+    pub p_value: f64,
+    /// p_value ≤ α (stays true once true).
+    pub reject: bool,
+    /// Lower end of the confidence sequence for the rate ratio ρ.
+    pub ratio_low: f64,
+    /// Upper end (infinite while the control has no events).
+    pub ratio_high: f64,
+}
+
+/// The test fed interval by interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SequentialTest {
+    share: f64,
+    concentration: f64,
+    alpha: f64,
+    control: u64,
+    canary: u64,
+    p_value: f64,
+}
+
+impl SequentialTest {
+    /// A test with canary traffic share s ∈ (0, 1), prior concentration c > 0
+    /// and level α ∈ (0, 1).
+    pub fn new(canary_share: f64, concentration: f64, alpha: f64) -> Self {
+        assert!(
+            canary_share > 0.0 && canary_share < 1.0,
+            "canary share must be in (0, 1)"
+        );
+        assert!(concentration > 0.0, "concentration must be positive");
+        assert!(alpha > 0.0 && alpha < 1.0, "alpha must be in (0, 1)");
+        SequentialTest {
+            share: canary_share,
+            concentration,
+            alpha,
+            control: 0,
+            canary: 0,
+            p_value: 1.0,
+        }
+    }
+
+    /// Adds one interval's event counts.
+    pub fn update(&mut self, control: u64, canary: u64) -> SequentialRow {
+        self.control += control;
+        self.canary += canary;
+        let lbf = log_bayes_factor(self.control, self.canary, self.share, self.concentration);
+        self.p_value = self.p_value.min(libm::exp(-lbf.max(0.0)));
+        let (low, high) = self.share_interval();
+        SequentialRow {
+            log_bayes_factor: lbf,
+            p_value: self.p_value,
+            reject: self.p_value <= self.alpha,
+            ratio_low: rate_ratio(low, self.share),
+            ratio_high: rate_ratio(high, self.share),
+        }
+    }
+
+    /// Cumulative (control, canary) counts.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.control, self.canary)
+    }
+
+    /// The confidence interval C_n for the canary's share of events: the
+    /// set where ln L_n(p) > ln m_n + ln α, which contains x₁/n; its ends are
+    /// 0 while the canary has no events and 1 while the control has none.
+    fn share_interval(&self) -> (f64, f64) {
+        let (x0, x1) = (self.control as f64, self.canary as f64);
+        let threshold = log_marginal(self.control, self.canary, self.share, self.concentration) + libm::log(self.alpha);
+        let inside = |p: f64| log_likelihood(x0, x1, p) > threshold;
+        let centre = if x0 + x1 > 0.0 { x1 / (x0 + x1) } else { 0.5 };
+        let low = if x1 == 0.0 { 0.0 } else { bisect(inside, 0.0, centre) };
+        let high = if x0 == 0.0 {
+            1.0
+        } else {
+            bisect(|p| !inside(p), centre, 1.0)
+        };
+        (low, high)
+    }
+}
+
+/// ln BF_n for cumulative counts against the null share s with prior
+/// concentration c (see the module documentation).
+pub fn log_bayes_factor(control: u64, canary: u64, canary_share: f64, concentration: f64) -> f64 {
+    let (x0, x1) = (control as f64, canary as f64);
+    log_marginal(control, canary, canary_share, concentration) - log_likelihood(x0, x1, canary_share)
+}
+
+/// ln of the Beta-binomial marginal without the binomial coefficient:
+/// ln Γ(c) − ln Γ(c + n) + Σ_i [ln Γ(α_i + x_i) − ln Γ(α_i)], α = c·(1 − s, s).
+fn log_marginal(control: u64, canary: u64, share: f64, c: f64) -> f64 {
+    let (a0, a1) = (c * (1.0 - share), c * share);
+    let (x0, x1) = (control as f64, canary as f64);
+    libm::lgamma(c) - libm::lgamma(c + x0 + x1) + libm::lgamma(a0 + x0) - libm::lgamma(a0) + libm::lgamma(a1 + x1)
+        - libm::lgamma(a1)
+}
+
+/// x₀·ln(1 − p) + x₁·ln p, with 0·ln 0 = 0.
+fn log_likelihood(x0: f64, x1: f64, p: f64) -> f64 {
+    let term = |x: f64, q: f64| if x == 0.0 { 0.0 } else { x * libm::log(q) };
+    term(x0, 1.0 - p) + term(x1, p)
+}
+
+/// The boundary between `a` (predicate false) and `b` (true) by bisection.
+fn bisect(pred: impl Fn(f64) -> bool, mut a: f64, mut b: f64) -> f64 {
+    for _ in 0..100 {
+        let mid = 0.5 * (a + b);
+        if pred(mid) {
+            b = mid;
+        } else {
+            a = mid;
+        }
+    }
+    0.5 * (a + b)
+}
+
+/// ρ = p(1 − s) / ((1 − p)s), the canary/control rate ratio per unit of
+/// traffic when the canary gets a share p of the events.
+fn rate_ratio(p: f64, share: f64) -> f64 {
+    if p >= 1.0 {
+        f64::INFINITY
+    } else {
+        p * (1.0 - share) / ((1.0 - p) * share)
+    }
+}
+
+/// Runs [`SequentialTest`] over per-interval (control, canary) counts.
+pub fn sequential_counts(rows: &[(u64, u64)], canary_share: f64, concentration: f64, alpha: f64) -> Vec<SequentialRow> {
+    let mut test = SequentialTest::new(canary_share, concentration, alpha);
+    rows.iter().map(|&(c, k)| test.update(c, k)).collect()
+}
