@@ -10,6 +10,9 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+mod inputs;
+mod judge;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
 use scenarios::{Diagnostic, Loaded};
@@ -44,6 +47,9 @@ enum Command {
     /// The built-in policy presets.
     #[command(subcommand)]
     Policies(CatalogCmd),
+    /// Run a statistical judge on data you bring (numbers files, CSV counts).
+    #[command(subcommand)]
+    Judge(judge::JudgeCmd),
     /// Check scenario and policy files; report every problem with its file, line and key.
     Validate {
         #[arg(required = true)]
@@ -143,7 +149,7 @@ pub struct Io<'a> {
 }
 
 /// Why a command could not do its job.
-enum Failure {
+pub(crate) enum Failure {
     Usage(String),
     Input(Vec<Diagnostic>),
 }
@@ -174,6 +180,7 @@ where
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
+        Command::Judge(c) => judge::run(c),
     };
     match result {
         Ok(text) => write_out(io, &text),
