@@ -262,7 +262,7 @@ fn mann_whitney(a: MannWhitneyArgs) -> Result<String, Failure> {
 }
 
 fn chart(c: &Chart, alarms: impl Fn(&[f64], Side) -> Vec<usize>) -> Result<String, Failure> {
-    if !(c.sd.is_finite() && c.sd > 0.0) || !c.mean.is_finite() {
+    if !(c.sd.is_finite() && c.sd > 0.0 && c.mean.is_finite()) {
         return Err(usage(format!(
             "--mean must be finite and --sd above 0, got {} and {}",
             c.mean, c.sd
