@@ -66,6 +66,10 @@ pub const POLICIES: &[Builtin] = builtins!("policies":
     "expand-contract-safe",
     "expand-contract-hasty",
     "rename-in-place",
+    "kayenta-like",
+    "sequential",
+    "cusum",
+    "z-test-peeking",
     "simpy-peer",
 );
 

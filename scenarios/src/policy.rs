@@ -22,8 +22,8 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, Analysis, Check, Hotfix, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy, Routing, Step,
-    Strategy,
+    Action, Analysis, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy, Routing,
+    ScoreThresholds, Step, Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -242,6 +242,8 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     let min_requests = t.req_u64(src, "min_requests", 0, u64::MAX);
     let on_failure = action(src, &mut t, "on_failure", true);
     let after_promotion = t.opt_duration(src, "after_promotion", MAX_DURATION).unwrap_or_default();
+    let score_table = t.opt_table(src, "score");
+    let score = score(src, score_table);
     let checks = checks(src, &mut t);
     t.finish(src);
     Some(Analysis {
@@ -252,6 +254,7 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
         checks: checks?,
         on_failure: on_failure.ok()??,
         after_promotion,
+        score: score?,
     })
 }
 
@@ -308,7 +311,9 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
             c.opt_f64(src, "min_ratio", 0.0, f64::MAX),
         ];
         let on_failure = action(src, &mut c, "on_failure", false);
-        if !bounds.iter().any(|b| c.has(b)) {
+        let judge = judge(src, &mut c, metric);
+        let thresholded = matches!(judge, Some(Judge::Threshold));
+        if thresholded && !bounds.iter().any(|b| c.has(b)) {
             src.error(
                 &span,
                 &c.key_path("max"),
@@ -318,8 +323,8 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
         }
         let bad = bounds.iter().zip(values).any(|(b, v)| c.has(b) && v.is_none());
         c.finish(src);
-        match (metric, on_failure) {
-            (Some(metric), Ok(on_failure)) if !bad => out.push(Check {
+        match (metric, on_failure, judge) {
+            (Some(metric), Ok(on_failure), Some(judge)) if !bad => out.push(Check {
                 metric,
                 max: values[0],
                 max_increase: values[1],
@@ -328,6 +333,7 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
                 max_decrease: values[4],
                 min_ratio: values[5],
                 on_failure,
+                judge,
             }),
             _ => ok = false,
         }
@@ -465,4 +471,90 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
         restore_rows_per_s,
         restore_base,
     })
+}
+
+/// A check's `judge` and its parameters. A statistical judge's parameters
+/// are its safety threshold: they are required, never defaulted (but for
+/// the sequential test's prior concentration and the Mann-Whitney tolerance).
+fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) -> Option<Judge> {
+    let span = c.span_of("judge");
+    let name = c.opt_str(src, "judge");
+    let p =
+        |c: &mut Table<'_, '_>, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64| c.req_f64(src, key, lo, hi);
+    let judge = match name.as_deref() {
+        None if c.has("judge") => return None,
+        None | Some("threshold") => Some(Judge::Threshold),
+        Some("z_test") => p(c, src, "alpha", 1e-9, 0.5).map(|alpha| Judge::ZTest { alpha }),
+        Some("sequential") => {
+            let alpha = p(c, src, "alpha", 1e-9, 0.5);
+            let concentration = c.opt_f64(src, "concentration", 1e-6, 1e9).unwrap_or(100.0);
+            alpha.map(|alpha| Judge::Sequential { concentration, alpha })
+        }
+        Some("cusum") => match (p(c, src, "k", 0.0, 100.0), p(c, src, "h", 1e-9, 1000.0)) {
+            (Some(k), Some(h)) => Some(Judge::Cusum { k, h }),
+            _ => None,
+        },
+        Some("ewma") => match (p(c, src, "lambda", 1e-9, 1.0), p(c, src, "limit", 1e-9, 100.0)) {
+            (Some(lambda), Some(limit)) => Some(Judge::Ewma { lambda, limit }),
+            _ => None,
+        },
+        Some("sprt") => match (
+            p(c, src, "delta", 1e-9, 100.0),
+            p(c, src, "alpha", 1e-9, 0.5),
+            p(c, src, "beta", 1e-9, 0.5),
+        ) {
+            (Some(delta), Some(alpha), Some(beta)) => Some(Judge::Sprt { delta, alpha, beta }),
+            _ => None,
+        },
+        Some("mann_whitney") => {
+            let confidence = p(c, src, "confidence", 0.5, 0.999_999);
+            let tolerance = c.opt_f64(src, "tolerance", 0.0, 100.0).unwrap_or(0.25);
+            confidence.map(|confidence| Judge::MannWhitney { confidence, tolerance })
+        }
+        Some(other) => {
+            src.error(
+                &span,
+                &c.key_path("judge"),
+                format!(
+                    "unknown judge {other:?} (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)"
+                ),
+            );
+            return None;
+        }
+    }?;
+    if let Some(m) = metric
+        && judge.needs_rate()
+        && !matches!(m, Metric::ErrorRate | Metric::ConversionRate)
+    {
+        src.error(
+            &span,
+            &c.key_path("judge"),
+            format!(
+                "the {} judge reads event counts: use it on error_rate or conversion_rate, not {}",
+                judge.name(),
+                m.name()
+            ),
+        );
+        return None;
+    }
+    if matches!(judge, Judge::Sequential { .. }) && metric == Some(Metric::ConversionRate) {
+        src.error(&span, &c.key_path("judge"), "the sequential judge watches error_rate");
+        return None;
+    }
+    Some(judge)
+}
+
+fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreThresholds>> {
+    let Some(mut t) = t else { return Some(None) };
+    let pass = t.req_f64(src, "pass", 0.0, 100.0);
+    let marginal = t.req_f64(src, "marginal", 0.0, 100.0);
+    let span = t.span.clone();
+    let path = t.path.clone();
+    t.finish(src);
+    let (pass, marginal) = (pass?, marginal?);
+    if marginal > pass {
+        src.error(&span, &path, format!("marginal ({marginal}) is above pass ({pass})"));
+        return None;
+    }
+    Some(Some(ScoreThresholds { pass, marginal }))
 }

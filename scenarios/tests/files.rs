@@ -242,3 +242,43 @@ fn builtins_are_the_files_on_disk() {
         assert_eq!(on_disk, embedded, "every catalog file is embedded");
     }
 }
+
+#[test]
+fn judges_are_checked() {
+    check(
+        &edit(
+            POLICY,
+            "{ metric = \"error_rate\", max_increase = 0.01 }",
+            "{ metric = \"error_rate\", judge = \"cusum\", k = 0.5 }",
+        ),
+        &["f.toml:9: key 'analysis.checks[1].h': missing; expected a number in 0.000000001..=1000"],
+    );
+    check(
+        &edit(
+            POLICY,
+            "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }",
+            "{ metric = \"latency_p99_ms\", judge = \"z_test\", alpha = 0.05 }",
+        ),
+        &[
+            "f.toml:10: key 'analysis.checks[2].judge': the z_test judge reads event counts: use it on error_rate or conversion_rate, not latency_p99_ms",
+        ],
+    );
+    check(
+        &edit(
+            POLICY,
+            "{ metric = \"error_rate\", max_increase = 0.01 }",
+            "{ metric = \"error_rate\", judge = \"vibes\" }",
+        ),
+        &[
+            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)",
+        ],
+    );
+    check(
+        &edit(
+            POLICY,
+            "{ metric = \"error_rate\", max_increase = 0.01 }",
+            "{ metric = \"error_rate\", judge = \"sequential\", alpha = 0.05 }",
+        ),
+        &[],
+    );
+}

@@ -368,6 +368,11 @@ impl Metric {
         }
     }
 
+    /// Whether a higher value is worse (false for conversions and throughput).
+    pub fn higher_is_worse(self) -> bool {
+        !matches!(self, Metric::ConversionRate | Metric::ThroughputRatio)
+    }
+
     /// Gauges need no traffic in the window; `min_requests` does not apply.
     pub fn is_gauge(self) -> bool {
         matches!(
@@ -395,6 +400,64 @@ pub struct Check {
     pub min_ratio: Option<f64>,
     /// Overrides the analysis's action when this check fails it.
     pub on_failure: Option<Action>,
+    /// How the measurement is judged: bounds, or a statistical judge.
+    pub judge: Judge,
+}
+
+/// How a check decides. Thresholds compare values with bounds; the other
+/// judges test the canary against the baseline statistically.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Judge {
+    Threshold,
+    /// A one-sided two-proportion z-test each interval (peeking, on purpose).
+    ZTest {
+        alpha: f64,
+    },
+    /// The anytime-valid Dirichlet-mixture test on cumulative event counts.
+    Sequential {
+        concentration: f64,
+        alpha: f64,
+    },
+    /// Tabular CUSUM on the per-interval standardised difference.
+    Cusum {
+        k: f64,
+        h: f64,
+    },
+    /// EWMA chart on the per-interval standardised difference.
+    Ewma {
+        lambda: f64,
+        limit: f64,
+    },
+    /// Wald's SPRT on the per-interval standardised difference; restarts after accepting H0.
+    Sprt {
+        delta: f64,
+        alpha: f64,
+        beta: f64,
+    },
+    /// Kayenta's Mann-Whitney classifier on the per-scrape values of the window.
+    MannWhitney {
+        confidence: f64,
+        tolerance: f64,
+    },
+}
+
+impl Judge {
+    pub fn name(self) -> &'static str {
+        match self {
+            Judge::Threshold => "threshold",
+            Judge::ZTest { .. } => "z_test",
+            Judge::Sequential { .. } => "sequential",
+            Judge::Cusum { .. } => "cusum",
+            Judge::Ewma { .. } => "ewma",
+            Judge::Sprt { .. } => "sprt",
+            Judge::MannWhitney { .. } => "mann_whitney",
+        }
+    }
+
+    /// Judges that read event counts need a rate metric.
+    pub fn needs_rate(self) -> bool {
+        !matches!(self, Judge::Threshold | Judge::MannWhitney { .. })
+    }
 }
 
 impl Check {
@@ -409,6 +472,7 @@ impl Check {
             max_decrease: None,
             min_ratio: None,
             on_failure: None,
+            judge: Judge::Threshold,
         }
     }
 
@@ -477,6 +541,17 @@ pub struct Analysis {
     /// Keep analysing after 100 % for this long (blue-green post-promotion,
     /// or a bake time); a failure then still rolls back.
     pub after_promotion: SimDuration,
+    /// Kayenta-style score over the Mann-Whitney checks: the share of them
+    /// that pass, 0–100. Below `marginal` the measurement fails, below
+    /// `pass` it is inconclusive.
+    pub score: Option<ScoreThresholds>,
+}
+
+/// Kayenta's pass and marginal score thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreThresholds {
+    pub pass: f64,
+    pub marginal: f64,
 }
 
 /// How requests are split between the versions.

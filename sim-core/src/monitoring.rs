@@ -164,6 +164,29 @@ impl Monitoring {
         });
     }
 
+    /// The scrape-to-scrape windows inside the last `span` a query at `now`
+    /// sees: the per-scrape series a Mann-Whitney judge compares.
+    pub fn series(&self, now: SimTime, span: SimDuration) -> Vec<Window> {
+        let Some(visible_until) = now.ms().checked_sub(self.ingestion_delay.ms()) else {
+            return Vec::new();
+        };
+        let from = visible_until.saturating_sub(span.ms());
+        let inside: Vec<&Scrape> = self
+            .scrapes
+            .iter()
+            .filter(|s| s.at.ms() <= visible_until && s.at.ms() >= from)
+            .collect();
+        inside
+            .windows(2)
+            .map(|w| Window {
+                from: w[0].at,
+                to: w[1].at,
+                stable: w[1].stable.delta(&w[0].stable),
+                candidate: w[1].candidate.delta(&w[0].candidate),
+            })
+            .collect()
+    }
+
     /// The data a query at `now` sees over the last `span`: between the
     /// newest scrape ingested by `now` and the newest scrape at least
     /// `span` older than it. `None` if no such pair exists yet.

@@ -98,6 +98,7 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             checks,
             on_failure: Action::Rollback,
             after_promotion: SimDuration::ZERO,
+            score: None,
         },
         rollback_delay: secs(10),
         paging: Paging {

@@ -249,3 +249,31 @@ fn invariants_hold_under_every_catalog_scenario_and_preset() {
         }
     }
 }
+
+/// Peeking: a fixed-horizon z-test at 5 % repeated every minute blames a
+/// healthy canary in most rollouts, while the anytime-valid sequential test
+/// on the same error rate stays under its α = 5 % (Armitage, McPherson and
+/// Rowe 1969; Lindon and Malek 2022).
+#[test]
+fn peeking_inflates_false_alarms_the_sequential_test_does_not() {
+    let peeking = runs("healthy-release", "z-test-peeking", 200);
+    let z_alarms = peeking.iter().filter(|r| r.false_alarm()).count();
+    assert!(z_alarms >= 100, "peeking z-test: {z_alarms}/200 false alarms");
+    let sequential = runs("healthy-release", "sequential", 200);
+    let seq_alarms = sequential
+        .iter()
+        .filter(|r| {
+            r.false_alarm()
+                && r.decision
+                    .is_some_and(|d| d.metric == sim_core::model::Metric::ErrorRate)
+        })
+        .count();
+    assert!(
+        seq_alarms <= 10,
+        "sequential error-rate test: {seq_alarms}/200 false alarms"
+    );
+    for policy in ["kayenta-like", "sequential", "cusum", "z-test-peeking"] {
+        let g = group("checkout-error-spike", policy, 50);
+        assert_eq!(g.detection_rate, Some(1.0), "{policy}");
+    }
+}

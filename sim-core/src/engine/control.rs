@@ -445,10 +445,12 @@ impl Run<'_> {
         if !matches!(self.phase, Phase::Rolling | Phase::Preview | Phase::Baking) {
             return;
         }
-        let analysis = &self.policy.analysis;
+        let policy = self.policy;
+        let analysis = &policy.analysis;
         let window = self.monitoring.window(self.now, analysis.interval);
         let mut measurements = Vec::with_capacity(analysis.checks.len());
         let mut failed: Option<&Check> = None;
+        let mut verdicts = Vec::with_capacity(analysis.checks.len());
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests) = match &window {
                 Some(w) => (
@@ -458,12 +460,17 @@ impl Run<'_> {
                 ),
                 None => (None, None, 0),
             };
-            let verdict =
-                if window.is_none() || (!check.metric.is_gauge() && candidate_requests < analysis.min_requests) {
-                    Verdict::Inconclusive
-                } else {
-                    judge_threshold(check, candidate, stable)
-                };
+            let verdict = match &window {
+                Some(w) if check.metric.is_gauge() || candidate_requests >= analysis.min_requests => {
+                    self.judge_check(i, check, w)
+                }
+                _ => Verdict::Inconclusive,
+            };
+            verdicts.push((candidate, stable, candidate_requests, verdict));
+        }
+        self.apply_score(&mut verdicts);
+        for (i, check) in analysis.checks.iter().enumerate() {
+            let (candidate, stable, candidate_requests, verdict) = verdicts[i];
             if verdict == Verdict::Fail {
                 self.last_failure_at = Some(self.now);
             }

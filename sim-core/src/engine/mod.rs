@@ -32,6 +32,7 @@
 //! and the fault state are for scoring and for serving traffic.
 
 mod control;
+mod judging;
 mod migrate;
 mod serve;
 
@@ -335,6 +336,7 @@ pub struct Run<'a> {
     /// The last time any check failed a measurement (for "stable for T").
     last_failure_at: Option<SimTime>,
     mig: migrate::MigrationState,
+    judge_states: Vec<judging::JudgeState>,
     rngs: Rngs,
 }
 
@@ -408,6 +410,12 @@ impl<'a> Run<'a> {
             cells: Vec::new(),
             last_failure_at: None,
             mig: migrate::MigrationState::default(),
+            judge_states: policy
+                .analysis
+                .checks
+                .iter()
+                .map(|c| judging::JudgeState::new(c.judge))
+                .collect(),
             rngs: Rngs {
                 traffic: stream(key, "traffic"),
                 routing: stream(key, "routing"),

@@ -1,0 +1,197 @@
+//! Statistical judges inside the analysis: each check's judge, its state
+//! across intervals, and the Kayenta-style score over Mann-Whitney checks.
+//!
+//! The count-based judges (z-test, sequential, CUSUM, EWMA, SPRT) read a
+//! rate metric's events and trials in the window. The control charts and
+//! the SPRT run on the standardised difference of the two proportions,
+//! `z = (p_canary − p_baseline) / √(p̄ (1 − p̄) (1/n_c + 1/n_b))`, signed so
+//! that a worse canary is positive. The Mann-Whitney judge compares the
+//! per-scrape values of the window, as Kayenta compares time series.
+
+use super::{Run, Verdict};
+use crate::judges::control_charts::{Cusum, Ewma, Side, Sprt, SprtDecision};
+use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, classify};
+use crate::judges::sequential::SequentialTest;
+use crate::latency::inverse_normal_cdf;
+use crate::model::{Check, Judge, Metric};
+use crate::monitoring::{Counters, Window};
+
+/// A judge's memory between intervals.
+#[derive(Clone, Debug)]
+pub(super) enum JudgeState {
+    Stateless,
+    Cusum(Cusum),
+    Ewma(Ewma),
+    Sprt(Sprt),
+    /// The test and the canary share it was started with: a new traffic
+    /// split is a new null hypothesis, so the test restarts with it.
+    Sequential(Option<(SequentialTest, f64)>),
+}
+
+impl JudgeState {
+    pub(super) fn new(judge: Judge) -> JudgeState {
+        match judge {
+            Judge::Cusum { k, h } => JudgeState::Cusum(Cusum::new(k, h, Side::Upper)),
+            Judge::Ewma { lambda, limit } => JudgeState::Ewma(Ewma::new(lambda, limit, Side::Upper)),
+            Judge::Sprt { delta, alpha, beta } => JudgeState::Sprt(Sprt::new(delta, alpha, beta)),
+            Judge::Sequential { .. } => JudgeState::Sequential(None),
+            _ => JudgeState::Stateless,
+        }
+    }
+}
+
+/// (events, trials) of a rate metric in one arm's window.
+fn counts(metric: Metric, c: &Counters) -> Option<(u64, u64)> {
+    match metric {
+        Metric::ErrorRate => Some((c.errors, c.requests)),
+        Metric::ConversionRate => Some((c.conversions, c.requests - c.errors)),
+        _ => None,
+    }
+}
+
+/// The standardised difference, positive when the canary is worse.
+fn standardised(metric: Metric, w: &Window) -> Option<f64> {
+    let (ec, nc) = counts(metric, &w.candidate)?;
+    let (eb, nb) = counts(metric, &w.stable)?;
+    if nc == 0 || nb == 0 {
+        return None;
+    }
+    let (pc, pb) = (ec as f64 / nc as f64, eb as f64 / nb as f64);
+    let pooled = (ec + eb) as f64 / (nc + nb) as f64;
+    let se = libm::sqrt(pooled * (1.0 - pooled) * (1.0 / nc as f64 + 1.0 / nb as f64));
+    let z = if se > 0.0 { (pc - pb) / se } else { 0.0 };
+    Some(if metric.higher_is_worse() { z } else { -z })
+}
+
+fn verdict(fail: bool) -> Verdict {
+    if fail { Verdict::Fail } else { Verdict::Pass }
+}
+
+impl Run<'_> {
+    /// Judges check `i` on the window (enough traffic already checked).
+    pub(super) fn judge_check(&mut self, i: usize, check: &Check, w: &Window) -> Verdict {
+        let metric = check.metric;
+        match check.judge {
+            Judge::Threshold => super::judge_threshold(check, w.candidate.metric(metric), w.stable.metric(metric)),
+            Judge::ZTest { alpha } => match standardised(metric, w) {
+                Some(z) => verdict(z > inverse_normal_cdf(1.0 - alpha)),
+                None => Verdict::Inconclusive,
+            },
+            Judge::Cusum { .. } | Judge::Ewma { .. } | Judge::Sprt { .. } => {
+                let Some(z) = standardised(metric, w) else {
+                    return Verdict::Inconclusive;
+                };
+                match &mut self.judge_states[i] {
+                    JudgeState::Cusum(c) => verdict(c.update(z)),
+                    JudgeState::Ewma(e) => verdict(e.update(z)),
+                    JudgeState::Sprt(s) => match s.update(z) {
+                        SprtDecision::AcceptH1 => Verdict::Fail,
+                        SprtDecision::AcceptH0 => {
+                            // Accepting "no shift" ends that test; start the next.
+                            self.judge_states[i] = JudgeState::new(check.judge);
+                            Verdict::Pass
+                        }
+                        SprtDecision::Continue => Verdict::Inconclusive,
+                    },
+                    _ => unreachable!("state built for this judge"),
+                }
+            }
+            Judge::Sequential { concentration, alpha } => self.judge_sequential(i, check, w, concentration, alpha),
+            Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance),
+        }
+    }
+
+    fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, concentration: f64, alpha: f64) -> Verdict {
+        let (Some((ec, nc)), Some((eb, nb))) = (counts(check.metric, &w.candidate), counts(check.metric, &w.stable))
+        else {
+            return Verdict::Inconclusive;
+        };
+        if nc + nb == 0 {
+            return Verdict::Inconclusive;
+        }
+        // The null is the split the controller itself set (not the observed
+        // one). Each step is a new null, so each step gets its own test, at
+        // α divided over the steps (Bonferroni) to keep the rollout's
+        // false-alarm rate under α.
+        let share = self.candidate_share();
+        let steps = self.policy.steps.len().max(1) as f64;
+        let JudgeState::Sequential(state) = &mut self.judge_states[i] else {
+            unreachable!("state built for this judge")
+        };
+        let restart = state.as_ref().is_none_or(|(_, s)| *s != share);
+        if restart {
+            if share <= 0.0 || share >= 1.0 {
+                *state = None;
+                return Verdict::Inconclusive;
+            }
+            *state = Some((SequentialTest::new(share, concentration, alpha / steps), share));
+            // The window that saw the change mixes the old split and the
+            // new one: the new test starts with the next window.
+            return Verdict::Inconclusive;
+        }
+        let (test, s) = state.as_mut().expect("set above");
+        let row = test.update(eb, ec);
+        let total = (eb + ec) as f64;
+        // Reject only when the canary takes more than its share of the bad
+        // events (or less than its share of the good ones).
+        let worse = if check.metric.higher_is_worse() {
+            ec as f64 > *s * total
+        } else {
+            (ec as f64) < *s * total
+        };
+        verdict(row.reject && worse)
+    }
+
+    fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64) -> Verdict {
+        let series = self.monitoring.series(self.now, self.policy.analysis.interval);
+        let control: Vec<f64> = series.iter().filter_map(|w| w.stable.metric(check.metric)).collect();
+        let experiment: Vec<f64> = series.iter().filter_map(|w| w.candidate.metric(check.metric)).collect();
+        let worse_up = check.metric.higher_is_worse();
+        let p = MannWhitneyParams {
+            confidence,
+            tolerance,
+            direction: if worse_up {
+                Direction::Increase
+            } else {
+                Direction::Decrease
+            },
+            ..MannWhitneyParams::default()
+        };
+        match classify(&control, &experiment, &p).classification {
+            Classification::Pass => Verdict::Pass,
+            Classification::High | Classification::Low => Verdict::Fail,
+            Classification::NoData | Classification::NoDataFail => Verdict::Inconclusive,
+        }
+    }
+
+    /// Kayenta's score: the share of conclusive Mann-Whitney checks that
+    /// passed, 0–100. Every Mann-Whitney check then takes the score's
+    /// verdict: fail below `marginal`, inconclusive below `pass`.
+    pub(super) fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) {
+        let Some(t) = self.policy.analysis.score else { return };
+        let checks = &self.policy.analysis.checks;
+        let mw: Vec<usize> = (0..checks.len())
+            .filter(|&i| matches!(checks[i].judge, Judge::MannWhitney { .. }))
+            .collect();
+        let conclusive: Vec<usize> = mw
+            .iter()
+            .copied()
+            .filter(|&i| verdicts[i].3 != Verdict::Inconclusive)
+            .collect();
+        if conclusive.is_empty() {
+            return;
+        }
+        let passed = conclusive.iter().filter(|&&i| verdicts[i].3 == Verdict::Pass).count();
+        let score = 100.0 * passed as f64 / conclusive.len() as f64;
+        let v = if score < t.marginal {
+            Verdict::Fail
+        } else if score < t.pass {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Pass
+        };
+        for i in mw {
+            verdicts[i].3 = v;
+        }
+    }
+}
