@@ -522,23 +522,32 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) ->
             return None;
         }
     }?;
+    let latency = metric.is_some_and(|m| m.quantile().is_some());
+    let rate = matches!(metric, Some(Metric::ErrorRate | Metric::ConversionRate));
+    let sequential = matches!(judge, Judge::Sequential { .. });
     if let Some(m) = metric
         && judge.needs_rate()
-        && !matches!(m, Metric::ErrorRate | Metric::ConversionRate)
+        && !rate
+        && !(sequential && latency)
     {
+        let also = if sequential { ", or a latency metric" } else { "" };
         src.error(
             &span,
             &c.key_path("judge"),
             format!(
-                "the {} judge reads event counts: use it on error_rate or conversion_rate, not {}",
+                "the {} judge reads event counts: use it on error_rate or conversion_rate{also}, not {}",
                 judge.name(),
                 m.name()
             ),
         );
         return None;
     }
-    if matches!(judge, Judge::Sequential { .. }) && metric == Some(Metric::ConversionRate) {
-        src.error(&span, &c.key_path("judge"), "the sequential judge watches error_rate");
+    if sequential && metric == Some(Metric::ConversionRate) {
+        src.error(
+            &span,
+            &c.key_path("judge"),
+            "the sequential judge watches error_rate or a latency metric",
+        );
         return None;
     }
     Some(judge)

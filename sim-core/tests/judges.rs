@@ -1175,3 +1175,57 @@ fn student_t_matches_closed_forms() {
     // large ν approaches the normal: 2Φ(−1.96) = 0.049996
     close(student_t_two_sided(1.959964, 1e6), 0.05, 1e-5, "normal limit");
 }
+
+mod distribution {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, StandardNormal};
+    use sim_core::judges::sequential::{dkw_radius, stochastically_larger};
+
+    /// The radius by hand at t = 1000, α = 0.05:
+    /// ln ln(1000 e) = ln(7.9078) = 2.0679; 0.8 ln(32 240) = 8.3012;
+    /// 0.85 √(10.3691 / 1000) = 0.08655.
+    #[test]
+    fn dkw_radius_matches_the_formula_by_hand() {
+        assert!(
+            (dkw_radius(1000, 0.05) - 0.086_55).abs() < 1e-4,
+            "{}",
+            dkw_radius(1000, 0.05)
+        );
+        assert!(dkw_radius(10, 0.05) > dkw_radius(1000, 0.05));
+        assert_eq!(dkw_radius(0, 0.05), 1.0);
+    }
+
+    fn bucket(x: f64) -> usize {
+        // 40 buckets of width 0.25 over [-5, 5).
+        (((x + 5.0) / 0.25).floor().clamp(0.0, 39.0)) as usize
+    }
+
+    /// Howard and Ramdas's guarantee, checked by simulation: over 400 null
+    /// streams (both samples N(0, 1)) of 100 looks, each adding 20 draws to
+    /// each sample, the test that is re-run after every look rejects in at
+    /// most α = 5 % of the streams; a 0.5σ shift is found in all of them.
+    #[test]
+    fn the_stochastic_order_test_keeps_alpha_under_continuous_monitoring() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let run = |shift: f64, rng: &mut ChaCha8Rng| {
+            let (mut c, mut b) = (vec![0u64; 40], vec![0u64; 40]);
+            for _ in 0..100 {
+                for _ in 0..20 {
+                    let x: f64 = StandardNormal.sample(rng);
+                    let y: f64 = StandardNormal.sample(rng);
+                    c[bucket(x + shift)] += 1;
+                    b[bucket(y)] += 1;
+                }
+                if stochastically_larger(&c, &b, 0.05) {
+                    return true;
+                }
+            }
+            false
+        };
+        let null = (0..400).filter(|_| run(0.0, &mut rng)).count();
+        assert!(null as f64 / 400.0 <= 0.05, "{null}/400 null streams rejected");
+        let shifted = (0..100).filter(|_| run(0.5, &mut rng)).count();
+        assert_eq!(shifted, 100, "a 0.5σ slowdown is found");
+    }
+}

@@ -26,11 +26,15 @@ pub(super) enum JudgeState {
     /// The test and the canary share it was started with: a new traffic
     /// split is a new null hypothesis, so the test restarts with it.
     Sequential(Option<(SequentialTest, f64)>),
+    /// Latency: the canary's and the baseline's histograms since the step
+    /// started, and the split they were collected under.
+    Distribution(Option<(Vec<u64>, Vec<u64>, f64)>),
 }
 
 impl JudgeState {
-    pub(super) fn new(judge: Judge) -> JudgeState {
-        match judge {
+    pub(super) fn new(check: &Check) -> JudgeState {
+        match check.judge {
+            Judge::Sequential { .. } if check.metric.quantile().is_some() => JudgeState::Distribution(None),
             Judge::Cusum { k, h } => JudgeState::Cusum(Cusum::new(k, h, Side::Upper)),
             Judge::Ewma { lambda, limit } => JudgeState::Ewma(Ewma::new(lambda, limit, Side::Upper)),
             Judge::Sprt { delta, alpha, beta } => JudgeState::Sprt(Sprt::new(delta, alpha, beta)),
@@ -88,7 +92,7 @@ impl Run<'_> {
                         SprtDecision::AcceptH1 => Verdict::Fail,
                         SprtDecision::AcceptH0 => {
                             // Accepting "no shift" ends that test; start the next.
-                            self.judge_states[i] = JudgeState::new(check.judge);
+                            self.judge_states[i] = JudgeState::new(check);
                             Verdict::Pass
                         }
                         SprtDecision::Continue => Verdict::Inconclusive,
@@ -96,6 +100,7 @@ impl Run<'_> {
                     _ => unreachable!("state built for this judge"),
                 }
             }
+            Judge::Sequential { alpha, .. } if metric.quantile().is_some() => self.judge_distribution(i, w, alpha),
             Judge::Sequential { concentration, alpha } => self.judge_sequential(i, check, w, concentration, alpha),
             Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance),
         }
@@ -140,6 +145,40 @@ impl Run<'_> {
             (ec as f64) < *s * total
         };
         verdict(row.reject && worse)
+    }
+
+    /// Latency under the sequential judge: Howard and Ramdas's time-uniform
+    /// bands on both arms' distributions since the step started; fails when
+    /// the canary is stochastically slower. Per step, at α over the steps.
+    fn judge_distribution(&mut self, i: usize, w: &Window, alpha: f64) -> Verdict {
+        let share = self.candidate_share();
+        let steps = self.policy.steps.len().max(1) as f64;
+        let JudgeState::Distribution(state) = &mut self.judge_states[i] else {
+            unreachable!("state built for this judge")
+        };
+        if state.as_ref().is_none_or(|(_, _, s)| *s != share) {
+            // As for counts, the window that saw the change starts nothing.
+            *state = (share > 0.0 && share < 1.0).then(|| {
+                (
+                    vec![0; w.candidate.latency.len()],
+                    vec![0; w.stable.latency.len()],
+                    share,
+                )
+            });
+            return Verdict::Inconclusive;
+        }
+        let (canary, baseline, _) = state.as_mut().expect("checked above");
+        for (acc, x) in canary.iter_mut().zip(&w.candidate.latency) {
+            *acc += x;
+        }
+        for (acc, x) in baseline.iter_mut().zip(&w.stable.latency) {
+            *acc += x;
+        }
+        verdict(crate::judges::sequential::stochastically_larger(
+            canary,
+            baseline,
+            alpha / steps,
+        ))
     }
 
     fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64) -> Verdict {

@@ -410,12 +410,7 @@ impl<'a> Run<'a> {
             cells: Vec::new(),
             last_failure_at: None,
             mig: migrate::MigrationState::default(),
-            judge_states: policy
-                .analysis
-                .checks
-                .iter()
-                .map(|c| judging::JudgeState::new(c.judge))
-                .collect(),
+            judge_states: policy.analysis.checks.iter().map(judging::JudgeState::new).collect(),
             rngs: Rngs {
                 traffic: stream(key, "traffic"),
                 routing: stream(key, "routing"),

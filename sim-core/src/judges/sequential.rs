@@ -163,3 +163,43 @@ pub fn sequential_counts(rows: &[(u64, u64)], canary_share: f64, concentration: 
     let mut test = SequentialTest::new(canary_share, concentration, alpha);
     rows.iter().map(|&(c, k)| test.update(c, k)).collect()
 }
+
+/// The time-uniform DKW radius of Howard and Ramdas ("Sequential estimation
+/// of quantiles with applications to A/B-testing and best-arm
+/// identification", Bernoulli 2022, Theorem 2): with probability at least
+/// 1 − α, for every sample size t ≥ 1 at once,
+/// `sup_x |F̂_t(x) − F(x)| ≤ 0.85 √((ln ln(e t) + 0.8 ln(1612/α)) / t)`.
+pub fn dkw_radius(t: u64, alpha: f64) -> f64 {
+    assert!(alpha > 0.0 && alpha < 1.0, "alpha in (0, 1)");
+    if t == 0 {
+        return 1.0;
+    }
+    let t = t as f64;
+    let r = 0.85 * libm::sqrt((libm::log(libm::log(std::f64::consts::E * t)) + 0.8 * libm::log(1612.0 / alpha)) / t);
+    r.min(1.0)
+}
+
+/// Anytime-valid test that `canary` is stochastically larger (slower) than
+/// `baseline`, from bucket counts over the same edges: both empirical CDFs
+/// get a time-uniform band at α/2 (so both hold at once with probability
+/// 1 − α), and the test rejects when, at some bucket edge, the canary's
+/// upper band lies below the baseline's lower band. Safe to re-run after
+/// every scrape; a single bucket edge is enough to order the two.
+pub fn stochastically_larger(canary: &[u64], baseline: &[u64], alpha: f64) -> bool {
+    assert_eq!(canary.len(), baseline.len(), "same buckets");
+    let (nc, nb): (u64, u64) = (canary.iter().sum(), baseline.iter().sum());
+    if nc == 0 || nb == 0 {
+        return false;
+    }
+    let (rc, rb) = (dkw_radius(nc, alpha / 2.0), dkw_radius(nb, alpha / 2.0));
+    let (mut cc, mut cb) = (0u64, 0u64);
+    for (c, b) in canary.iter().zip(baseline) {
+        cc += c;
+        cb += b;
+        let (fc, fb) = (cc as f64 / nc as f64, cb as f64 / nb as f64);
+        if fc + rc < fb - rb {
+            return true;
+        }
+    }
+    false
+}
