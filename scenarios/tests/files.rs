@@ -257,10 +257,10 @@ fn judges_are_checked() {
         &edit(
             POLICY,
             "{ metric = \"latency_p99_ms\", max_ratio = 1.4 }",
-            "{ metric = \"latency_p99_ms\", judge = \"z_test\", alpha = 0.05 }",
+            "{ metric = \"cpu_utilisation\", judge = \"sequential\", alpha = 0.05 }",
         ),
         &[
-            "f.toml:10: key 'analysis.checks[2].judge': the z_test judge reads event counts: use it on error_rate or conversion_rate, not latency_p99_ms",
+            "f.toml:10: key 'analysis.checks[2].judge': the sequential judge reads event counts: use it on error_rate or conversion_rate, or a latency metric, not cpu_utilisation",
         ],
     );
     check(

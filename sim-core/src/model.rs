@@ -454,9 +454,9 @@ impl Judge {
         }
     }
 
-    /// Judges that read event counts need a rate metric.
+    /// The sequential judge needs error counts or a latency distribution.
     pub fn needs_rate(self) -> bool {
-        !matches!(self, Judge::Threshold | Judge::MannWhitney { .. })
+        matches!(self, Judge::Sequential { .. })
     }
 }
 

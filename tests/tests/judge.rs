@@ -131,3 +131,44 @@ fn bad_judge_input_names_file_and_line_and_exits_2() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("c.csv:3: expected two whole numbers"), "{}", o.stderr);
 }
+
+/// Judges work on any metric monitoring exposes: a CUSUM on the per-scrape
+/// p99 (Welch-standardised) catches the +40 % p99 regression and stays
+/// quiet on the healthy release.
+#[test]
+fn a_control_chart_on_latency_catches_the_p99_regression() {
+    let policy = temp_file(
+        "cusumlat",
+        "p.toml",
+        r#"name = "cusum-latency"
+strategy = "canary"
+steps = [ { weight = 1, pause = "10m" }, { weight = 5, pause = "10m" }, { weight = 25, pause = "10m" }, { weight = 50, pause = "10m" }, { weight = 100 } ]
+[analysis]
+interval = "1m"
+failure_limit = 1
+min_requests = 50
+checks = [ { metric = "latency_p99_ms", judge = "cusum", k = 0.5, h = 4 } ]
+on_failure = "rollback"
+"#,
+    );
+    let v = json(&[
+        "batch",
+        "p99-latency-regression",
+        "healthy-release",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--seeds",
+        "100",
+    ]);
+    let groups = v["groups"].as_array().unwrap();
+    assert!(
+        groups[0]["detection_rate"].as_f64().unwrap() >= 0.9,
+        "{}",
+        groups[0]["detection_rate"]
+    );
+    assert!(
+        groups[1]["false_alarm_rate"].as_f64().unwrap() <= 0.15,
+        "{}",
+        groups[1]["false_alarm_rate"]
+    );
+}

@@ -1,11 +1,12 @@
 //! Statistical judges inside the analysis: each check's judge, its state
 //! across intervals, and the Kayenta-style score over Mann-Whitney checks.
 //!
-//! The count-based judges (z-test, sequential, CUSUM, EWMA, SPRT) read a
-//! rate metric's events and trials in the window. The control charts and
-//! the SPRT run on the standardised difference of the two proportions,
-//! `z = (p_canary − p_baseline) / √(p̄ (1 − p̄) (1/n_c + 1/n_b))`, signed so
-//! that a worse canary is positive. The Mann-Whitney judge compares the
+//! The z-test, the control charts and the SPRT run on a standardised
+//! difference, signed so that a worse canary is positive: for a rate metric
+//! the two-proportion `z = (p_canary − p_baseline) / √(p̄ (1 − p̄) (1/n_c + 1/n_b))`,
+//! for any other metric Welch's statistic on the window's per-scrape values.
+//! The sequential judge reads error counts (Lindon and Malek) or latency
+//! histograms (Howard and Ramdas). The Mann-Whitney judge compares the
 //! per-scrape values of the window, as Kayenta compares time series.
 
 use super::{Run, Verdict};
@@ -77,12 +78,12 @@ impl Run<'_> {
         let metric = check.metric;
         match check.judge {
             Judge::Threshold => super::judge_threshold(check, w.candidate.metric(metric), w.stable.metric(metric)),
-            Judge::ZTest { alpha } => match standardised(metric, w) {
+            Judge::ZTest { alpha } => match self.standardised_any(metric, w) {
                 Some(z) => verdict(z > inverse_normal_cdf(1.0 - alpha)),
                 None => Verdict::Inconclusive,
             },
             Judge::Cusum { .. } | Judge::Ewma { .. } | Judge::Sprt { .. } => {
-                let Some(z) = standardised(metric, w) else {
+                let Some(z) = self.standardised_any(metric, w) else {
                     return Verdict::Inconclusive;
                 };
                 match &mut self.judge_states[i] {
@@ -104,6 +105,42 @@ impl Run<'_> {
             Judge::Sequential { concentration, alpha } => self.judge_sequential(i, check, w, concentration, alpha),
             Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance),
         }
+    }
+
+    /// The standardised difference for any metric: from event counts for a
+    /// rate, else Welch's statistic on the window's per-scrape values,
+    /// `(m_c − m_b) / √(s²_c/n_c + s²_b/n_b)`, signed so worse is positive.
+    fn standardised_any(&self, metric: Metric, w: &Window) -> Option<f64> {
+        if counts(metric, &w.candidate).is_some() {
+            return standardised(metric, w);
+        }
+        let series = self.monitoring.series(self.now, self.policy.analysis.interval);
+        let values = |canary: bool| -> Vec<f64> {
+            series
+                .iter()
+                .filter_map(|x| {
+                    if canary {
+                        x.candidate.metric(metric)
+                    } else {
+                        x.stable.metric(metric)
+                    }
+                })
+                .collect()
+        };
+        let moments = |v: &[f64]| -> Option<(f64, f64, f64)> {
+            if v.len() < 2 {
+                return None;
+            }
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+            Some((m, var, n))
+        };
+        let (mc, vc, nc) = moments(&values(true))?;
+        let (mb, vb, nb) = moments(&values(false))?;
+        let se = libm::sqrt(vc / nc + vb / nb);
+        let z = if se > 0.0 { (mc - mb) / se } else { 0.0 };
+        Some(if metric.higher_is_worse() { z } else { -z })
     }
 
     fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, concentration: f64, alpha: f64) -> Verdict {
