@@ -245,6 +245,21 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     let score_table = t.opt_table(src, "score");
     let score = score(src, score_table);
     let checks = checks(src, &mut t);
+    if let (Some(Some(score)), Some(checks)) = (&score, &checks)
+        && !score.weights.is_empty()
+    {
+        for c in checks.iter().filter(|c| matches!(c.judge, Judge::MannWhitney { .. })) {
+            let g = c.group.clone().unwrap_or_else(|| c.metric.name().to_owned());
+            if !score.weights.iter().any(|w| w.0 == g) {
+                let span = t.span_of("score");
+                src.error(
+                    &span,
+                    &t.key_path("score.weights"),
+                    format!("no weight for the group {g:?} of a mann_whitney check"),
+                );
+            }
+        }
+    }
     t.finish(src);
     Some(Analysis {
         interval: interval?,
@@ -312,6 +327,8 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
         ];
         let on_failure = action(src, &mut c, "on_failure", false);
         let judge = judge(src, &mut c, metric);
+        let group = c.opt_str(src, "group");
+        let critical = c.opt_bool(src, "critical").unwrap_or(false);
         let thresholded = matches!(judge, Some(Judge::Threshold));
         if thresholded && !bounds.iter().any(|b| c.has(b)) {
             src.error(
@@ -334,6 +351,8 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
                 min_ratio: values[5],
                 on_failure,
                 judge,
+                group,
+                critical,
             }),
             _ => ok = false,
         }
@@ -557,6 +576,7 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreT
     let Some(mut t) = t else { return Some(None) };
     let pass = t.req_f64(src, "pass", 0.0, 100.0);
     let marginal = t.req_f64(src, "marginal", 0.0, 100.0);
+    let weights = t.opt_number_map(src, "weights", 0.0, 1e6).unwrap_or_default();
     let span = t.span.clone();
     let path = t.path.clone();
     t.finish(src);
@@ -565,5 +585,9 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreT
         src.error(&span, &path, format!("marginal ({marginal}) is above pass ({pass})"));
         return None;
     }
-    Some(Some(ScoreThresholds { pass, marginal }))
+    Some(Some(ScoreThresholds {
+        pass,
+        marginal,
+        weights,
+    }))
 }

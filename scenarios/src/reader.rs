@@ -216,6 +216,36 @@ impl<'t, 'i> Table<'t, 'i> {
         strings
     }
 
+    /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`.
+    pub fn opt_number_map(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+        lo: f64,
+        hi: f64,
+    ) -> Option<Vec<(String, f64)>> {
+        let t = self.opt_table(src, key)?;
+        let names: Vec<String> = t.table.iter().map(|(k, _)| k.get_ref().to_string()).collect();
+        let mut out = Vec::new();
+        for name in names {
+            let v = t
+                .table
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == name)
+                .map(|(_, v)| v)
+                .expect("listed");
+            match as_number(v.get_ref()).filter(|x| x.is_finite() && *x >= lo && *x <= hi) {
+                Some(x) => out.push((name, x)),
+                None => src.error(
+                    &v.span(),
+                    &t.key_path(&name),
+                    format!("expected a number in {lo}..={hi}, found {}", describe(v.get_ref())),
+                ),
+            }
+        }
+        Some(out)
+    }
+
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {
         self.opt(src, key, "true or false", |v| Ok(v.as_bool()))
     }

@@ -282,3 +282,15 @@ fn judges_are_checked() {
         &[],
     );
 }
+
+#[test]
+fn score_weights_must_cover_the_groups() {
+    let p = POLICY.replace(
+        "checks = [\n  { metric = \"error_rate\", max_increase = 0.01 },",
+        "score = { pass = 95, marginal = 75, weights = { errors = 60 } }\nchecks = [\n  { metric = \"error_rate\", judge = \"mann_whitney\", confidence = 0.98, group = \"errors\" },\n  { metric = \"latency_p95_ms\", judge = \"mann_whitney\", confidence = 0.98 },",
+    );
+    check(
+        &p,
+        &["f.toml:8: key 'analysis.score.weights': no weight for the group \"latency_p95_ms\" of a mann_whitney check"],
+    );
+}

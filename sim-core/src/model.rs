@@ -402,6 +402,10 @@ pub struct Check {
     pub on_failure: Option<Action>,
     /// How the measurement is judged: bounds, or a statistical judge.
     pub judge: Judge,
+    /// Kayenta metric group for the score (default: the metric's name).
+    pub group: Option<String>,
+    /// A critical Mann-Whitney metric fails the score on its own.
+    pub critical: bool,
 }
 
 /// How a check decides. Thresholds compare values with bounds; the other
@@ -473,6 +477,8 @@ impl Check {
             min_ratio: None,
             on_failure: None,
             judge: Judge::Threshold,
+            group: None,
+            critical: false,
         }
     }
 
@@ -548,10 +554,12 @@ pub struct Analysis {
 }
 
 /// Kayenta's pass and marginal score thresholds.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScoreThresholds {
     pub pass: f64,
     pub marginal: f64,
+    /// Group weights (Kayenta's classifier groups); empty: groups weigh the same.
+    pub weights: Vec<(String, f64)>,
 }
 
 /// How requests are split between the versions.

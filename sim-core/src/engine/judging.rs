@@ -240,26 +240,63 @@ impl Run<'_> {
         }
     }
 
-    /// Kayenta's score: the share of conclusive Mann-Whitney checks that
-    /// passed, 0–100. Every Mann-Whitney check then takes the score's
-    /// verdict: fail below `marginal`, inconclusive below `pass`.
+    /// Kayenta's score over the conclusive Mann-Whitney checks: each
+    /// group's share of passing metrics, weighted by the group's weight
+    /// (equal weights when none are given), 0–100; a failing critical metric
+    /// fails the score on its own. Every Mann-Whitney check then takes the
+    /// score's verdict: fail below `marginal`, inconclusive below `pass`.
     pub(super) fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) {
-        let Some(t) = self.policy.analysis.score else { return };
+        let Some(t) = &self.policy.analysis.score else { return };
         let checks = &self.policy.analysis.checks;
         let mw: Vec<usize> = (0..checks.len())
             .filter(|&i| matches!(checks[i].judge, Judge::MannWhitney { .. }))
             .collect();
-        let conclusive: Vec<usize> = mw
-            .iter()
-            .copied()
-            .filter(|&i| verdicts[i].3 != Verdict::Inconclusive)
-            .collect();
-        if conclusive.is_empty() {
+        let group = |i: usize| {
+            checks[i]
+                .group
+                .clone()
+                .unwrap_or_else(|| checks[i].metric.name().to_owned())
+        };
+        // (group, passed, conclusive), in check order.
+        let mut groups: Vec<(String, usize, usize)> = Vec::new();
+        let mut critical_failed = false;
+        for &i in &mw {
+            let v = verdicts[i].3;
+            if v == Verdict::Inconclusive {
+                continue;
+            }
+            critical_failed |= checks[i].critical && v == Verdict::Fail;
+            let g = group(i);
+            match groups.iter_mut().find(|x| x.0 == g) {
+                Some(x) => {
+                    x.1 += usize::from(v == Verdict::Pass);
+                    x.2 += 1;
+                }
+                None => groups.push((g, usize::from(v == Verdict::Pass), 1)),
+            }
+        }
+        if groups.is_empty() {
             return;
         }
-        let passed = conclusive.iter().filter(|&&i| verdicts[i].3 == Verdict::Pass).count();
-        let score = 100.0 * passed as f64 / conclusive.len() as f64;
-        let v = if score < t.marginal {
+        let weight = |g: &str| {
+            if t.weights.is_empty() {
+                1.0
+            } else {
+                t.weights.iter().find(|w| w.0 == g).map_or(0.0, |w| w.1)
+            }
+        };
+        let total: f64 = groups.iter().map(|g| weight(&g.0)).sum();
+        let score = if total > 0.0 {
+            100.0
+                * groups
+                    .iter()
+                    .map(|g| weight(&g.0) * g.1 as f64 / g.2 as f64)
+                    .sum::<f64>()
+                / total
+        } else {
+            0.0
+        };
+        let v = if critical_failed || score < t.marginal {
             Verdict::Fail
         } else if score < t.pass {
             Verdict::Inconclusive
