@@ -50,3 +50,20 @@ pub fn temp_file(test: &str, name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write temp file");
     path
 }
+
+/// Runs `n` seeds (master seed 1) of a built-in or file scenario under a
+/// policy through the batch API, without any output formatting.
+pub fn runs(scenario: &str, policy: &str, n: u64) -> Vec<sim_core::score::RunResult> {
+    let s = scenarios::load_scenario(scenario).expect("scenario loads");
+    let p = scenarios::load_policy(policy).expect("policy loads");
+    sim_core::batch::run_batch(
+        &[sim_core::batch::Pair {
+            scenario: &s,
+            policy: &p,
+        }],
+        n,
+        1,
+        &|| {},
+    )
+    .remove(0)
+}

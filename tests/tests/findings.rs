@@ -3,25 +3,11 @@
 //! directly (no output formatting); thresholds leave wide margins over the
 //! rates measured with 500 seeds, so they are not flaky at 100 seeds.
 
-use scenarios::{catalog, load_policy, load_scenario};
-use sim_core::batch::{GroupSummary, Pair, run_batch, summarise};
+use e2e::runs;
+use scenarios::{catalog, load_scenario};
+use sim_core::batch::{GroupSummary, summarise};
 use sim_core::model::Action;
-use sim_core::score::{Outcome, RunResult};
-
-fn runs(scenario: &str, policy: &str, n: u64) -> Vec<RunResult> {
-    let s = load_scenario(scenario).unwrap();
-    let p = load_policy(policy).unwrap();
-    run_batch(
-        &[Pair {
-            scenario: &s,
-            policy: &p,
-        }],
-        n,
-        1,
-        &|| {},
-    )
-    .remove(0)
-}
+use sim_core::score::Outcome;
 
 fn group(scenario: &str, policy: &str, n: u64) -> GroupSummary {
     summarise(&runs(scenario, policy, n))

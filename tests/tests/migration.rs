@@ -1,26 +1,10 @@
 //! Migrations: the last safe rollback point, data lost only by a rollback
 //! that crossed the contract, and the backfill's speed against latency.
 
-use e2e::ok;
+use e2e::{ok, runs};
 use scenarios::{load_policy, load_scenario};
-use sim_core::batch::{Pair, run_batch};
 use sim_core::engine::{Discard, run};
 use sim_core::score::{Outcome, RunResult};
-
-fn runs(scenario: &str, policy: &str, n: u64) -> Vec<RunResult> {
-    let s = load_scenario(scenario).unwrap();
-    let p = load_policy(policy).unwrap();
-    run_batch(
-        &[Pair {
-            scenario: &s,
-            policy: &p,
-        }],
-        n,
-        1,
-        &|| {},
-    )
-    .remove(0)
-}
 
 /// A bug caught before the contract: reads and writes switch back, nothing is lost.
 #[test]
