@@ -73,6 +73,9 @@ struct RunArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<RunFormat>,
+    /// Also draw the timeline (weight, canary vs baseline, onset, decision) as a PNG.
+    #[arg(long, value_name = "FILE.png")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -249,6 +252,10 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     };
     let mut timeline = Collect::default();
     let result = run(&scenario, &policy, a.seed, a.run, &mut timeline);
+    if let Some(path) = &a.plot {
+        let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
+        reports::plot::timeline_png(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
+    }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         RunFormat::Table
     } else {

@@ -5,6 +5,7 @@
 //! and snapshots are stable across machines.
 
 pub mod batch;
+pub mod plot;
 pub mod run;
 
 /// Rounds to `digits` decimals; keeps JSON and snapshots stable.

@@ -354,3 +354,29 @@ fn a_bad_csv_is_reported_with_its_own_line() {
     assert!(o.stderr.contains("rates.csv:4: bad rate \"-5\""), "{}", o.stderr);
     assert!(o.stderr.contains("key 'traffic.csv'"), "{}", o.stderr);
 }
+
+/// `run --plot` writes a PNG (and nothing half-written), and an unwritable
+/// path is a clear error with exit status 2.
+#[test]
+fn run_plots_a_png_timeline() {
+    let dir = temp_file("plot", "keep.txt", "");
+    let png = dir.with_file_name("t.png");
+    let o = aviary(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--format",
+        "json",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+    assert!(bytes.len() > 10_000);
+    assert!(!png.with_extension("partial.png").exists());
+    let o = aviary(&["run", "checkout-error-spike", "--plot", "/nonexistent-dir/t.png"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("t.png"), "{}", o.stderr);
+}
