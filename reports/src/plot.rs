@@ -77,7 +77,7 @@ fn draw(
     chart
         .draw_series(LineSeries::new(weight, BLUE.stroke_width(2)))?
         .label("candidate weight")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+        .legend(legend(BLUE));
     marks(&mut chart, r, 105.0)?;
     chart
         .configure_series_labels()
@@ -130,11 +130,11 @@ fn draw(
     chart
         .draw_series(LineSeries::new(baseline, GREEN.stroke_width(2)))?
         .label("baseline")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN.stroke_width(2)));
+        .legend(legend(GREEN));
     chart
         .draw_series(LineSeries::new(canary, RED.stroke_width(2)))?
         .label("canary")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+        .legend(legend(RED));
     marks(&mut chart, r, top_value)?;
     chart
         .configure_series_labels()
@@ -144,6 +144,11 @@ fn draw(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// A legend entry: a short line in the series' colour.
+fn legend(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
 }
 
 /// Vertical lines: fault onset (ground truth, dashed magenta) and decision (black).
@@ -169,14 +174,14 @@ where
                 MAGENTA.stroke_width(2),
             ))?
             .label("fault onset (ground truth)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], MAGENTA.stroke_width(2)));
+            .legend(legend(MAGENTA));
     }
     if let Some(d) = r.decision {
         let x = minutes(d.at);
         chart
             .draw_series(LineSeries::new(vec![(x, 0.0), (x, top)], BLACK.stroke_width(2)))?
             .label(format!("decision: {}", d.action.name()))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+            .legend(legend(BLACK));
     }
     Ok(())
 }
