@@ -382,7 +382,9 @@ impl Run<'_> {
             mirrored,
         } = g;
         let m = self.group_model(version, mask, env);
-        let table = self.cell_table(m.cells).clone();
+        // Borrow the cached table and the stream as disjoint fields: no
+        // per-chunk copy of the table in the hot loop.
+        let table = &self.cells.iter().find(|(k, _)| *k == m.cells).expect("cells_for inserted it").1;
         let rng = match version {
             Version::Stable => &mut self.rngs.stable,
             Version::Candidate => &mut self.rngs.candidate,
