@@ -63,7 +63,9 @@ fn control_charts_report_one_based_alarm_positions() {
         "judge", "ewma", "--input", p, "--mean", "0", "--sd", "1", "--lambda", "0.2", "--limit", "2.962", "--side",
         "upper",
     ]);
-    assert!(ewma["alarms"].is_array());
+    // λ = 0.2, limit 2.962 · √(0.2/1.8) = 0.987: E = 0, 0.1, 0.68, 1.144
+    // (alarm at 4, restart), 0.6, 0.48, 1.384 (alarm at 7).
+    assert_eq!(ewma["alarms"], serde_json::json!([4, 7]));
 }
 
 #[test]

@@ -384,7 +384,12 @@ impl Run<'_> {
         let m = self.group_model(version, mask, env);
         // Borrow the cached table and the stream as disjoint fields: no
         // per-chunk copy of the table in the hot loop.
-        let table = &self.cells.iter().find(|(k, _)| *k == m.cells).expect("cells_for inserted it").1;
+        let table = &self
+            .cells
+            .iter()
+            .find(|(k, _)| *k == m.cells)
+            .expect("cells_for inserted it")
+            .1;
         let rng = match version {
             Version::Stable => &mut self.rngs.stable,
             Version::Candidate => &mut self.rngs.candidate,
