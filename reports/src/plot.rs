@@ -91,7 +91,7 @@ fn draw(
     let mut canary = Vec::new();
     let mut baseline = Vec::new();
     let mut metric = None;
-    let wanted = r.decision.map(|d| d.metric);
+    let wanted = r.decision.and_then(|d| d.metric);
     for (t, e) in events {
         if let Event::Analysis { measurements } = e
             && let Some(m) = measurements

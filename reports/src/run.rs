@@ -42,7 +42,7 @@ pub fn run_json(r: &RunResult) -> Value {
         "detection_time_s": secs(r.detection_time_s()),
         "false_alarm": r.false_alarm(),
         "strategy": r.strategy,
-        "decision": r.decision.map(|d| json!({"action": d.action.name(), "metric": d.metric.name()})),
+        "decision": r.decision.map(|d| json!({"action": d.action.name(), "metric": d.metric.map(|m| m.name())})),
         "mitigation": r.mitigation.map(|m| json!({
             "action": m.action.name(),
             "decided_at_s": round(m.decided_at.as_secs_f64(), 3),
@@ -148,7 +148,10 @@ pub fn csv_row(r: &RunResult) -> [String; 30] {
         opt(r.detection_time_s()),
         r.false_alarm().to_string(),
         r.decision.map(|d| d.action.name().to_owned()).unwrap_or_default(),
-        r.decision.map(|d| d.metric.name().to_owned()).unwrap_or_default(),
+        r.decision
+            .and_then(|d| d.metric)
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default(),
         opt(r.mitigated_at_s()),
         opt(r.time_to_mitigate_s()),
         opt(r.rollout_duration_s()),
@@ -182,12 +185,47 @@ fn measurement_json(m: &Measurement) -> Value {
     })
 }
 
+/// A command line: `{"t_s", "type": "command", "command", <its arguments>, "by"}`,
+/// plus the metric whose check prompted a decision. A run's command lines
+/// are a script (`aviary run --script`).
+fn command_json(t_s: f64, c: &sim_core::control::Issued) -> Value {
+    use sim_core::control::Command;
+    let mut v = json!({"t_s": t_s, "type": "command", "command": c.command.name()});
+    let o = v.as_object_mut().expect("an object");
+    match c.command {
+        Command::SetWeight { weight } => {
+            o.insert("weight".into(), json!(weight));
+        }
+        Command::Page { then, after } => {
+            o.insert("then".into(), json!(then.name()));
+            o.insert("after_ms".into(), json!(after.ms()));
+        }
+        Command::BeginPhase { index } | Command::FinishPhase { index } => {
+            o.insert("phase_index".into(), json!(index));
+        }
+        Command::Start
+        | Command::NextStep
+        | Command::Promote
+        | Command::Hold
+        | Command::Resume
+        | Command::Rollback
+        | Command::KillSwitch
+        | Command::Hotfix => {}
+    }
+    o.insert("by".into(), json!(c.by.name()));
+    if let Some(m) = c.metric {
+        o.insert("metric".into(), json!(m.name()));
+    }
+    v
+}
+
 /// One timeline event as a JSON object `{"t_s", "type", …}`.
 pub fn event_json(at: SimTime, e: &Event) -> Value {
     let t_s = round(at.as_secs_f64(), 3);
     let secs_of = |t: &SimTime| round(t.as_secs_f64(), 3);
     match e {
         Event::RolloutStarted => json!({"t_s": t_s, "type": "rollout_started"}),
+        Event::Command(c) => command_json(t_s, c),
         Event::InstancesLaunched {
             version,
             count,
@@ -310,6 +348,7 @@ fn event_line(e: &Event) -> String {
     let plural = |n: u32| if n == 1 { "" } else { "s" };
     match e {
         Event::RolloutStarted => "rollout started".to_owned(),
+        Event::Command(c) => format!("command: {} ({})", c.command.name(), c.by.name()),
         Event::InstancesLaunched {
             version,
             count,
@@ -390,13 +429,16 @@ pub fn verdict_line(r: &RunResult) -> String {
         Outcome::Held => "HELD — waiting for a human at the horizon".to_owned(),
         Outcome::Killed => "KILLED — feature flags turned off, rollout halted".to_owned(),
         Outcome::TimedOut => "TIMED OUT — the horizon came mid-rollout".to_owned(),
+        Outcome::EventBudget => "EVENT BUDGET — the run used up its events before the horizon".to_owned(),
+        Outcome::Stopped => "STOPPED before the horizon".to_owned(),
     };
     if let Some(d) = r.decision {
+        let on = d.metric.map_or("a scripted decision", |m| m.name());
         match r.detection_time_s() {
             Some(t) => {
-                let _ = write!(v, "; {} detected {} after onset", d.metric.name(), span(t));
+                let _ = write!(v, "; {on} detected {} after onset", span(t));
             }
-            None => v.push_str(&format!("; false alarm on {} (nothing was wrong yet)", d.metric.name())),
+            None => v.push_str(&format!("; false alarm on {on} (nothing was wrong yet)")),
         }
     }
     if let Some(t) = r.time_to_mitigate_s() {
@@ -421,7 +463,8 @@ pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]
     );
     let _ = writeln!(out, "verdict: {}", verdict_line(r));
     out.push('\n');
-    for (at, e) in events {
+    // The command log is for replay (JSON lines); the timeline shows its effects.
+    for (at, e) in events.iter().filter(|(_, e)| !matches!(e, Event::Command(_))) {
         let _ = writeln!(out, "  {at}  {}", event_line(e));
     }
     out.push('\n');

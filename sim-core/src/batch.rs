@@ -61,7 +61,7 @@ pub struct GroupSummary {
     pub runs: usize,
     pub healthy: bool,
     /// Runs per outcome, in `Outcome::ALL` order.
-    pub outcomes: [usize; 5],
+    pub outcomes: [usize; 7],
     /// Runs in which the fault actually touched requests.
     pub fault_runs: usize,
     /// Fault runs whose analysis failed at or after the onset.
@@ -162,7 +162,7 @@ fn mean_ci_f64(values: impl Iterator<Item = f64>) -> MeanCi {
 pub fn summarise(runs: &[RunResult]) -> GroupSummary {
     let first = runs.first().expect("a group has runs");
     let healthy = first.healthy;
-    let mut outcomes = [0; 5];
+    let mut outcomes = [0; 7];
     for r in runs {
         outcomes[Outcome::ALL
             .iter()

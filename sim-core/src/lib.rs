@@ -9,11 +9,13 @@
 //! [`batch::summarise`] for many.
 
 pub mod batch;
+pub mod control;
 pub mod engine;
 pub mod fleet;
 pub mod judges;
 pub mod latency;
 pub mod ledger;
+pub mod limits;
 pub mod model;
 pub mod monitoring;
 pub mod rng;
@@ -21,3 +23,4 @@ pub mod score;
 pub mod stats;
 pub mod time;
 pub mod traffic;
+pub mod world;

@@ -19,6 +19,17 @@ pub struct VersionSpec {
     pub memory_mb: f64,
 }
 
+impl VersionSpec {
+    /// True if this version fails more often, is slower or converts less
+    /// than `reference`.
+    pub fn worse_than(&self, reference: &VersionSpec) -> bool {
+        self.error_rate > reference.error_rate
+            || self.latency_ms_p50 > reference.latency_ms_p50
+            || self.latency_ms_p99 > reference.latency_ms_p99
+            || self.conversion_rate < reference.conversion_rate
+    }
+}
+
 /// What a fault does to the requests or instances it touches.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FaultEffect {
@@ -279,7 +290,7 @@ impl Scenario {
     /// A scenario with no fault and a candidate no worse than stable is a
     /// healthy release: any rollback of it is a false alarm.
     pub fn is_healthy(&self) -> bool {
-        self.faults.is_empty() && !crate::engine::worse_than(&self.candidate, &self.stable)
+        self.faults.is_empty() && !self.candidate.worse_than(&self.stable)
     }
 }
 

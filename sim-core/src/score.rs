@@ -17,15 +17,22 @@ pub enum Outcome {
     Killed,
     /// The horizon came mid-rollout.
     TimedOut,
+    /// The run used up its event budget before the horizon; its figures
+    /// cover the simulated time up to there.
+    EventBudget,
+    /// An observer stopped the run before the horizon.
+    Stopped,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Promoted,
         Outcome::RolledBack,
         Outcome::Held,
         Outcome::Killed,
         Outcome::TimedOut,
+        Outcome::EventBudget,
+        Outcome::Stopped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,17 +42,20 @@ impl Outcome {
             Outcome::Held => "held",
             Outcome::Killed => "killed",
             Outcome::TimedOut => "timed_out",
+            Outcome::EventBudget => "event_budget",
+            Outcome::Stopped => "stopped",
         }
     }
 }
 
-/// The controller's decision after a failed analysis.
+/// A controller's decision that something is wrong (its latest one).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
     pub at: SimTime,
     pub action: Action,
-    /// The check whose failures first exceeded the limit.
-    pub metric: Metric,
+    /// The check whose failures first exceeded the limit (`None` for a
+    /// decision without one: a script's or a trainee's).
+    pub metric: Option<Metric>,
 }
 
 /// The action the controller took and how long it took to end the exposure.

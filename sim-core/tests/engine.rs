@@ -391,7 +391,7 @@ fn latency_fault_is_scored_as_slow_requests() {
     assert!(r.blast_slow_requests() > 0);
     assert_eq!(r.outcome, Outcome::RolledBack);
     assert!(matches!(
-        r.decision.map(|d| d.metric),
+        r.decision.and_then(|d| d.metric),
         Some(Metric::LatencyP95 | Metric::LatencyP99)
     ));
 }

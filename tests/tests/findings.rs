@@ -251,7 +251,7 @@ fn peeking_inflates_false_alarms_the_sequential_test_does_not() {
         .filter(|r| {
             r.false_alarm()
                 && r.decision
-                    .is_some_and(|d| d.metric == sim_core::model::Metric::ErrorRate)
+                    .is_some_and(|d| d.metric == Some(sim_core::model::Metric::ErrorRate))
         })
         .count();
     assert!(

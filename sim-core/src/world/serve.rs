@@ -9,11 +9,12 @@
 
 use rand_distr::{Binomial, Distribution, Poisson};
 
-use super::{Event, Kind, Observer, Run};
+use super::{Routing, Timer, World};
+use crate::engine::{Event, Observer};
 use crate::fleet::{Version, queue_factor, shed_fraction};
 use crate::latency::{CellTable, Histogram, LogNormal};
 use crate::ledger::VersionTruth;
-use crate::model::{FaultEffect, Routing, Strategy};
+use crate::model::FaultEffect;
 use crate::monitoring::Counters;
 use crate::time::SimTime;
 use crate::traffic;
@@ -21,7 +22,7 @@ use crate::traffic;
 use rand_chacha::ChaCha8Rng;
 
 /// Draws Binomial(n, p); exact, with the degenerate cases short-cut.
-pub(super) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     if n == 0 || p <= 0.0 {
         return 0;
     }
@@ -138,32 +139,7 @@ fn idx(v: Version) -> usize {
     }
 }
 
-impl Run<'_> {
-    /// The share of user requests routed to the candidate version.
-    pub(super) fn candidate_share(&self) -> f64 {
-        if self.deployed_dark {
-            return 1.0;
-        }
-        if self.replica_share {
-            let c = self.fleet.ready(Version::Candidate, self.now);
-            let s = self.fleet.ready(Version::Stable, self.now);
-            return if c + s == 0 {
-                0.0
-            } else {
-                f64::from(c) / f64::from(c + s)
-            };
-        }
-        if matches!(
-            self.policy.strategy,
-            Strategy::Canary {
-                routing: Routing::Sticky
-            }
-        ) {
-            return self.candidate_users as f64 / self.scenario.traffic.users as f64;
-        }
-        f64::from(self.weight) / 100.0
-    }
-
+impl World<'_> {
     /// Share of users with the feature flags on.
     fn flag_share(&self) -> f64 {
         f64::from(self.flag_percent) / 100.0
@@ -172,17 +148,17 @@ impl Run<'_> {
     /// Probability that fault `i` touches a request of the candidate with
     /// its flags in the given state.
     fn touch(&self, i: usize, flags_on: bool) -> f64 {
-        let f = &self.scenario.faults[i];
+        let f = &self.sc.faults[i];
         if f.flag.is_some() && !flags_on {
             return 0.0;
         }
-        let segment = f.segment.map_or(1.0, |s| self.scenario.segments[s].share);
+        let segment = f.segment.map_or(1.0, |s| self.sc.segments[s].share);
         f.fraction * segment
     }
 
     /// The environment of the chunk starting now with mean rate `rate`.
     pub(super) fn environment(&self, rate: f64, share: f64, active: u32) -> Env {
-        let sc = self.scenario;
+        let sc = self.sc;
         let mirror = rate * (1.0 - share) * self.mirror_share;
         let rates = [rate * (1.0 - share), rate * share + mirror];
         let mut rho = [0.0; 2];
@@ -275,7 +251,7 @@ impl Run<'_> {
             if self.cells.len() >= 32 {
                 self.cells.remove(0);
             }
-            let table = CellTable::new(&LogNormal::from_p50_p99(p50, p99), self.scenario.slo.latency_ms);
+            let table = CellTable::new(&LogNormal::from_p50_p99(p50, p99), self.sc.slo.latency_ms);
             self.cells.push((key, table));
         }
         key
@@ -292,7 +268,7 @@ impl Run<'_> {
 
     /// The model of requests of `version` touched by the faults in `mask`.
     fn group_model(&mut self, version: Version, mask: u32, env: &Env) -> GroupModel {
-        let sc = self.scenario;
+        let sc = self.sc;
         let k = idx(version);
         let base = if version == Version::Stable || self.fixed {
             &sc.stable
@@ -355,7 +331,7 @@ impl Run<'_> {
         let cells = self.cells_for(a50, a99);
         let reference = LogNormal::from_p50_p99(r50, r99);
         let exposed =
-            mask != 0 || (version == Version::Candidate && !self.fixed && super::worse_than(&sc.candidate, &sc.stable));
+            mask != 0 || (version == Version::Candidate && !self.fixed && sc.candidate.worse_than(&sc.stable));
         GroupModel {
             p_fail: 1.0 - (1.0 - fail(err, env.rho[k], env.dependency_shed)) * (1.0 - schema),
             p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
@@ -443,7 +419,7 @@ impl Run<'_> {
     /// touch them (each independently) and serves each cohort.
     fn serve_candidate_part(&mut self, part: Part, n: u64, active: u32, env: &Env, chunk_end: SimTime) -> VersionTruth {
         let mut split: Vec<(u32, u64)> = vec![(0, n)];
-        for i in 0..self.scenario.faults.len() {
+        for i in 0..self.sc.faults.len() {
             if active & (1 << i) == 0 {
                 continue;
             }
@@ -475,10 +451,10 @@ impl Run<'_> {
 
     /// Serves all traffic from `self.now` to `to` in one chunk, then ages
     /// the fleet (memory, OOM kills) over it.
-    pub(super) fn advance(&mut self, to: SimTime, observer: &mut dyn Observer) {
+    pub(crate) fn advance(&mut self, to: SimTime, observer: &mut dyn Observer) {
         let span = to - self.now;
         let dt = span.as_secs_f64();
-        let sc = self.scenario;
+        let sc = self.sc;
         let spike = traffic::spike_factor(&sc.traffic, self.now);
         let expected = traffic::expected_arrivals(&sc.traffic, self.now, to) * spike;
         let share = self.candidate_share();
@@ -493,7 +469,7 @@ impl Run<'_> {
         };
         let n_candidate = binomial(&mut self.rngs.routing, n, share);
         let n_stable = n - n_candidate;
-        let flag_strategy = matches!(self.policy.strategy, Strategy::Flag);
+        let flag_strategy = self.routing == Routing::Dark;
         let g = Group {
             version: Version::Stable,
             arm: Arm::Baseline,
@@ -537,12 +513,7 @@ impl Run<'_> {
             s.candidate.add(&candidate);
         }
         self.add_affected_users(stable.fault_failed, false);
-        let sticky = matches!(
-            self.policy.strategy,
-            Strategy::Canary {
-                routing: Routing::Sticky
-            }
-        );
+        let sticky = self.routing == Routing::Sticky;
         self.add_affected_users(candidate.fault_failed, sticky);
         self.count_inconsistent_sessions(n, share, active);
         let alive = self.fleet.instances.len() as f64;
@@ -567,21 +538,16 @@ impl Run<'_> {
     /// E[x^K] = p x / (1 − (1 − p) x), p = 1/L.
     fn count_inconsistent_sessions(&mut self, n: u64, share: f64, active: u32) {
         let session_change = self
-            .scenario
+            .sc
             .faults
             .iter()
             .enumerate()
             .any(|(i, f)| active & (1 << i) != 0 && matches!(f.effect, FaultEffect::SessionFormat));
-        let sticky = matches!(
-            self.policy.strategy,
-            Strategy::Canary {
-                routing: Routing::Sticky
-            } | Strategy::Flag
-        );
+        let sticky = matches!(self.routing, Routing::Sticky | Routing::Dark);
         if !session_change || sticky || share <= 0.0 || share >= 1.0 {
             return;
         }
-        let p = 1.0 / self.scenario.traffic.session_requests.max(1.0);
+        let p = 1.0 / self.sc.traffic.session_requests.max(1.0);
         let g = |x: f64| p * x / (1.0 - (1.0 - p) * x);
         let bounce = (1.0 - g(share) - g(1.0 - share)).clamp(0.0, 1.0);
         let sessions = binomial(&mut self.rngs.users, n, p);
@@ -594,7 +560,7 @@ impl Run<'_> {
     /// newly affected are Binomial(unaffected, 1 − (1 − 1/U)^k) capped at k.
     fn add_affected_users(&mut self, k: u64, sticky: bool) {
         use rand::RngExt;
-        let users = self.scenario.traffic.users;
+        let users = self.sc.traffic.users;
         let (pool, affected) = if sticky {
             (self.candidate_users, self.ledger.candidate_users_affected)
         } else {
@@ -611,7 +577,7 @@ impl Run<'_> {
         let rng = &mut self.rngs.users;
         let mut unaffected = pool - affected.min(pool);
         let before = unaffected;
-        if k <= super::EXACT_USER_DRAWS {
+        if k <= crate::limits::EXACT_USER_DRAWS {
             for _ in 0..k {
                 if unaffected == 0 {
                     break;
@@ -634,7 +600,7 @@ impl Run<'_> {
     /// Grows leaking instances' memory over the chunk and restarts those
     /// that reach the limit (their in-flight requests fail).
     fn age_fleet(&mut self, to: SimTime, dt: f64, candidate_requests: u64, active: u32, observer: &mut dyn Observer) {
-        let sc = self.scenario;
+        let sc = self.sc;
         let (mut per_hour, mut per_1k) = (0.0, 0.0);
         for (i, f) in sc.faults.iter().enumerate() {
             if let FaultEffect::MemoryLeak {
@@ -706,12 +672,12 @@ impl Run<'_> {
                 count: killed,
             },
         );
-        self.schedule(to + startup, Kind::Ready);
+        self.schedule(to + startup, Timer::Ready);
     }
 
     /// Sets the CPU and memory gauges each arm exports, before a scrape.
     pub(super) fn update_gauges(&mut self) {
-        let sc = self.scenario;
+        let sc = self.sc;
         let rate = traffic::rate_at(&sc.traffic, self.now) * traffic::spike_factor(&sc.traffic, self.now);
         let env = self.environment(rate, self.candidate_share(), 0);
         let baseline = if self.fleet.alive(Version::Stable) == 0 {

@@ -1,5 +1,6 @@
-//! Statistical judges inside the analysis: each check's judge, its state
-//! across intervals, and the Kayenta-style score over Mann-Whitney checks.
+//! The policy's analysis: every interval, each check's judge reads the
+//! monitoring window, failures are counted against the limit (Argo
+//! Rollouts semantics), and a failed analysis becomes a decision.
 //!
 //! The z-test, the control charts and the SPRT run on a standardised
 //! difference, signed so that a worse canary is positive: for a rate metric
@@ -9,17 +10,20 @@
 //! histograms (Howard and Ramdas). The Mann-Whitney judge compares the
 //! per-scrape values of the window, as Kayenta compares time series.
 
-use super::{Run, Verdict};
+use super::{Cx, WakeClass};
+use crate::engine::{Event, Measurement, Verdict};
 use crate::judges::control_charts::{Cusum, Ewma, Side, Sprt, SprtDecision};
 use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, classify};
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
-use crate::model::{Check, Judge, Metric};
+use crate::model::{Action, Check, Judge, Metric, Policy};
 use crate::monitoring::{Counters, Window};
+use crate::time::SimTime;
+use crate::world::Observation;
 
 /// A judge's memory between intervals.
 #[derive(Clone, Debug)]
-pub(super) enum JudgeState {
+enum JudgeState {
     Stateless,
     Cusum(Cusum),
     Ewma(Ewma),
@@ -33,14 +37,14 @@ pub(super) enum JudgeState {
 }
 
 impl JudgeState {
-    pub(super) fn new(check: &Check) -> JudgeState {
+    fn new(check: &Check) -> JudgeState {
         match check.judge {
             Judge::Sequential { .. } if check.metric.quantile().is_some() => JudgeState::Distribution(None),
             Judge::Cusum { k, h } => JudgeState::Cusum(Cusum::new(k, h, Side::Upper)),
             Judge::Ewma { lambda, limit } => JudgeState::Ewma(Ewma::new(lambda, limit, Side::Upper)),
             Judge::Sprt { delta, alpha, beta } => JudgeState::Sprt(Sprt::new(delta, alpha, beta)),
             Judge::Sequential { .. } => JudgeState::Sequential(None),
-            _ => JudgeState::Stateless,
+            Judge::Threshold | Judge::ZTest { .. } | Judge::MannWhitney { .. } => JudgeState::Stateless,
         }
     }
 }
@@ -50,7 +54,17 @@ fn counts(metric: Metric, c: &Counters) -> Option<(u64, u64)> {
     match metric {
         Metric::ErrorRate => Some((c.errors, c.requests)),
         Metric::ConversionRate => Some((c.conversions, c.requests - c.errors)),
-        _ => None,
+        Metric::LatencyP50
+        | Metric::LatencyP95
+        | Metric::LatencyP99
+        | Metric::ThroughputRatio
+        | Metric::CpuUtilisation
+        | Metric::MemoryUtilisation
+        | Metric::Restarts
+        | Metric::BackfillLagRows
+        | Metric::DuplicateWrites
+        | Metric::ConstraintViolations
+        | Metric::MismatchedRows => None,
     }
 }
 
@@ -72,18 +86,160 @@ fn verdict(fail: bool) -> Verdict {
     if fail { Verdict::Fail } else { Verdict::Pass }
 }
 
-impl Run<'_> {
+/// The policy's background analysis and its memory across intervals.
+pub struct Analysis<'p> {
+    policy: &'p Policy,
+    /// Bumped on every start and stop, so a stale tick does nothing.
+    generation: u64,
+    running: bool,
+    failures: Vec<u32>,
+    judge_states: Vec<JudgeState>,
+    /// The last time any check failed a measurement (for "stable for T").
+    pub last_failure_at: Option<SimTime>,
+}
+
+/// What an analysis tick concluded.
+pub enum Tick {
+    /// Not this generation's tick, or the analysis is stopped.
+    Stale,
+    Continue,
+    /// The analysis failed on this check's metric; the policy acts.
+    Failed {
+        metric: Metric,
+        action: Action,
+    },
+}
+
+impl<'p> Analysis<'p> {
+    pub fn new(policy: &'p Policy) -> Analysis<'p> {
+        Analysis {
+            policy,
+            generation: 0,
+            running: false,
+            failures: vec![0; policy.analysis.checks.len()],
+            judge_states: policy.analysis.checks.iter().map(JudgeState::new).collect(),
+            last_failure_at: None,
+        }
+    }
+
+    /// Whether the analysis ever started.
+    pub fn ever_started(&self) -> bool {
+        self.generation > 0
+    }
+
+    /// (Re)starts the analysis from now: the first tick is one interval away.
+    pub fn start(&mut self, now: SimTime, cx: &mut Cx) {
+        self.generation += 1;
+        self.running = true;
+        cx.wake(
+            now + self.policy.analysis.interval,
+            WakeClass::Analysis,
+            self.generation,
+        );
+    }
+
+    pub fn stop(&mut self) {
+        self.generation += 1;
+        self.running = false;
+    }
+
+    /// A fix replaced the candidate: its failures start from zero.
+    pub fn reset_failures(&mut self) {
+        self.failures.iter_mut().for_each(|f| *f = 0);
+    }
+
+    /// One analysis run over the last interval: every check, then the decision.
+    pub fn tick(&mut self, generation: u64, obs: &Observation<'_>, cx: &mut Cx) -> Tick {
+        if generation != self.generation || !self.running {
+            return Tick::Stale;
+        }
+        let policy = self.policy;
+        let analysis = &policy.analysis;
+        let window = obs.window(analysis.interval);
+        let mut verdicts = Vec::with_capacity(analysis.checks.len());
+        for (i, check) in analysis.checks.iter().enumerate() {
+            let (candidate, stable, candidate_requests) = match &window {
+                Some(w) => (
+                    w.candidate.metric(check.metric),
+                    w.stable.metric(check.metric),
+                    w.candidate.routed,
+                ),
+                None => (None, None, 0),
+            };
+            let verdict = match &window {
+                Some(w) if check.metric.is_gauge() || candidate_requests >= analysis.min_requests => {
+                    self.judge_check(i, check, w, obs)
+                }
+                _ => Verdict::Inconclusive,
+            };
+            verdicts.push((candidate, stable, candidate_requests, verdict));
+        }
+        self.apply_score(&mut verdicts);
+        let (measurements, failed) = self.count(obs.now, &verdicts);
+        cx.event(Event::Analysis { measurements });
+        match failed {
+            Some(check) => {
+                cx.event(Event::AnalysisFailed { metric: check.metric });
+                Tick::Failed {
+                    metric: check.metric,
+                    action: check.on_failure.unwrap_or(analysis.on_failure),
+                }
+            }
+            None => {
+                cx.wake(obs.now + analysis.interval, WakeClass::Analysis, self.generation);
+                Tick::Continue
+            }
+        }
+    }
+
+    /// Counts each check's failures; returns the measurements and the first
+    /// check over its limit.
+    fn count(
+        &mut self,
+        now: SimTime,
+        verdicts: &[(Option<f64>, Option<f64>, u64, Verdict)],
+    ) -> (Vec<Measurement>, Option<&'p Check>) {
+        let analysis = &self.policy.analysis;
+        let mut failed: Option<&'p Check> = None;
+        let mut measurements = Vec::with_capacity(verdicts.len());
+        for (i, check) in analysis.checks.iter().enumerate() {
+            let (candidate, stable, candidate_requests, verdict) = verdicts[i];
+            match verdict {
+                Verdict::Fail => {
+                    self.last_failure_at = Some(now);
+                    self.failures[i] += 1;
+                }
+                Verdict::Pass if analysis.consecutive => self.failures[i] = 0,
+                Verdict::Pass | Verdict::Inconclusive => {}
+            }
+            if self.failures[i] > analysis.failure_limit && failed.is_none() {
+                failed = Some(check);
+            }
+            measurements.push(Measurement {
+                metric: check.metric,
+                candidate,
+                stable,
+                candidate_requests,
+                verdict,
+                failures: self.failures[i],
+            });
+        }
+        (measurements, failed)
+    }
+}
+
+impl Analysis<'_> {
     /// Judges check `i` on the window (enough traffic already checked).
-    pub(super) fn judge_check(&mut self, i: usize, check: &Check, w: &Window) -> Verdict {
+    fn judge_check(&mut self, i: usize, check: &Check, w: &Window, obs: &Observation<'_>) -> Verdict {
         let metric = check.metric;
         match check.judge {
-            Judge::Threshold => super::judge_threshold(check, w.candidate.metric(metric), w.stable.metric(metric)),
-            Judge::ZTest { alpha } => match self.standardised_any(metric, w) {
+            Judge::Threshold => judge_threshold(check, w.candidate.metric(metric), w.stable.metric(metric)),
+            Judge::ZTest { alpha } => match self.standardised_any(metric, w, obs) {
                 Some(z) => verdict(z > inverse_normal_cdf(1.0 - alpha)),
                 None => Verdict::Inconclusive,
             },
             Judge::Cusum { .. } | Judge::Ewma { .. } | Judge::Sprt { .. } => {
-                let Some(z) = self.standardised_any(metric, w) else {
+                let Some(z) = self.standardised_any(metric, w, obs) else {
                     return Verdict::Inconclusive;
                 };
                 match &mut self.judge_states[i] {
@@ -98,23 +254,29 @@ impl Run<'_> {
                         }
                         SprtDecision::Continue => Verdict::Inconclusive,
                     },
-                    _ => unreachable!("state built for this judge"),
+                    JudgeState::Stateless | JudgeState::Sequential(_) | JudgeState::Distribution(_) => {
+                        unreachable!("state built for this judge")
+                    }
                 }
             }
-            Judge::Sequential { alpha, .. } if metric.quantile().is_some() => self.judge_distribution(i, w, alpha),
-            Judge::Sequential { concentration, alpha } => self.judge_sequential(i, check, w, concentration, alpha),
-            Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance),
+            Judge::Sequential { alpha, .. } if metric.quantile().is_some() => {
+                self.judge_distribution(i, w, alpha, obs.candidate_share())
+            }
+            Judge::Sequential { concentration, alpha } => {
+                self.judge_sequential(i, check, w, (concentration, alpha), obs.candidate_share())
+            }
+            Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance, obs),
         }
     }
 
     /// The standardised difference for any metric: from event counts for a
     /// rate, else Welch's statistic on the window's per-scrape values,
     /// `(m_c − m_b) / √(s²_c/n_c + s²_b/n_b)`, signed so worse is positive.
-    fn standardised_any(&self, metric: Metric, w: &Window) -> Option<f64> {
+    fn standardised_any(&self, metric: Metric, w: &Window, obs: &Observation<'_>) -> Option<f64> {
         if counts(metric, &w.candidate).is_some() {
             return standardised(metric, w);
         }
-        let series = self.monitoring.series(self.now, self.policy.analysis.interval);
+        let series = obs.series(self.policy.analysis.interval);
         let values = |canary: bool| -> Vec<f64> {
             series
                 .iter()
@@ -143,7 +305,8 @@ impl Run<'_> {
         Some(if metric.higher_is_worse() { z } else { -z })
     }
 
-    fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, concentration: f64, alpha: f64) -> Verdict {
+    fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, test: (f64, f64), share: f64) -> Verdict {
+        let (concentration, alpha) = test;
         let (Some((ec, nc)), Some((eb, nb))) = (counts(check.metric, &w.candidate), counts(check.metric, &w.stable))
         else {
             return Verdict::Inconclusive;
@@ -155,7 +318,6 @@ impl Run<'_> {
         // one). Each step is a new null, so each step gets its own test, at
         // α divided over the steps (Bonferroni) to keep the rollout's
         // false-alarm rate under α.
-        let share = self.candidate_share();
         let steps = self.policy.steps.len().max(1) as f64;
         let JudgeState::Sequential(state) = &mut self.judge_states[i] else {
             unreachable!("state built for this judge")
@@ -187,8 +349,7 @@ impl Run<'_> {
     /// Latency under the sequential judge: Howard and Ramdas's time-uniform
     /// bands on both arms' distributions since the step started; fails when
     /// the canary is stochastically slower. Per step, at α over the steps.
-    fn judge_distribution(&mut self, i: usize, w: &Window, alpha: f64) -> Verdict {
-        let share = self.candidate_share();
+    fn judge_distribution(&mut self, i: usize, w: &Window, alpha: f64, share: f64) -> Verdict {
         let steps = self.policy.steps.len().max(1) as f64;
         let JudgeState::Distribution(state) = &mut self.judge_states[i] else {
             unreachable!("state built for this judge")
@@ -218,8 +379,8 @@ impl Run<'_> {
         ))
     }
 
-    fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64) -> Verdict {
-        let series = self.monitoring.series(self.now, self.policy.analysis.interval);
+    fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64, obs: &Observation<'_>) -> Verdict {
+        let series = obs.series(self.policy.analysis.interval);
         let control: Vec<f64> = series.iter().filter_map(|w| w.stable.metric(check.metric)).collect();
         let experiment: Vec<f64> = series.iter().filter_map(|w| w.candidate.metric(check.metric)).collect();
         let worse_up = check.metric.higher_is_worse();
@@ -245,7 +406,7 @@ impl Run<'_> {
     /// (equal weights when none are given), 0–100; a failing critical metric
     /// fails the score on its own. Every Mann-Whitney check then takes the
     /// score's verdict: fail below `marginal`, inconclusive below `pass`.
-    pub(super) fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) {
+    fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) {
         let Some(t) = &self.policy.analysis.score else { return };
         let checks = &self.policy.analysis.checks;
         let mw: Vec<usize> = (0..checks.len())
@@ -306,5 +467,28 @@ impl Run<'_> {
         for i in mw {
             verdicts[i].3 = v;
         }
+    }
+}
+
+/// A threshold judgement: the measurement fails if any bound is broken.
+/// A relative bound without a baseline value is inconclusive.
+pub fn judge_threshold(check: &Check, candidate: Option<f64>, stable: Option<f64>) -> Verdict {
+    let Some(c) = candidate else {
+        return Verdict::Inconclusive;
+    };
+    if check.max.is_some_and(|max| c > max) || check.min.is_some_and(|min| c < min) {
+        return Verdict::Fail;
+    }
+    match stable {
+        Some(s)
+            if check.max_increase.is_some_and(|d| c - s > d)
+                || check.max_ratio.is_some_and(|r| c > r * s)
+                || check.max_decrease.is_some_and(|d| s - c > d)
+                || check.min_ratio.is_some_and(|r| c < r * s) =>
+        {
+            Verdict::Fail
+        }
+        None if check.is_relative() => Verdict::Inconclusive,
+        _ => Verdict::Pass,
     }
 }

@@ -1,0 +1,36 @@
+//! Every limit of the engine, in one place.
+//!
+//! Validation (the `scenarios` crate and the command line) reads its bounds
+//! from here, so a file that validates can never hit an engine limit by
+//! surprise; the engine asserts the ones it relies on.
+
+use crate::time::SimDuration;
+
+/// The longest simulated horizon of a run: 30 days.
+pub const HORIZON_MAX: SimDuration = SimDuration::from_secs(30 * 24 * 3600);
+
+/// Most faults a scenario may inject (cohorts are the 2^n subsets, and the
+/// latency cell-table cache holds one table per subset).
+pub const FAULTS_MAX: usize = 6;
+
+/// Most steps in a policy.
+pub const STEPS_MAX: usize = 100;
+
+/// Most instances in a fleet.
+pub const INSTANCES_MAX: u32 = 10_000;
+
+/// Most seeds (runs per pair) in one batch.
+pub const SEEDS_MAX: u64 = 1_000_000;
+
+/// Most events one run may process; a run that needs more ends with the
+/// outcome `event_budget` instead of hanging.
+pub const EVENTS_PER_RUN_MAX: u64 = 5_000_000;
+
+/// Most rows in a replayed traffic CSV.
+pub const CSV_ROWS_MAX: usize = 1_000_000;
+
+/// Most commands in a script.
+pub const SCRIPT_COMMANDS_MAX: usize = 100_000;
+
+/// Fault-caused failures per chunk placed on users one by one (exactly).
+pub const EXACT_USER_DRAWS: u64 = 256;
