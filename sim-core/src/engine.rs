@@ -236,6 +236,7 @@ impl Queue {
 /// monitoring shows, its own timers and notes. Nothing here reaches the
 /// ledger or the faults.
 pub struct Platform<'p, 'a> {
+    clock: SimTime,
     world: &'p mut World<'a>,
     queue: &'p mut Queue,
     observer: &'p mut dyn Observer,
@@ -244,23 +245,28 @@ pub struct Platform<'p, 'a> {
 
 impl Platform<'_, '_> {
     pub fn now(&self) -> SimTime {
-        self.world.now()
+        self.clock
     }
 
     /// What a controller may see now.
     pub fn observe(&self) -> Observation<'_> {
-        self.world.observation()
+        self.world.observation(self.clock)
     }
 
-    /// Applies an operation to the world now.
+    /// Applies an operation to the world now. The world is first served up
+    /// to now: only what a controller does cuts the traffic into chunks,
+    /// never when it looks.
     pub fn apply(&mut self, op: Operation) {
+        if self.clock > self.world.now() {
+            self.world.advance(self.clock, self.observer);
+        }
         self.world.apply(op, self.observer);
         collect(self.world, self.queue, self.notes);
     }
 
     /// Adds an event to the timeline.
     pub fn emit(&mut self, event: &Event) {
-        self.observer.event(self.world.now(), event);
+        self.observer.event(self.clock, event);
     }
 
     /// Sets one of the mechanics' timers.
@@ -300,6 +306,8 @@ enum Stop {
 }
 
 struct Sim<'s, 'a> {
+    /// The instant of the event being handled (the world may lag behind it).
+    clock: SimTime,
     world: World<'a>,
     queue: Queue,
     notes: VecDeque<Note>,
@@ -312,6 +320,7 @@ impl<'s, 'a> Sim<'s, 'a> {
     fn platform<'p>(&'p mut self, observer: &'p mut dyn Observer) -> (Platform<'p, 'a>, &'p mut Rollout<'s>) {
         (
             Platform {
+                clock: self.clock,
                 world: &mut self.world,
                 queue: &mut self.queue,
                 observer,
@@ -333,16 +342,15 @@ impl<'s, 'a> Sim<'s, 'a> {
             if !observer.proceed() {
                 return Stop::Observer;
             }
-            if at > self.world.now() {
-                self.world.advance(at, observer);
-                collect(&mut self.world, &mut self.queue, &mut self.notes);
-            }
+            self.clock = at;
             match kind {
                 Kind::Horizon => {
+                    self.serve_to_clock(observer);
                     observer.event(at, &Event::Horizon);
                     return Stop::Horizon;
                 }
                 Kind::World(t) => {
+                    self.serve_to_clock(observer);
                     self.world.fire(t, observer);
                     collect(&mut self.world, &mut self.queue, &mut self.notes);
                 }
@@ -355,6 +363,14 @@ impl<'s, 'a> Sim<'s, 'a> {
             self.settle(controller, observer);
         }
         unreachable!("the horizon is always queued")
+    }
+
+    /// Serves the world's traffic up to the clock.
+    fn serve_to_clock(&mut self, observer: &mut dyn Observer) {
+        if self.clock > self.world.now() {
+            self.world.advance(self.clock, observer);
+            collect(&mut self.world, &mut self.queue, &mut self.notes);
+        }
     }
 
     /// Hands every pending note to the mechanics or the decider, until none is left.
@@ -379,11 +395,16 @@ impl<'s, 'a> Sim<'s, 'a> {
     /// Asks the decider, then carries out what it handed back, in order.
     fn cue(&mut self, controller: &mut dyn Controller, cue: Cue, observer: &mut dyn Observer) {
         let mut cx = Cx::default();
-        controller.on(cue, &self.world.observation(), &self.rollout.status(), &mut cx);
+        controller.on(
+            cue,
+            &self.world.observation(self.clock),
+            &self.rollout.status(),
+            &mut cx,
+        );
         let by = controller.by();
         for out in cx.out {
             match out {
-                Out::Event(e) => observer.event(self.world.now(), &e),
+                Out::Event(e) => observer.event(self.clock, &e),
                 Out::Wake(at, class, token) => self.queue.push(at, Kind::Decider(class, token)),
                 Out::Command(command, metric) => self.issue(command, metric, by, observer),
             }
@@ -391,7 +412,7 @@ impl<'s, 'a> Sim<'s, 'a> {
     }
 
     fn issue(&mut self, command: Command, metric: Option<Metric>, by: By, observer: &mut dyn Observer) {
-        let at = self.world.now();
+        let at = self.clock;
         observer.event(
             at,
             &Event::Command(Issued {
@@ -445,6 +466,7 @@ pub fn run_with(
     let key = run_key(scenario, seed, run_index);
     let retention = policy.analysis.interval + scenario.monitoring.scrape_interval;
     let mut sim = Sim {
+        clock: SimTime::ZERO,
         world: World::new(scenario, key, retention),
         queue: Queue::default(),
         notes: VecDeque::new(),

@@ -3,9 +3,13 @@
 //! Every component draws from its own `ChaCha8Rng` stream, derived from
 //! (master seed, scenario name, run index, stream name) with a stable hash
 //! (FNV-1a then a SplitMix64 finaliser). Adding a stream never shifts
-//! another, and two policies run on the same (seed, scenario, run) meet the
-//! same traffic and fault draws as far as their event times allow (common
-//! random numbers).
+//! another.
+//!
+//! The world's streams are also keyed by a fixed time slot ([`SlotStream`]):
+//! the draws of slot `k` come from their own ChaCha stream, whatever
+//! happened in earlier slots. Two controllers that act alike up to some
+//! instant therefore share every draw before it (common random numbers),
+//! and a difference late in a run cannot shift the draws of its start.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -47,6 +51,32 @@ pub fn stream(key: RunKey<'_>, name: &str) -> ChaCha8Rng {
     rng
 }
 
+/// One named stream of one run, re-derived for each time slot.
+#[derive(Clone)]
+pub struct SlotStream {
+    /// The run's generator before any draw (stream 0).
+    template: ChaCha8Rng,
+    name_id: u64,
+}
+
+impl SlotStream {
+    pub fn new(key: RunKey<'_>, name: &str) -> SlotStream {
+        let mut template = stream(key, name);
+        template.set_stream(0);
+        SlotStream {
+            template,
+            name_id: splitmix(fnv1a(0xcbf2_9ce4_8422_2325, name.as_bytes())),
+        }
+    }
+
+    /// The generator for slot `slot`: its own ChaCha stream of the run's key.
+    pub fn at(&self, slot: u64) -> ChaCha8Rng {
+        let mut rng = self.template.clone();
+        rng.set_stream(splitmix(self.name_id ^ splitmix(slot.wrapping_add(1))));
+        rng
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +98,22 @@ mod tests {
         assert_ne!(a, stream(key(8, "s", 0), "traffic").next_u64());
         assert_ne!(a, stream(key(7, "t", 0), "traffic").next_u64());
         assert_ne!(a, stream(key(7, "s", 1), "traffic").next_u64());
+    }
+
+    #[test]
+    fn slot_streams_are_stable_and_distinct() {
+        let s = SlotStream::new(key(7, "s", 0), "traffic");
+        let a = s.at(3).next_u64();
+        assert_eq!(a, s.at(3).next_u64());
+        assert_ne!(a, s.at(4).next_u64());
+        assert_ne!(a, SlotStream::new(key(7, "s", 0), "routing").at(3).next_u64());
+        assert_ne!(a, SlotStream::new(key(7, "s", 1), "traffic").at(3).next_u64());
+        assert_eq!(
+            SlotStream::new(key(1, "checkout-error-spike", 0), "traffic")
+                .at(0)
+                .next_u64(),
+            5_416_836_997_261_865_131
+        );
     }
 
     /// Pins the derivation: changing it would silently change every

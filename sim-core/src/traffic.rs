@@ -89,6 +89,30 @@ fn series_integral(points: &[(crate::time::SimDuration, f64)], a: f64, b: f64) -
         .sum()
 }
 
+/// Expected arrivals over `[from, to)` with the spikes' factors, the
+/// interval split at every spike boundary inside it.
+pub fn expected_between(traffic: &Traffic, from: SimTime, to: SimTime) -> f64 {
+    if traffic.spikes.is_empty() {
+        return expected_arrivals(traffic, from, to);
+    }
+    let mut cuts: Vec<SimTime> = traffic
+        .spikes
+        .iter()
+        .flat_map(|s| [SimTime::ZERO + s.at, SimTime::ZERO + s.at + s.duration])
+        .filter(|t| *t > from && *t < to)
+        .collect();
+    cuts.sort_unstable();
+    let mut total = 0.0;
+    let mut a = from;
+    for b in cuts.into_iter().chain(std::iter::once(to)) {
+        if b > a {
+            total += expected_arrivals(traffic, a, b) * spike_factor(traffic, a);
+            a = b;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@
 use rand_distr::{Distribution, Poisson};
 
 use super::serve::binomial;
-use super::{Fact, Timer, World};
+use super::{Fact, S, Timer, World};
 use crate::engine::{Event, Observer};
 use crate::fleet::Version;
 use crate::model::{MigrationFault, MigrationPhase, SchemaChange};
@@ -293,7 +293,7 @@ impl World<'_> {
             return;
         };
         let rate = self.backfill_rows_per_s(rho_dependency);
-        let rng = &mut self.rngs.migration;
+        let rng = self.rngs.get(S::Migration);
         let stable_writes = binomial(rng, stable_ok, world.write_share);
         let candidate_writes = binomial(rng, candidate_ok, world.write_share);
         let m = &mut self.data;

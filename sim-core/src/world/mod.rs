@@ -23,7 +23,7 @@ use crate::latency::CellTable;
 use crate::ledger::{Ledger, Segment, VersionTruth};
 use crate::model::{MigrationPhase, Scenario};
 use crate::monitoring::{Monitoring, Window};
-use crate::rng::{RunKey, stream};
+use crate::rng::{RunKey, SlotStream, stream};
 use crate::time::{SimDuration, SimTime};
 
 pub(crate) use serve::binomial;
@@ -179,15 +179,67 @@ impl Observation<'_> {
     }
 }
 
+/// The world's slotted random streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum S {
+    Traffic,
+    Routing,
+    Stable,
+    Candidate,
+    Users,
+    Fleet,
+    Migration,
+}
+
+const SLOTTED: [&str; 7] = [
+    "traffic",
+    "routing",
+    "stable",
+    "candidate",
+    "users",
+    "fleet",
+    "migration",
+];
+
+/// The world's random streams. The slotted ones are re-derived for each
+/// time slot, lazily (a stream a slot never draws from costs nothing);
+/// `noise`, whose redraws are at the world's own fixed times, is not.
 pub(crate) struct Rngs {
-    pub traffic: ChaCha8Rng,
-    pub routing: ChaCha8Rng,
-    pub stable: ChaCha8Rng,
-    pub candidate: ChaCha8Rng,
-    pub users: ChaCha8Rng,
+    current: u64,
+    bases: [SlotStream; 7],
+    streams: [ChaCha8Rng; 7],
+    /// The slot each stream in `streams` was derived for.
+    derived: [u64; 7],
     pub noise: ChaCha8Rng,
-    pub fleet: ChaCha8Rng,
-    pub migration: ChaCha8Rng,
+}
+
+impl Rngs {
+    fn new(key: RunKey<'_>) -> Rngs {
+        let bases = SLOTTED.map(|name| SlotStream::new(key, name));
+        let streams = bases.clone().map(|b| b.at(0));
+        Rngs {
+            current: 0,
+            bases,
+            streams,
+            derived: [0; 7],
+            noise: stream(key, "noise"),
+        }
+    }
+
+    /// Draws from now on come from slot `slot`'s streams.
+    fn enter(&mut self, slot: u64) {
+        self.current = slot;
+    }
+
+    /// Stream `s` of the current slot.
+    pub(crate) fn get(&mut self, s: S) -> &mut ChaCha8Rng {
+        let i = s as usize;
+        if self.derived[i] != self.current {
+            self.streams[i] = self.bases[i].at(self.current);
+            self.derived[i] = self.current;
+        }
+        &mut self.streams[i]
+    }
 }
 
 /// Ground truth at the end of a run, for the scorer.
@@ -226,6 +278,8 @@ pub struct World<'a> {
     cells: Vec<((u64, u64), CellTable)>,
     data: DataState,
     rngs: Rngs,
+    /// The slot whose arrivals are being handed out, and how many are left.
+    arrivals: (Option<u64>, u64),
     /// Timers set since the engine last collected them, in order.
     timers: Vec<(SimTime, Timer)>,
     facts: Vec<Fact>,
@@ -258,16 +312,8 @@ impl<'a> World<'a> {
             noise: [[1.0; 2]; 2],
             cells: Vec::new(),
             data: DataState::default(),
-            rngs: Rngs {
-                traffic: stream(key, "traffic"),
-                routing: stream(key, "routing"),
-                stable: stream(key, "stable"),
-                candidate: stream(key, "candidate"),
-                users: stream(key, "users"),
-                noise: stream(key, "noise"),
-                fleet: stream(key, "fleet"),
-                migration: stream(key, "migration"),
-            },
+            rngs: Rngs::new(key),
+            arrivals: (None, 0),
             timers: Vec::new(),
             facts: Vec::new(),
         };
@@ -321,15 +367,39 @@ impl<'a> World<'a> {
         std::mem::take(&mut self.facts)
     }
 
-    /// What a controller may see now.
-    pub fn observation(&self) -> Observation<'_> {
+    /// The random-stream slot of instant `t`: slots are scrape intervals,
+    /// so no chunk of traffic crosses one.
+    fn slot_of(&self, t: SimTime) -> u64 {
+        t.ms() / self.sc.monitoring.scrape_interval.ms()
+    }
+
+    fn slot_start(&self, slot: u64) -> SimTime {
+        SimTime(slot * self.sc.monitoring.scrape_interval.ms())
+    }
+
+    /// The end of `slot`, or the horizon if it comes first.
+    fn slot_end(&self, slot: u64) -> SimTime {
+        let end = SimTime((slot + 1) * self.sc.monitoring.scrape_interval.ms());
+        end.min(SimTime::ZERO + self.sc.duration)
+    }
+
+    /// Draws from now on come from the current slot's streams.
+    fn enter_slot(&mut self) {
+        let slot = self.slot_of(self.now);
+        self.rngs.enter(slot);
+    }
+
+    /// What a controller may see at `now` (the world has been served up
+    /// to its last event; nothing it shows changes in between).
+    pub fn observation(&self, now: SimTime) -> Observation<'_> {
+        assert!(now >= self.now, "the clock never runs behind the world");
         Observation {
-            now: self.now,
+            now,
             monitoring: &self.monitoring,
             fleet: &self.fleet,
             weight: self.weight,
             flag_percent: self.flag_percent,
-            candidate_share: self.candidate_share(),
+            candidate_share: self.candidate_share_at(now),
         }
     }
 
@@ -517,6 +587,7 @@ impl<'a> World<'a> {
     /// Sticky routing: users stay where their hash put them; raising the
     /// weight moves Binomial(remaining, Δw / (100 − w)) more users over.
     fn move_sticky_users(&mut self, weight: u32) {
+        self.enter_slot();
         let users = self.sc.traffic.users;
         let old = self.weight.min(100);
         let current = self.candidate_users;
@@ -525,12 +596,12 @@ impl<'a> World<'a> {
                 users
             } else {
                 let p = f64::from(weight - old) / f64::from(100 - old);
-                current + binomial(&mut self.rngs.users, users - current, p)
+                current + binomial(self.rngs.get(S::Users), users - current, p)
             }
         } else if old == 0 {
             0
         } else {
-            binomial(&mut self.rngs.users, current, f64::from(weight) / f64::from(old))
+            binomial(self.rngs.get(S::Users), current, f64::from(weight) / f64::from(old))
         };
     }
 
@@ -542,11 +613,15 @@ impl<'a> World<'a> {
 
     /// The share of user requests routed to the candidate version.
     pub(crate) fn candidate_share(&self) -> f64 {
+        self.candidate_share_at(self.now)
+    }
+
+    fn candidate_share_at(&self, now: SimTime) -> f64 {
         match self.routing {
             Routing::Dark => 1.0,
             Routing::Replicas => {
-                let c = self.fleet.ready(Version::Candidate, self.now);
-                let s = self.fleet.ready(Version::Stable, self.now);
+                let c = self.fleet.ready(Version::Candidate, now);
+                let s = self.fleet.ready(Version::Stable, now);
                 if c + s == 0 {
                     0.0
                 } else {

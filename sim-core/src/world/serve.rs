@@ -9,7 +9,7 @@
 
 use rand_distr::{Binomial, Distribution, Poisson};
 
-use super::{Routing, Timer, World};
+use super::{Routing, S, Timer, World};
 use crate::engine::{Event, Observer};
 use crate::fleet::{Version, queue_factor, shed_fraction};
 use crate::latency::{CellTable, Histogram, LogNormal};
@@ -367,8 +367,8 @@ impl World<'_> {
             .expect("cells_for inserted it")
             .1;
         let rng = match version {
-            Version::Stable => &mut self.rngs.stable,
-            Version::Candidate => &mut self.rngs.candidate,
+            Version::Stable => self.rngs.get(S::Stable),
+            Version::Candidate => self.rngs.get(S::Candidate),
         };
         let hung = binomial(rng, n, m.hang);
         let served = n - hung;
@@ -426,7 +426,7 @@ impl World<'_> {
             let p = self.touch(i, part.flags_on);
             let mut next = Vec::with_capacity(split.len() * 2);
             for &(mask, count) in &split {
-                let touched = binomial(&mut self.rngs.routing, count, p);
+                let touched = binomial(self.rngs.get(S::Routing), count, p);
                 if count > touched {
                     next.push((mask, count - touched));
                 }
@@ -460,14 +460,9 @@ impl World<'_> {
         let share = self.candidate_share();
         let active = self.active_faults();
         let env = self.environment(expected / dt, share, active);
-        let n = if expected > 0.0 {
-            Poisson::new(expected)
-                .expect("rate validated finite")
-                .sample(&mut self.rngs.traffic) as u64
-        } else {
-            0
-        };
-        let n_candidate = binomial(&mut self.rngs.routing, n, share);
+        self.enter_slot();
+        let n = self.arrivals(to, expected);
+        let n_candidate = binomial(self.rngs.get(S::Routing), n, share);
         let n_stable = n - n_candidate;
         let flag_strategy = self.routing == Routing::Dark;
         let g = Group {
@@ -482,7 +477,7 @@ impl World<'_> {
         } else {
             self.flag_share()
         };
-        let n_on = binomial(&mut self.rngs.routing, n_candidate, on_share);
+        let n_on = binomial(self.rngs.get(S::Routing), n_candidate, on_share);
         let off_arm = if flag_strategy { Arm::Baseline } else { Arm::Canary };
         let on = Part {
             flags_on: true,
@@ -497,7 +492,7 @@ impl World<'_> {
         };
         candidate.add(&self.serve_candidate_part(off, n_candidate - n_on, active, &env, to));
         if self.mirror_share > 0.0 {
-            let n_mirror = binomial(&mut self.rngs.routing, n_stable, self.mirror_share);
+            let n_mirror = binomial(self.rngs.get(S::Routing), n_stable, self.mirror_share);
             let mirror = Part {
                 flags_on: true,
                 arm: Arm::Canary,
@@ -532,6 +527,46 @@ impl World<'_> {
         );
     }
 
+    /// The arrivals of the chunk from now to `to` (`expected` of them on
+    /// average). Each slot's arrivals are drawn once, as
+    /// Poisson(expected over the slot), and handed out to its chunks by
+    /// sequential binomials in proportion to their expected share — the
+    /// same process, exactly, whatever cuts the controller makes, so the
+    /// total traffic of a run does not depend on the controller.
+    fn arrivals(&mut self, to: SimTime, expected: f64) -> u64 {
+        let slot = self.slot_of(self.now);
+        let end = self.slot_end(slot);
+        if self.arrivals.0 != Some(slot) {
+            assert_eq!(
+                self.now,
+                self.slot_start(slot),
+                "a slot's first chunk starts at the slot"
+            );
+            let total = traffic::expected_between(&self.sc.traffic, self.now, end);
+            let n = if total > 0.0 {
+                Poisson::new(total)
+                    .expect("rate validated finite")
+                    .sample(self.rngs.get(S::Traffic)) as u64
+            } else {
+                0
+            };
+            self.arrivals = (Some(slot), n);
+        }
+        let left = self.arrivals.1;
+        let n = if to >= end {
+            left
+        } else {
+            let rest = traffic::expected_between(&self.sc.traffic, self.now, end);
+            if rest > 0.0 {
+                binomial(self.rngs.get(S::Traffic), left, (expected / rest).min(1.0))
+            } else {
+                0
+            }
+        };
+        self.arrivals.1 = left - n;
+        n
+    }
+
     /// Sessions that bounce between versions across a session-format change
     /// (non-sticky routing only). A session of geometric length K with mean
     /// L stays on one version with probability E[w^K] + E[(1−w)^K], where
@@ -550,8 +585,8 @@ impl World<'_> {
         let p = 1.0 / self.sc.traffic.session_requests.max(1.0);
         let g = |x: f64| p * x / (1.0 - (1.0 - p) * x);
         let bounce = (1.0 - g(share) - g(1.0 - share)).clamp(0.0, 1.0);
-        let sessions = binomial(&mut self.rngs.users, n, p);
-        self.ledger.inconsistent_sessions += binomial(&mut self.rngs.users, sessions, bounce);
+        let sessions = binomial(self.rngs.get(S::Users), n, p);
+        self.ledger.inconsistent_sessions += binomial(self.rngs.get(S::Users), sessions, bounce);
     }
 
     /// `k` fault-caused failures land on users drawn uniformly from the pool
@@ -574,7 +609,7 @@ impl World<'_> {
         if k == 0 || pool == 0 {
             return;
         }
-        let rng = &mut self.rngs.users;
+        let rng = self.rngs.get(S::Users);
         let mut unaffected = pool - affected.min(pool);
         let before = unaffected;
         if k <= crate::limits::EXACT_USER_DRAWS {
@@ -651,7 +686,7 @@ impl World<'_> {
         let mean_latency_s = sc.candidate.latency_ms_p50 / 1000.0;
         let lambda = f64::from(killed) * per_instance_requests / dt.max(1e-9) * mean_latency_s;
         let in_flight = if lambda > 0.0 {
-            Poisson::new(lambda).expect("finite").sample(&mut self.rngs.fleet) as u64
+            Poisson::new(lambda).expect("finite").sample(self.rngs.get(S::Fleet)) as u64
         } else {
             0
         };
