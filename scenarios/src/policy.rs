@@ -32,7 +32,6 @@ use crate::scenario::MAX_DURATION;
 
 const MAX_STEPS: usize = 1000;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
-const ACTIONS: &str = "rollback, hold, page, kill_switch, hotfix";
 
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let doc = src.parse()?;
@@ -98,16 +97,18 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
     match kind.as_deref()? {
         "canary" => {
             let routing = match routing.as_deref() {
-                None | Some("weighted") => Routing::Weighted,
-                Some("replicas") => Routing::Replicas,
-                Some("sticky") => Routing::Sticky,
-                Some(other) => {
-                    src.error(
-                        &routing_span,
-                        "routing",
-                        format!("unknown routing {other:?} (known: weighted, replicas, sticky)"),
-                    );
-                    return None;
+                None => Routing::Weighted,
+                Some(name) => {
+                    let Some(routing) = Routing::from_name(name) else {
+                        let known = Routing::ALL.map(Routing::name).join(", ");
+                        src.error(
+                            &routing_span,
+                            "routing",
+                            format!("unknown routing {name:?} (known: {known})"),
+                        );
+                        return None;
+                    };
+                    routing
                 }
             };
             Some(Strategy::Canary { routing })
@@ -148,7 +149,7 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
             src.error(
                 &span,
                 "strategy",
-                format!("unknown strategy {other:?} (known: canary, big_bang, rolling, blue_green, flag)"),
+                format!("unknown strategy {other:?} (known: {})", Strategy::NAMES.join(", ")),
             );
             None
         }
@@ -223,7 +224,10 @@ fn action(
                 src.error(
                     &span,
                     &t.key_path(key),
-                    format!("unknown action {n:?} (known: {ACTIONS})"),
+                    format!(
+                        "unknown action {n:?} (known: {})",
+                        Action::ALL.map(Action::name).join(", ")
+                    ),
                 );
                 Err(())
             }
@@ -534,9 +538,7 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) ->
             src.error(
                 &span,
                 &c.key_path("judge"),
-                format!(
-                    "unknown judge {other:?} (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)"
-                ),
+                format!("unknown judge {other:?} (known: {})", Judge::NAMES.join(", ")),
             );
             return None;
         }

@@ -294,3 +294,90 @@ fn score_weights_must_cover_the_groups() {
         &["f.toml:8: key 'analysis.score.weights': no weight for the group \"latency_p95_ms\" of a mann_whitney check"],
     );
 }
+
+/// Every name a "known: …" list offers is one the reader accepts (the lists
+/// come from the model enums, the reader matches on strings).
+#[test]
+fn every_known_name_is_accepted() {
+    use sim_core::model::{Action, FaultEffect, Judge, MigrationFault, Routing, SchemaChange, Shape, Strategy};
+    let diagnostics = |text: &str| -> Vec<String> {
+        let d = if text.contains("strategy") {
+            parse_policy("f.toml", text).err()
+        } else {
+            parse_scenario("f.toml", text).err()
+        };
+        d.unwrap_or_default().iter().map(ToString::to_string).collect()
+    };
+    let accepts = |text: String, what: &str| {
+        let d = diagnostics(&text);
+        assert!(
+            !d.iter().any(|m| m.contains(&format!("unknown {what}"))),
+            "{d:?}\n--- input ---\n{text}"
+        );
+    };
+    let migration = "[migration]\ntable = \"t\"\nchange = \"rename\"\nrows = 1\nwrite_share = 0.1\nread_share = 0.1\n";
+    for name in Judge::NAMES {
+        let to = format!("{{ metric = \"error_rate\", judge = \"{name}\" }}");
+        accepts(
+            edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", &to),
+            "judge",
+        );
+    }
+    for name in Strategy::NAMES {
+        accepts(edit(POLICY, "\"canary\"", &format!("\"{name}\"")), "strategy");
+    }
+    for name in Routing::ALL.map(Routing::name) {
+        accepts(
+            edit(
+                POLICY,
+                "strategy = \"canary\"",
+                &format!("strategy = \"canary\"\nrouting = \"{name}\""),
+            ),
+            "routing",
+        );
+    }
+    for name in Action::ALL.map(Action::name) {
+        accepts(edit(POLICY, "\"rollback\"", &format!("\"{name}\"")), "action");
+    }
+    for name in Shape::NAMES {
+        accepts(
+            edit(SCENARIO, "users = 50000", &format!("users = 50000\nshape = \"{name}\"")),
+            "shape",
+        );
+    }
+    for name in FaultEffect::KINDS {
+        accepts(edit(SCENARIO, "\"error_rate\"", &format!("\"{name}\"")), "fault kind");
+    }
+    for name in SchemaChange::ALL.map(SchemaChange::name) {
+        accepts(format!("{SCENARIO}{}", migration.replace("rename", name)), "change");
+    }
+    for name in MigrationFault::KINDS {
+        let faults = format!("faults = [ {{ kind = \"{name}\", fraction = 0.1 }} ]\n");
+        accepts(format!("{SCENARIO}{migration}{faults}"), "migration fault");
+    }
+}
+
+/// Each "known: …" list in full, for the names not pinned above.
+#[test]
+fn unknown_names_list_the_known_ones() {
+    check(
+        &edit(
+            POLICY,
+            "strategy = \"canary\"",
+            "strategy = \"canary\"\nrouting = \"random\"",
+        ),
+        &["f.toml:3: key 'routing': unknown routing \"random\" (known: weighted, replicas, sticky)"],
+    );
+    check(
+        &edit(SCENARIO, "users = 50000", "users = 50000\nshape = \"sawtooth\""),
+        &["f.toml:9: key 'traffic.shape': unknown shape \"sawtooth\" (known: constant, diurnal, series)"],
+    );
+    let migration = "[migration]\ntable = \"t\"\nchange = \"drop\"\nrows = 1\nwrite_share = 0.1\nread_share = 0.1\nfaults = [ { kind = \"gremlins\" } ]\n";
+    check(
+        &format!("{SCENARIO}{migration}"),
+        &[
+            "f.toml:26: key 'migration.change': unknown change \"drop\" (known: rename, add_required, enum_change)",
+            "f.toml:30: key 'migration.faults[1].kind': unknown migration fault \"gremlins\" (known: duplicate_writes, constraint_violations, dropped_field, lag_under_load, old_reads_new_wrong)",
+        ],
+    );
+}
