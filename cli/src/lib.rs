@@ -263,12 +263,12 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     });
     Ok(match format {
         RunFormat::Table => reports::run::run_table(&result, &scenario, &timeline.0),
-        RunFormat::Json => pretty(&reports::run::run_json(&result)),
+        RunFormat::Json => pretty(&reports::run::RunRow::new(&result)),
         RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
     })
 }
 
-fn pretty(v: &serde_json::Value) -> String {
+fn pretty(v: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("json values serialise");
     s.push('\n');
     s

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sim_core::batch::{GroupSummary, MeanCi, Spread};
 use sim_core::score::{Outcome, RunResult};
 
-use crate::run::{CSV_HEADER, csv_row};
+use crate::run::{CsvRow, RunRow};
 use crate::{round, span};
 
 fn mean_ci(m: &MeanCi) -> Value {
@@ -192,15 +192,15 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
     out
 }
 
-/// One row per run, with a header line.
+/// One row per run ([`CsvRow`]), after a header line of its field names.
+/// Without runs, the empty string (the header comes with the first row).
 ///
 /// # Errors
 /// Only if writing to memory fails, which it does not.
 pub fn batch_csv(groups: &[Vec<RunResult>]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(CSV_HEADER)?;
     for r in groups.iter().flatten() {
-        w.write_record(csv_row(r))?;
+        w.serialize(CsvRow::new(&RunRow::new(r)))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8(bytes).expect("csv of utf-8 fields is utf-8"))

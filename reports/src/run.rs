@@ -3,174 +3,358 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use sim_core::engine::{Event, Measurement, Verdict};
 use sim_core::model::{Metric, Scenario};
-use sim_core::score::{Outcome, RunResult};
+use sim_core::score::{MigrationStats, Outcome, RunResult, StepStats};
 use sim_core::time::SimTime;
 
 use crate::{round, secs, span, thousands};
 
-/// The run object: the public JSON contract of `aviary run --format json`.
-pub fn run_json(r: &RunResult) -> Value {
-    let steps: Vec<Value> = r
-        .steps
-        .iter()
-        .map(|s| {
-            json!({
-                "step": s.step.map(|i| i + 1),
-                "weight": s.weight,
-                "from_s": secs(Some(s.from.as_secs_f64())),
-                "to_s": secs(Some(s.to.as_secs_f64())),
-                "requests": s.requests,
-                "failed": s.failed,
-                "error_rate": s.error_rate().map(|e| round(e, 6)),
-                "candidate_requests": s.candidate_requests,
-                "candidate_failed": s.candidate_failed,
-            })
-        })
-        .collect();
-    json!({
-        "scenario": r.scenario,
-        "policy": r.policy,
-        "seed": r.seed,
-        "run": r.run,
-        "outcome": r.outcome.name(),
-        "healthy": r.healthy,
-        "fault_onset_s": secs(r.fault_onset_s()),
-        "detected_at_s": secs(r.detected_at_s()),
-        "detection_time_s": secs(r.detection_time_s()),
-        "false_alarm": r.false_alarm(),
-        "strategy": r.strategy,
-        "decision": r.decision.map(|d| json!({"action": d.action.name(), "metric": d.metric.map(|m| m.name())})),
-        "mitigation": r.mitigation.map(|m| json!({
-            "action": m.action.name(),
-            "decided_at_s": round(m.decided_at.as_secs_f64(), 3),
-            "took_s": secs(m.took_s()),
-        })),
-        "mitigated_at_s": secs(r.mitigated_at_s()),
-        "time_to_mitigate_s": secs(r.time_to_mitigate_s()),
-        "rollout_duration_s": secs(r.rollout_duration_s()),
-        "blast_radius": {
-            "failed_requests": r.blast_failed_requests(),
-            "slow_requests": r.blast_slow_requests(),
-            "users_affected": r.users_affected,
-            "lost_conversions": r.lost_conversions,
-            "inconsistent_sessions": r.inconsistent_sessions,
-        },
-        "error_budget_consumed": round(r.error_budget_consumed, 6),
-        "extra_instance_hours": round(r.extra_instance_hours, 3),
-        "oom_kills": r.oom_kills,
-        "migration": r.migration.as_ref().map(migration_json),
-        "hotfixed": r.hotfixed,
-        "requests": {
-            "total": r.requests_total(),
-            "candidate": r.candidate.requests,
-            "exposed": r.exposed_requests,
-        },
-        "failed_requests_total": r.failed_requests_total(),
-        "slow_requests_total": r.stable.slow + r.candidate.slow,
-        "steps": steps,
-        "events": r.events,
-    })
+/// The run object: the public JSON contract of `aviary run --format json`,
+/// and the one source of the CSV row of `aviary batch --format csv`
+/// ([`CsvRow`] takes every column from it).
+///
+/// Built once from a [`RunResult`]: names, rounding and nulls are decided
+/// here and nowhere else. Fields serialise in the order of the JSON contract.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRow {
+    pub scenario: String,
+    pub policy: String,
+    pub seed: u64,
+    pub run: u64,
+    pub outcome: &'static str,
+    pub healthy: bool,
+    pub fault_onset_s: Option<f64>,
+    pub detected_at_s: Option<f64>,
+    pub detection_time_s: Option<f64>,
+    pub false_alarm: bool,
+    pub strategy: &'static str,
+    pub decision: Option<DecisionRow>,
+    pub mitigation: Option<MitigationRow>,
+    pub mitigated_at_s: Option<f64>,
+    pub time_to_mitigate_s: Option<f64>,
+    pub rollout_duration_s: Option<f64>,
+    pub blast_radius: BlastRadiusRow,
+    pub error_budget_consumed: f64,
+    pub extra_instance_hours: f64,
+    pub oom_kills: u64,
+    pub migration: Option<MigrationRow>,
+    pub hotfixed: bool,
+    pub requests: RequestsRow,
+    pub failed_requests_total: u64,
+    pub slow_requests_total: u64,
+    pub steps: Vec<StepRow>,
+    pub events: u64,
 }
 
-fn migration_json(m: &sim_core::score::MigrationStats) -> Value {
-    let at = |t: Option<SimTime>| t.map(|t| round(t.as_secs_f64(), 3));
-    json!({
-        "records_lost": m.records_lost,
-        "records_restored": m.records_restored,
-        "restore_duration_s": round(m.restore_duration.as_secs_f64(), 3),
-        "backfill_duration_s": m.backfill_duration.map(|d| round(d.as_secs_f64(), 3)),
-        "latency_cost_of_backfill": round(m.latency_cost_of_backfill_ms, 3),
-        "last_safe_rollback_at_s": at(m.last_safe_rollback_at),
-        "contracted_at_s": at(m.contracted_at),
-        "rolled_back_after_contract": m.rolled_back_after_contract,
-        "duplicate_writes": m.duplicate_writes,
-        "constraint_violations": m.constraint_violations,
-        "mismatched_rows": m.mismatched_rows,
-        "backfill_lag_rows": m.backfill_lag_rows,
-        "complete": m.complete,
-        "phases": m.phases.iter().map(|(p, start, end)| json!({
-            "phase": p.name(), "started_s": round(start.as_secs_f64(), 3), "done_s": at(*end),
-        })).collect::<Vec<_>>(),
-    })
+/// `decision` of the run object.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DecisionRow {
+    pub action: &'static str,
+    pub metric: Option<&'static str>,
 }
 
-/// The flat fields of a run, for one CSV row.
-pub const CSV_HEADER: [&str; 30] = [
-    "scenario",
-    "policy",
-    "seed",
-    "run",
-    "outcome",
-    "healthy",
-    "fault_onset_s",
-    "detected_at_s",
-    "detection_time_s",
-    "false_alarm",
-    "decision_action",
-    "decision_metric",
-    "mitigated_at_s",
-    "time_to_mitigate_s",
-    "rollout_duration_s",
-    "failed_requests",
-    "slow_requests",
-    "users_affected",
-    "requests_total",
-    "requests_candidate",
-    "requests_exposed",
-    "failed_requests_total",
-    "slow_requests_total",
-    "strategy",
-    "lost_conversions",
-    "inconsistent_sessions",
-    "error_budget_consumed",
-    "extra_instance_hours",
-    "oom_kills",
-    "action_took_s",
-];
-
-fn opt(x: Option<f64>) -> String {
-    secs(x).map(|v| v.to_string()).unwrap_or_default()
+/// `mitigation` of the run object.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MitigationRow {
+    pub action: &'static str,
+    pub decided_at_s: f64,
+    pub took_s: Option<f64>,
 }
 
-pub fn csv_row(r: &RunResult) -> [String; 30] {
-    [
-        r.scenario.clone(),
-        r.policy.clone(),
-        r.seed.to_string(),
-        r.run.to_string(),
-        r.outcome.name().to_owned(),
-        r.healthy.to_string(),
-        opt(r.fault_onset_s()),
-        opt(r.detected_at_s()),
-        opt(r.detection_time_s()),
-        r.false_alarm().to_string(),
-        r.decision.map(|d| d.action.name().to_owned()).unwrap_or_default(),
-        r.decision
-            .and_then(|d| d.metric)
-            .map(|m| m.name().to_owned())
-            .unwrap_or_default(),
-        opt(r.mitigated_at_s()),
-        opt(r.time_to_mitigate_s()),
-        opt(r.rollout_duration_s()),
-        r.blast_failed_requests().to_string(),
-        r.blast_slow_requests().to_string(),
-        r.users_affected.to_string(),
-        r.requests_total().to_string(),
-        r.candidate.requests.to_string(),
-        r.exposed_requests.to_string(),
-        r.failed_requests_total().to_string(),
-        (r.stable.slow + r.candidate.slow).to_string(),
-        r.strategy.to_owned(),
-        r.lost_conversions.to_string(),
-        r.inconsistent_sessions.to_string(),
-        round(r.error_budget_consumed, 6).to_string(),
-        round(r.extra_instance_hours, 3).to_string(),
-        r.oom_kills.to_string(),
-        opt(r.mitigation.and_then(|m| m.took_s())),
-    ]
+/// `blast_radius` of the run object: fault-caused harm.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct BlastRadiusRow {
+    pub failed_requests: u64,
+    pub slow_requests: u64,
+    pub users_affected: u64,
+    pub lost_conversions: u64,
+    pub inconsistent_sessions: u64,
+}
+
+/// `requests` of the run object.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RequestsRow {
+    pub total: u64,
+    pub candidate: u64,
+    pub exposed: u64,
+}
+
+/// `migration` of the run object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MigrationRow {
+    pub records_lost: u64,
+    pub records_restored: u64,
+    pub restore_duration_s: f64,
+    pub backfill_duration_s: Option<f64>,
+    pub latency_cost_of_backfill: f64,
+    pub last_safe_rollback_at_s: Option<f64>,
+    pub contracted_at_s: Option<f64>,
+    pub rolled_back_after_contract: u32,
+    pub duplicate_writes: u64,
+    pub constraint_violations: u64,
+    pub mismatched_rows: u64,
+    pub backfill_lag_rows: u64,
+    pub complete: bool,
+    pub phases: Vec<PhaseRow>,
+}
+
+/// One entry of `migration.phases`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct PhaseRow {
+    pub phase: &'static str,
+    pub started_s: f64,
+    pub done_s: Option<f64>,
+}
+
+/// One entry of `steps`: ground truth while one weight was in force.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StepRow {
+    /// 1-based; null before the first step.
+    pub step: Option<usize>,
+    pub weight: u32,
+    pub from_s: f64,
+    pub to_s: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub error_rate: Option<f64>,
+    pub candidate_requests: u64,
+    pub candidate_failed: u64,
+}
+
+fn at_s(t: SimTime) -> f64 {
+    round(t.as_secs_f64(), 3)
+}
+
+impl RunRow {
+    pub fn new(r: &RunResult) -> RunRow {
+        RunRow {
+            scenario: r.scenario.clone(),
+            policy: r.policy.clone(),
+            seed: r.seed,
+            run: r.run,
+            outcome: r.outcome.name(),
+            healthy: r.healthy,
+            fault_onset_s: secs(r.fault_onset_s()),
+            detected_at_s: secs(r.detected_at_s()),
+            detection_time_s: secs(r.detection_time_s()),
+            false_alarm: r.false_alarm(),
+            strategy: r.strategy,
+            decision: r.decision.map(|d| DecisionRow {
+                action: d.action.name(),
+                metric: d.metric.map(|m| m.name()),
+            }),
+            mitigation: r.mitigation.map(|m| MitigationRow {
+                action: m.action.name(),
+                decided_at_s: at_s(m.decided_at),
+                took_s: secs(m.took_s()),
+            }),
+            mitigated_at_s: secs(r.mitigated_at_s()),
+            time_to_mitigate_s: secs(r.time_to_mitigate_s()),
+            rollout_duration_s: secs(r.rollout_duration_s()),
+            blast_radius: BlastRadiusRow {
+                failed_requests: r.blast_failed_requests(),
+                slow_requests: r.blast_slow_requests(),
+                users_affected: r.users_affected,
+                lost_conversions: r.lost_conversions,
+                inconsistent_sessions: r.inconsistent_sessions,
+            },
+            error_budget_consumed: round(r.error_budget_consumed, 6),
+            extra_instance_hours: round(r.extra_instance_hours, 3),
+            oom_kills: r.oom_kills,
+            migration: r.migration.as_ref().map(MigrationRow::new),
+            hotfixed: r.hotfixed,
+            requests: RequestsRow {
+                total: r.requests_total(),
+                candidate: r.candidate.requests,
+                exposed: r.exposed_requests,
+            },
+            failed_requests_total: r.failed_requests_total(),
+            slow_requests_total: r.stable.slow + r.candidate.slow,
+            steps: r.steps.iter().map(StepRow::new).collect(),
+            events: r.events,
+        }
+    }
+}
+
+impl MigrationRow {
+    fn new(m: &MigrationStats) -> MigrationRow {
+        MigrationRow {
+            records_lost: m.records_lost,
+            records_restored: m.records_restored,
+            restore_duration_s: round(m.restore_duration.as_secs_f64(), 3),
+            backfill_duration_s: m.backfill_duration.map(|d| round(d.as_secs_f64(), 3)),
+            latency_cost_of_backfill: round(m.latency_cost_of_backfill_ms, 3),
+            last_safe_rollback_at_s: m.last_safe_rollback_at.map(at_s),
+            contracted_at_s: m.contracted_at.map(at_s),
+            rolled_back_after_contract: m.rolled_back_after_contract,
+            duplicate_writes: m.duplicate_writes,
+            constraint_violations: m.constraint_violations,
+            mismatched_rows: m.mismatched_rows,
+            backfill_lag_rows: m.backfill_lag_rows,
+            complete: m.complete,
+            phases: m
+                .phases
+                .iter()
+                .map(|&(phase, started, done)| PhaseRow {
+                    phase: phase.name(),
+                    started_s: at_s(started),
+                    done_s: done.map(at_s),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl StepRow {
+    fn new(s: &StepStats) -> StepRow {
+        StepRow {
+            step: s.step.map(|i| i + 1),
+            weight: s.weight,
+            from_s: at_s(s.from),
+            to_s: at_s(s.to),
+            requests: s.requests,
+            failed: s.failed,
+            error_rate: s.error_rate().map(|e| round(e, 6)),
+            candidate_requests: s.candidate_requests,
+            candidate_failed: s.candidate_failed,
+        }
+    }
+}
+
+/// One run as a CSV row: the flat twin of [`RunRow`], in the column order
+/// of the CSV contract. The header is these field names.
+///
+/// Every cell is taken from a [`RunRow`] (so rounding and names cannot
+/// drift); [`CsvRow::new`] destructures it field by field, so a new field
+/// of the run object does not compile until it is given a column or left
+/// out on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CsvRow<'a> {
+    pub scenario: &'a str,
+    pub policy: &'a str,
+    pub seed: u64,
+    pub run: u64,
+    pub outcome: &'a str,
+    pub healthy: bool,
+    pub fault_onset_s: Option<CsvNumber>,
+    pub detected_at_s: Option<CsvNumber>,
+    pub detection_time_s: Option<CsvNumber>,
+    pub false_alarm: bool,
+    pub decision_action: Option<&'a str>,
+    pub decision_metric: Option<&'a str>,
+    pub mitigated_at_s: Option<CsvNumber>,
+    pub time_to_mitigate_s: Option<CsvNumber>,
+    pub rollout_duration_s: Option<CsvNumber>,
+    pub failed_requests: u64,
+    pub slow_requests: u64,
+    pub users_affected: u64,
+    pub requests_total: u64,
+    pub requests_candidate: u64,
+    pub requests_exposed: u64,
+    pub failed_requests_total: u64,
+    pub slow_requests_total: u64,
+    pub strategy: &'a str,
+    pub lost_conversions: u64,
+    pub inconsistent_sessions: u64,
+    pub error_budget_consumed: CsvNumber,
+    pub extra_instance_hours: CsvNumber,
+    pub oom_kills: u64,
+    /// `mitigation.took_s` of the run object.
+    pub action_took_s: Option<CsvNumber>,
+}
+
+/// A float in a CSV cell, written the way the CSV has always written it:
+/// Rust's `Display` (`2520`, `0.000001`), not the JSON form (`2520.0`,
+/// `1e-6`) that `csv`'s own float serialiser would give.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CsvNumber(pub f64);
+
+impl Serialize for CsvNumber {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'a> CsvRow<'a> {
+    pub fn new(row: &'a RunRow) -> CsvRow<'a> {
+        let num = |x: Option<f64>| x.map(CsvNumber);
+        let RunRow {
+            scenario,
+            policy,
+            seed,
+            run,
+            outcome,
+            healthy,
+            fault_onset_s,
+            detected_at_s,
+            detection_time_s,
+            false_alarm,
+            strategy,
+            decision,
+            mitigation,
+            mitigated_at_s,
+            time_to_mitigate_s,
+            rollout_duration_s,
+            blast_radius:
+                BlastRadiusRow {
+                    failed_requests,
+                    slow_requests,
+                    users_affected,
+                    lost_conversions,
+                    inconsistent_sessions,
+                },
+            error_budget_consumed,
+            extra_instance_hours,
+            oom_kills,
+            migration: _,
+            hotfixed: _,
+            requests:
+                RequestsRow {
+                    total: requests_total,
+                    candidate: requests_candidate,
+                    exposed: requests_exposed,
+                },
+            failed_requests_total,
+            slow_requests_total,
+            steps: _,
+            events: _,
+        } = row;
+        CsvRow {
+            scenario,
+            policy,
+            seed: *seed,
+            run: *run,
+            outcome,
+            healthy: *healthy,
+            fault_onset_s: num(*fault_onset_s),
+            detected_at_s: num(*detected_at_s),
+            detection_time_s: num(*detection_time_s),
+            false_alarm: *false_alarm,
+            decision_action: decision.map(|d| d.action),
+            decision_metric: decision.and_then(|d| d.metric),
+            mitigated_at_s: num(*mitigated_at_s),
+            time_to_mitigate_s: num(*time_to_mitigate_s),
+            rollout_duration_s: num(*rollout_duration_s),
+            failed_requests: *failed_requests,
+            slow_requests: *slow_requests,
+            users_affected: *users_affected,
+            requests_total: *requests_total,
+            requests_candidate: *requests_candidate,
+            requests_exposed: *requests_exposed,
+            failed_requests_total: *failed_requests_total,
+            slow_requests_total: *slow_requests_total,
+            strategy,
+            lost_conversions: *lost_conversions,
+            inconsistent_sessions: *inconsistent_sessions,
+            error_budget_consumed: CsvNumber(*error_budget_consumed),
+            extra_instance_hours: CsvNumber(*extra_instance_hours),
+            oom_kills: *oom_kills,
+            action_took_s: num(mitigation.and_then(|m| m.took_s)),
+        }
+    }
 }
 
 fn measurement_json(m: &Measurement) -> Value {
@@ -270,6 +454,15 @@ pub fn event_json(at: SimTime, e: &Event) -> Value {
     }
 }
 
+/// The run object as the last line of `--format jsonl`: its keys, then `"type": "run"`.
+#[derive(Serialize)]
+struct JsonlRun<'a> {
+    #[serde(flatten)]
+    run: &'a RunRow,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 /// The event stream as JSON lines, the run object last (with `"type": "run"`).
 pub fn run_jsonl(r: &RunResult, events: &[(SimTime, Event)]) -> String {
     let mut out = String::new();
@@ -277,11 +470,11 @@ pub fn run_jsonl(r: &RunResult, events: &[(SimTime, Event)]) -> String {
         out.push_str(&event_json(*at, e).to_string());
         out.push('\n');
     }
-    let mut run = run_json(r);
-    run.as_object_mut()
-        .expect("run is an object")
-        .insert("type".to_owned(), json!("run"));
-    out.push_str(&run.to_string());
+    let run = JsonlRun {
+        run: &RunRow::new(r),
+        kind: "run",
+    };
+    out.push_str(&serde_json::to_string(&run).expect("the run object serialises"));
     out.push('\n');
     out
 }

@@ -32,7 +32,6 @@ use crate::scenario::MAX_DURATION;
 
 const MAX_STEPS: usize = 1000;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
-const ACTIONS: &str = "rollback, hold, page, kill_switch, hotfix";
 
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let doc = src.parse()?;
@@ -98,16 +97,18 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
     match kind.as_deref()? {
         "canary" => {
             let routing = match routing.as_deref() {
-                None | Some("weighted") => Routing::Weighted,
-                Some("replicas") => Routing::Replicas,
-                Some("sticky") => Routing::Sticky,
-                Some(other) => {
-                    src.error(
-                        &routing_span,
-                        "routing",
-                        format!("unknown routing {other:?} (known: weighted, replicas, sticky)"),
-                    );
-                    return None;
+                None => Routing::Weighted,
+                Some(name) => {
+                    let Some(routing) = Routing::from_name(name) else {
+                        let known = Routing::ALL.map(Routing::name).join(", ");
+                        src.error(
+                            &routing_span,
+                            "routing",
+                            format!("unknown routing {name:?} (known: {known})"),
+                        );
+                        return None;
+                    };
+                    routing
                 }
             };
             Some(Strategy::Canary { routing })
@@ -148,7 +149,7 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
             src.error(
                 &span,
                 "strategy",
-                format!("unknown strategy {other:?} (known: canary, big_bang, rolling, blue_green, flag)"),
+                format!("unknown strategy {other:?} (known: {})", Strategy::NAMES.join(", ")),
             );
             None
         }
@@ -223,7 +224,10 @@ fn action(
                 src.error(
                     &span,
                     &t.key_path(key),
-                    format!("unknown action {n:?} (known: {ACTIONS})"),
+                    format!(
+                        "unknown action {n:?} (known: {})",
+                        Action::ALL.map(Action::name).join(", ")
+                    ),
                 );
                 Err(())
             }
@@ -244,7 +248,8 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     let after_promotion = t.opt_duration(src, "after_promotion", MAX_DURATION).unwrap_or_default();
     let score_table = t.opt_table(src, "score");
     let score = score(src, score_table);
-    let checks = checks(src, &mut t);
+    let scored = t.has("score");
+    let checks = checks(src, &mut t, scored);
     if let (Some(Some(score)), Some(checks)) = (&score, &checks)
         && !score.weights.is_empty()
     {
@@ -273,7 +278,7 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
     })
 }
 
-fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
+fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>, score: bool) -> Option<Vec<Check>> {
     let Some(tables) = t.opt_tables(src, "checks") else {
         if !t.has("checks") {
             let span = t.span.clone();
@@ -294,16 +299,24 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<Vec<Check>> {
         );
         return None;
     }
-    check_list(src, tables)
+    check_list(src, tables, Context::Analysis { score })
 }
 
-/// Reads checks (or gates): each a metric and at least one bound.
-fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Check>> {
+/// Where a list of checks sits: the analysis (with or without a score), or
+/// a migration phase's gates.
+#[derive(Clone, Copy)]
+enum Context {
+    Analysis { score: bool },
+    Gates,
+}
+
+/// Reads checks (or gates): each a metric and a judge with its keys (the
+/// threshold judge's are the bounds, at least one of them).
+fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>, context: Context) -> Option<Vec<Check>> {
     let known: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
     let mut out = Vec::new();
     let mut ok = true;
     for mut c in tables {
-        let span = c.span.clone();
         let metric_span = c.span_of("metric");
         let metric = c.req_str(src, "metric").and_then(|name| {
             let m = Metric::from_name(&name);
@@ -316,43 +329,22 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>) -> Option<Vec<Ch
             }
             m
         });
-        let bounds = ["max", "max_increase", "max_ratio", "min", "max_decrease", "min_ratio"];
-        let values = [
-            c.opt_f64(src, "max", f64::MIN, f64::MAX),
-            c.opt_f64(src, "max_increase", f64::MIN, f64::MAX),
-            c.opt_f64(src, "max_ratio", 0.0, f64::MAX),
-            c.opt_f64(src, "min", f64::MIN, f64::MAX),
-            c.opt_f64(src, "max_decrease", f64::MIN, f64::MAX),
-            c.opt_f64(src, "min_ratio", 0.0, f64::MAX),
-        ];
         let on_failure = action(src, &mut c, "on_failure", false);
-        let judge = judge(src, &mut c, metric);
-        let group = c.opt_str(src, "group");
-        let critical = c.opt_bool(src, "critical").unwrap_or(false);
-        let thresholded = matches!(judge, Some(Judge::Threshold));
-        if thresholded && !bounds.iter().any(|b| c.has(b)) {
-            src.error(
-                &span,
-                &c.key_path("max"),
-                format!("missing safety threshold: set one of {}", bounds.join(", ")),
-            );
-            ok = false;
-        }
-        let bad = bounds.iter().zip(values).any(|(b, v)| c.has(b) && v.is_none());
+        let judged = judge(src, &mut c, metric, context);
         c.finish(src);
-        match (metric, on_failure, judge) {
-            (Some(metric), Ok(on_failure), Some(judge)) if !bad => out.push(Check {
+        match (metric, on_failure, judged) {
+            (Some(metric), Ok(on_failure), Some(j)) => out.push(Check {
                 metric,
-                max: values[0],
-                max_increase: values[1],
-                max_ratio: values[2],
-                min: values[3],
-                max_decrease: values[4],
-                min_ratio: values[5],
+                max: j.bounds[0],
+                max_increase: j.bounds[1],
+                max_ratio: j.bounds[2],
+                min: j.bounds[3],
+                max_decrease: j.bounds[4],
+                min_ratio: j.bounds[5],
                 on_failure,
-                judge,
-                group,
-                critical,
+                judge: j.judge,
+                group: j.group,
+                critical: j.critical,
             }),
             _ => ok = false,
         }
@@ -451,7 +443,7 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
                 let stable_for = p.opt_duration(src, "stable_for", MAX_DURATION).unwrap_or_default();
                 let gates = p
                     .opt_tables(src, "gates")
-                    .map_or(Some(Vec::new()), |g| check_list(src, g));
+                    .map_or(Some(Vec::new()), |g| check_list(src, g, Context::Gates));
                 p.finish(src);
                 match (phase, gates) {
                     (Some(phase), Some(gates)) => out.push(PhaseSpec {
@@ -492,55 +484,129 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
     })
 }
 
-/// A check's `judge` and its parameters. A statistical judge's parameters
-/// are its safety threshold: they are required, never defaulted (but for
-/// the sequential test's prior concentration and the Mann-Whitney tolerance).
-fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) -> Option<Judge> {
+/// The bounds of a threshold check, in the order of [`Check`]'s fields.
+const BOUNDS: [&str; 6] = ["max", "max_increase", "max_ratio", "min", "max_decrease", "min_ratio"];
+
+/// The keys of a check that belong to the judge `name` (every check also
+/// takes `metric`, `judge` and `on_failure`); any other judge's key is an
+/// error, never silently dropped.
+fn judge_keys(name: &str) -> &'static [&'static str] {
+    match name {
+        "threshold" => &BOUNDS,
+        "z_test" => &["alpha"],
+        "sequential" => &["alpha", "concentration"],
+        "cusum" => &["k", "h"],
+        "ewma" => &["lambda", "limit"],
+        "sprt" => &["delta", "alpha", "beta"],
+        "mann_whitney" => &["confidence", "tolerance", "group", "critical"],
+        _ => &[],
+    }
+}
+
+/// Every key some judge takes.
+fn all_judge_keys() -> impl Iterator<Item = &'static str> {
+    Judge::NAMES.into_iter().flat_map(judge_keys).copied()
+}
+
+/// A check's judge and what its keys set.
+struct Judged {
+    judge: Judge,
+    /// In [`BOUNDS`] order; only the threshold judge sets them.
+    bounds: [Option<f64>; 6],
+    /// Only Mann-Whitney checks set them (the score reads them).
+    group: Option<String>,
+    critical: bool,
+}
+
+/// A check's `judge` and its keys. A statistical judge's parameters are its
+/// safety threshold: they are required, never defaulted (but for the
+/// sequential test's prior concentration and the Mann-Whitney tolerance).
+/// A key of another judge is reported, in file order.
+fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, context: Context) -> Option<Judged> {
     let span = c.span_of("judge");
-    let name = c.opt_str(src, "judge");
+    let name = match c.opt_str(src, "judge") {
+        None if c.has("judge") => None,
+        None => Some("threshold"),
+        Some(other) => {
+            let name = Judge::NAMES.into_iter().find(|n| *n == other);
+            if name.is_none() {
+                src.error(
+                    &span,
+                    &c.key_path("judge"),
+                    format!("unknown judge {other:?} (known: {})", Judge::NAMES.join(", ")),
+                );
+            }
+            name
+        }
+    };
+    let Some(name) = name else {
+        // Which keys apply is unknown: the judge's own error says enough.
+        all_judge_keys().for_each(|k| c.handled(k));
+        return None;
+    };
+    let own = judge_keys(name);
+    let foreign: Vec<&'static str> = c
+        .keys()
+        .into_iter()
+        .filter_map(|key| all_judge_keys().find(|k| *k == key && !own.contains(k)))
+        .collect();
+    for key in foreign {
+        src.error(
+            &c.span_of(key),
+            &c.key_path(key),
+            format!("does not apply to judge '{name}' (its keys: {})", own.join(", ")),
+        );
+        c.handled(key);
+    }
     let p =
         |c: &mut Table<'_, '_>, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64| c.req_f64(src, key, lo, hi);
-    let judge = match name.as_deref() {
-        None if c.has("judge") => return None,
-        None | Some("threshold") => Some(Judge::Threshold),
-        Some("z_test") => p(c, src, "alpha", 1e-9, 0.5).map(|alpha| Judge::ZTest { alpha }),
-        Some("sequential") => {
+    let mut bounds = [None; 6];
+    let (mut group, mut critical) = (None, false);
+    let judge = match name {
+        "threshold" => {
+            bounds = threshold_bounds(src, c)?;
+            Judge::Threshold
+        }
+        "z_test" => p(c, src, "alpha", 1e-9, 0.5).map(|alpha| Judge::ZTest { alpha })?,
+        "sequential" => {
             let alpha = p(c, src, "alpha", 1e-9, 0.5);
             let concentration = c.opt_f64(src, "concentration", 1e-6, 1e9).unwrap_or(100.0);
-            alpha.map(|alpha| Judge::Sequential { concentration, alpha })
+            alpha.map(|alpha| Judge::Sequential { concentration, alpha })?
         }
-        Some("cusum") => match (p(c, src, "k", 0.0, 100.0), p(c, src, "h", 1e-9, 1000.0)) {
-            (Some(k), Some(h)) => Some(Judge::Cusum { k, h }),
-            _ => None,
+        "cusum" => match (p(c, src, "k", 0.0, 100.0), p(c, src, "h", 1e-9, 1000.0)) {
+            (Some(k), Some(h)) => Judge::Cusum { k, h },
+            _ => return None,
         },
-        Some("ewma") => match (p(c, src, "lambda", 1e-9, 1.0), p(c, src, "limit", 1e-9, 100.0)) {
-            (Some(lambda), Some(limit)) => Some(Judge::Ewma { lambda, limit }),
-            _ => None,
+        "ewma" => match (p(c, src, "lambda", 1e-9, 1.0), p(c, src, "limit", 1e-9, 100.0)) {
+            (Some(lambda), Some(limit)) => Judge::Ewma { lambda, limit },
+            _ => return None,
         },
-        Some("sprt") => match (
+        "sprt" => match (
             p(c, src, "delta", 1e-9, 100.0),
             p(c, src, "alpha", 1e-9, 0.5),
             p(c, src, "beta", 1e-9, 0.5),
         ) {
-            (Some(delta), Some(alpha), Some(beta)) => Some(Judge::Sprt { delta, alpha, beta }),
-            _ => None,
+            (Some(delta), Some(alpha), Some(beta)) => Judge::Sprt { delta, alpha, beta },
+            _ => return None,
         },
-        Some("mann_whitney") => {
+        "mann_whitney" => {
             let confidence = p(c, src, "confidence", 0.5, 0.999_999);
             let tolerance = c.opt_f64(src, "tolerance", 0.0, 100.0).unwrap_or(0.25);
-            confidence.map(|confidence| Judge::MannWhitney { confidence, tolerance })
+            group = c.opt_str(src, "group");
+            critical = c.opt_bool(src, "critical").unwrap_or(false);
+            if let Context::Analysis { score: false } = context {
+                for key in ["group", "critical"].into_iter().filter(|k| c.has(k)) {
+                    src.error(
+                        &c.span_of(key),
+                        &c.key_path(key),
+                        "only the score reads it: set analysis.score = { pass = …, marginal = … }",
+                    );
+                }
+            }
+            confidence.map(|confidence| Judge::MannWhitney { confidence, tolerance })?
         }
-        Some(other) => {
-            src.error(
-                &span,
-                &c.key_path("judge"),
-                format!(
-                    "unknown judge {other:?} (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)"
-                ),
-            );
-            return None;
-        }
-    }?;
+        other => unreachable!("judge {other:?} is in Judge::NAMES but has no reader here"),
+    };
     let latency = metric.is_some_and(|m| m.quantile().is_some());
     let rate = matches!(metric, Some(Metric::ErrorRate | Metric::ConversionRate));
     let sequential = matches!(judge, Judge::Sequential { .. });
@@ -569,7 +635,35 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) ->
         );
         return None;
     }
-    Some(judge)
+    Some(Judged {
+        judge,
+        bounds,
+        group,
+        critical,
+    })
+}
+
+/// The bounds of a threshold check: at least one, each a number.
+fn threshold_bounds(src: &mut Source<'_>, c: &mut Table<'_, '_>) -> Option<[Option<f64>; 6]> {
+    let bounds = [
+        c.opt_f64(src, "max", f64::MIN, f64::MAX),
+        c.opt_f64(src, "max_increase", f64::MIN, f64::MAX),
+        c.opt_f64(src, "max_ratio", 0.0, f64::MAX),
+        c.opt_f64(src, "min", f64::MIN, f64::MAX),
+        c.opt_f64(src, "max_decrease", f64::MIN, f64::MAX),
+        c.opt_f64(src, "min_ratio", 0.0, f64::MAX),
+    ];
+    if !BOUNDS.iter().any(|b| c.has(b)) {
+        let span = c.span.clone();
+        src.error(
+            &span,
+            &c.key_path("max"),
+            format!("missing safety threshold: set one of {}", BOUNDS.join(", ")),
+        );
+        return None;
+    }
+    let bad = BOUNDS.iter().zip(bounds).any(|(b, v)| c.has(b) && v.is_none());
+    (!bad).then_some(bounds)
 }
 
 fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreThresholds>> {

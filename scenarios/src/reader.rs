@@ -105,6 +105,8 @@ pub struct Table<'t, 'i> {
     pub span: Range<usize>,
     table: &'t DeTable<'i>,
     used: Vec<&'static str>,
+    /// Keys reported some other way; `finish` neither reports nor lists them.
+    handled: Vec<&'static str>,
 }
 
 impl<'t, 'i> Table<'t, 'i> {
@@ -114,6 +116,7 @@ impl<'t, 'i> Table<'t, 'i> {
             span,
             table,
             used: Vec::new(),
+            handled: Vec::new(),
         }
     }
 
@@ -140,6 +143,17 @@ impl<'t, 'i> Table<'t, 'i> {
             .iter()
             .find(|(k, _)| k.get_ref().as_ref() == key)
             .map_or_else(|| self.span.clone(), |(_, v)| v.span())
+    }
+
+    /// The keys the file sets in this table, in file order.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<(usize, &str)> = self
+            .table
+            .iter()
+            .map(|(k, _)| (k.span().start, k.get_ref().as_ref()))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k).collect()
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -338,11 +352,17 @@ impl<'t, 'i> Table<'t, 'i> {
         Some(tables)
     }
 
+    /// Marks `key` as dealt with (its problem, if any, is reported by the
+    /// caller): `finish` does not call it unknown, nor list it as known.
+    pub fn handled(&mut self, key: &'static str) {
+        self.handled.push(key);
+    }
+
     /// Reports every key nobody asked for.
     pub fn finish(self, src: &mut Source<'_>) {
         for (k, _) in self.table.iter() {
             let name: &str = k.get_ref().as_ref();
-            if !self.used.contains(&name) {
+            if !self.used.contains(&name) && !self.handled.contains(&name) {
                 let mut known = self.used.clone();
                 known.sort_unstable();
                 known.dedup();

@@ -201,7 +201,7 @@ fn traffic(
             src.error(
                 &shape_span,
                 &t.key_path("shape"),
-                format!("unknown shape {other:?} (known: constant, diurnal, series)"),
+                format!("unknown shape {other:?} (known: {})", Shape::NAMES.join(", ")),
             );
             None
         }
@@ -649,7 +649,10 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fa
             src.error(
                 &kind_span,
                 &t.key_path("kind"),
-                format!("unknown fault kind {other:?} (known: error_rate, latency, memory_leak, throughput, kpi, dependency_load, session_format)"),
+                format!(
+                    "unknown fault kind {other:?} (known: {})",
+                    FaultEffect::KINDS.join(", ")
+                ),
             );
             None
         }
@@ -758,20 +761,18 @@ fn slo(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Slo> {
 fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationWorld> {
     let table = t.req_str(src, "table");
     let change_span = t.span_of("change");
-    let change = match t.req_str(src, "change").as_deref() {
-        Some("rename") => Some(SchemaChange::Rename),
-        Some("add_required") => Some(SchemaChange::AddRequired),
-        Some("enum_change") => Some(SchemaChange::EnumChange),
-        Some(other) => {
+    let change = t.req_str(src, "change").and_then(|name| {
+        let change = SchemaChange::from_name(&name);
+        if change.is_none() {
+            let known = SchemaChange::ALL.map(SchemaChange::name).join(", ");
             src.error(
                 &change_span,
                 &t.key_path("change"),
-                format!("unknown change {other:?} (known: rename, add_required, enum_change)"),
+                format!("unknown change {name:?} (known: {known})"),
             );
-            None
         }
-        None => None,
-    };
+        change
+    });
     let rows = t.req_u64(src, "rows", 0, 1_000_000_000_000);
     let write_share = t.req_f64(src, "write_share", 0.0, 1.0);
     let read_share = t.req_f64(src, "read_share", 0.0, 1.0);
@@ -785,11 +786,15 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationWorl
             let kind = f.req_str(src, "kind");
             let fraction = |f: &mut Table<'_, '_>, src: &mut Source<'_>| f.req_f64(src, "fraction", 0.0, 1.0);
             let fault = match kind.as_deref() {
-                Some("duplicate_writes") => fraction(&mut f, src).map(|fraction| MigrationFault::DuplicateWrites { fraction }),
+                Some("duplicate_writes") => {
+                    fraction(&mut f, src).map(|fraction| MigrationFault::DuplicateWrites { fraction })
+                }
                 Some("constraint_violations") => {
                     fraction(&mut f, src).map(|fraction| MigrationFault::ConstraintViolations { fraction })
                 }
-                Some("dropped_field") => fraction(&mut f, src).map(|fraction| MigrationFault::DroppedField { fraction }),
+                Some("dropped_field") => {
+                    fraction(&mut f, src).map(|fraction| MigrationFault::DroppedField { fraction })
+                }
                 Some("lag_under_load") => Some(MigrationFault::LagUnderLoad),
                 Some("old_reads_new_wrong") => {
                     fraction(&mut f, src).map(|fraction| MigrationFault::OldReadsNewWrong { fraction })
@@ -798,7 +803,10 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationWorl
                     src.error(
                         &span,
                         &f.key_path("kind"),
-                        format!("unknown migration fault {other:?} (known: duplicate_writes, constraint_violations, dropped_field, lag_under_load, old_reads_new_wrong)"),
+                        format!(
+                            "unknown migration fault {other:?} (known: {})",
+                            MigrationFault::KINDS.join(", ")
+                        ),
                     );
                     None
                 }

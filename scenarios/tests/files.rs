@@ -294,3 +294,244 @@ fn score_weights_must_cover_the_groups() {
         &["f.toml:8: key 'analysis.score.weights': no weight for the group \"latency_p95_ms\" of a mann_whitney check"],
     );
 }
+
+/// Every name a "known: …" list offers is one the reader accepts (the lists
+/// come from the model enums, the reader matches on strings).
+#[test]
+fn every_known_name_is_accepted() {
+    use sim_core::model::{Action, FaultEffect, Judge, MigrationFault, Routing, SchemaChange, Shape, Strategy};
+    let diagnostics = |text: &str| -> Vec<String> {
+        let d = if text.contains("strategy") {
+            parse_policy("f.toml", text).err()
+        } else {
+            parse_scenario("f.toml", text).err()
+        };
+        d.unwrap_or_default().iter().map(ToString::to_string).collect()
+    };
+    let accepts = |text: String, what: &str| {
+        let d = diagnostics(&text);
+        assert!(
+            !d.iter().any(|m| m.contains(&format!("unknown {what}"))),
+            "{d:?}\n--- input ---\n{text}"
+        );
+    };
+    let migration = "[migration]\ntable = \"t\"\nchange = \"rename\"\nrows = 1\nwrite_share = 0.1\nread_share = 0.1\n";
+    for name in Judge::NAMES {
+        let to = format!("{{ metric = \"error_rate\", judge = \"{name}\" }}");
+        accepts(
+            edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", &to),
+            "judge",
+        );
+    }
+    for name in Strategy::NAMES {
+        accepts(edit(POLICY, "\"canary\"", &format!("\"{name}\"")), "strategy");
+    }
+    for name in Routing::ALL.map(Routing::name) {
+        accepts(
+            edit(
+                POLICY,
+                "strategy = \"canary\"",
+                &format!("strategy = \"canary\"\nrouting = \"{name}\""),
+            ),
+            "routing",
+        );
+    }
+    for name in Action::ALL.map(Action::name) {
+        accepts(edit(POLICY, "\"rollback\"", &format!("\"{name}\"")), "action");
+    }
+    for name in Shape::NAMES {
+        accepts(
+            edit(SCENARIO, "users = 50000", &format!("users = 50000\nshape = \"{name}\"")),
+            "shape",
+        );
+    }
+    for name in FaultEffect::KINDS {
+        accepts(edit(SCENARIO, "\"error_rate\"", &format!("\"{name}\"")), "fault kind");
+    }
+    for name in SchemaChange::ALL.map(SchemaChange::name) {
+        accepts(format!("{SCENARIO}{}", migration.replace("rename", name)), "change");
+    }
+    for name in MigrationFault::KINDS {
+        let faults = format!("faults = [ {{ kind = \"{name}\", fraction = 0.1 }} ]\n");
+        accepts(format!("{SCENARIO}{migration}{faults}"), "migration fault");
+    }
+}
+
+/// Each "known: …" list in full, for the names not pinned above.
+#[test]
+fn unknown_names_list_the_known_ones() {
+    check(
+        &edit(
+            POLICY,
+            "strategy = \"canary\"",
+            "strategy = \"canary\"\nrouting = \"random\"",
+        ),
+        &["f.toml:3: key 'routing': unknown routing \"random\" (known: weighted, replicas, sticky)"],
+    );
+    check(
+        &edit(SCENARIO, "users = 50000", "users = 50000\nshape = \"sawtooth\""),
+        &["f.toml:9: key 'traffic.shape': unknown shape \"sawtooth\" (known: constant, diurnal, series)"],
+    );
+    let migration = "[migration]\ntable = \"t\"\nchange = \"drop\"\nrows = 1\nwrite_share = 0.1\nread_share = 0.1\nfaults = [ { kind = \"gremlins\" } ]\n";
+    check(
+        &format!("{SCENARIO}{migration}"),
+        &[
+            "f.toml:26: key 'migration.change': unknown change \"drop\" (known: rename, add_required, enum_change)",
+            "f.toml:30: key 'migration.faults[1].kind': unknown migration fault \"gremlins\" (known: duplicate_writes, constraint_violations, dropped_field, lag_under_load, old_reads_new_wrong)",
+        ],
+    );
+}
+
+/// Replaces the first check of `POLICY` (line 9) with `check`.
+fn first_check(check: &str) -> String {
+    edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", check)
+}
+
+/// A key that does not apply to the check's judge is an error. Until this
+/// was fixed, `{ judge = "cusum", k = 0.5, h = 4.0, max = 0.0 }` validated
+/// and the bound `max` was silently dropped.
+#[test]
+fn a_key_of_another_judge_is_an_error() {
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"cusum\", k = 0.5, h = 4.0, max = 0.0 }"),
+        &["f.toml:9: key 'analysis.checks[1].max': does not apply to judge 'cusum' (its keys: k, h)"],
+    );
+    // Without `judge`, the check is a threshold check.
+    check(
+        &first_check("{ metric = \"error_rate\", max_increase = 0.01, alpha = 0.05 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].alpha': does not apply to judge 'threshold' (its keys: max, max_increase, max_ratio, min, max_decrease, min_ratio)",
+        ],
+    );
+    // Every foreign key is reported, in file order; the judge's own are still read.
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"z_test\", min_ratio = 0.5, alpha = 0.05, h = 4 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].min_ratio': does not apply to judge 'z_test' (its keys: alpha)",
+            "f.toml:9: key 'analysis.checks[1].h': does not apply to judge 'z_test' (its keys: alpha)",
+        ],
+    );
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"sprt\", delta = 1, alpha = 0.05, beta = 0.2, max = 0.1 }"),
+        &["f.toml:9: key 'analysis.checks[1].max': does not apply to judge 'sprt' (its keys: delta, alpha, beta)"],
+    );
+    // A threshold check with only foreign keys still lacks its safety threshold.
+    check(
+        &first_check("{ metric = \"error_rate\", k = 0.5 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].k': does not apply to judge 'threshold' (its keys: max, max_increase, max_ratio, min, max_decrease, min_ratio)",
+            "f.toml:9: key 'analysis.checks[1].max': missing safety threshold: set one of max, max_increase, max_ratio, min, max_decrease, min_ratio",
+        ],
+    );
+    // A key no judge takes is still an unknown key.
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"cusum\", k = 0.5, hh = 4 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].h': missing; expected a number in 0.000000001..=1000",
+            "f.toml:9: key 'analysis.checks[1].hh': unknown key (known keys here: h, judge, k, metric, on_failure)",
+        ],
+    );
+    // With an unknown judge, which keys apply is unknown: one error.
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"vibes\", max = 0.1, k = 1 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)",
+        ],
+    );
+}
+
+/// `group` and `critical` feed the Kayenta score over Mann-Whitney checks
+/// and nothing else: with another judge, or without `analysis.score`, they
+/// would be silently ignored.
+#[test]
+fn group_and_critical_need_mann_whitney_and_a_score() {
+    check(
+        &first_check("{ metric = \"error_rate\", max_increase = 0.01, critical = true }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].critical': does not apply to judge 'threshold' (its keys: max, max_increase, max_ratio, min, max_decrease, min_ratio)",
+        ],
+    );
+    check(
+        &first_check("{ metric = \"error_rate\", judge = \"cusum\", k = 0.5, h = 4, group = \"errors\" }"),
+        &["f.toml:9: key 'analysis.checks[1].group': does not apply to judge 'cusum' (its keys: k, h)"],
+    );
+    check(
+        &first_check(
+            "{ metric = \"error_rate\", judge = \"mann_whitney\", confidence = 0.98, group = \"errors\", critical = true }",
+        ),
+        &[
+            "f.toml:9: key 'analysis.checks[1].group': only the score reads it: set analysis.score = { pass = …, marginal = … }",
+            "f.toml:9: key 'analysis.checks[1].critical': only the score reads it: set analysis.score = { pass = …, marginal = … }",
+        ],
+    );
+    let scored = edit(POLICY, "checks = [", "score = { pass = 95, marginal = 75 }\nchecks = [");
+    check(
+        &edit(
+            &scored,
+            "{ metric = \"error_rate\", max_increase = 0.01 }",
+            "{ metric = \"error_rate\", judge = \"mann_whitney\", confidence = 0.98, group = \"errors\", critical = true }",
+        ),
+        &[],
+    );
+}
+
+/// Each judge's keys (the table in docs/formats.md): all of them together
+/// are accepted, and every key of another judge is refused, naming them.
+#[test]
+fn every_judge_takes_its_keys_and_no_other() {
+    let judges: [(&str, &[&str]); 7] = [
+        (
+            "threshold",
+            &["max", "max_increase", "max_ratio", "min", "max_decrease", "min_ratio"],
+        ),
+        ("z_test", &["alpha"]),
+        ("sequential", &["alpha", "concentration"]),
+        ("cusum", &["k", "h"]),
+        ("ewma", &["lambda", "limit"]),
+        ("sprt", &["delta", "alpha", "beta"]),
+        ("mann_whitney", &["confidence", "tolerance", "group", "critical"]),
+    ];
+    let value = |key: &str| match key {
+        "max" => "1",
+        "max_increase" => "0.01",
+        "max_ratio" => "1.4",
+        "min" => "0",
+        "max_decrease" => "0.1",
+        "min_ratio" => "0.5",
+        "alpha" => "0.05",
+        "concentration" => "100",
+        "k" => "0.5",
+        "h" => "4",
+        "lambda" => "0.2",
+        "limit" => "3",
+        "delta" => "1",
+        "beta" => "0.2",
+        "confidence" => "0.98",
+        "tolerance" => "0.25",
+        "group" => "\"errors\"",
+        "critical" => "true",
+        other => panic!("no value for {other}"),
+    };
+    let scored = edit(POLICY, "checks = [", "score = { pass = 95, marginal = 75 }\nchecks = [");
+    let with = |judge: &str, keys: &[&str]| {
+        let set: Vec<String> = keys.iter().map(|k| format!(", {k} = {}", value(k))).collect();
+        let to = format!("{{ metric = \"error_rate\", judge = \"{judge}\"{} }}", set.concat());
+        edit(&scored, "{ metric = \"error_rate\", max_increase = 0.01 }", &to)
+    };
+    for (judge, own) in judges {
+        check(&with(judge, own), &[]);
+        for (_, keys) in judges {
+            for key in keys.iter().filter(|k| !own.contains(k)) {
+                let mut keys = own.to_vec();
+                keys.push(key);
+                check(
+                    &with(judge, &keys),
+                    &[&format!(
+                        "f.toml:10: key 'analysis.checks[1].{key}': does not apply to judge '{judge}' (its keys: {})",
+                        own.join(", ")
+                    )],
+                );
+            }
+        }
+    }
+}

@@ -62,6 +62,17 @@ pub enum FaultEffect {
 }
 
 impl FaultEffect {
+    /// Every [`FaultEffect::kind`], in declaration order (for "known: …" lists).
+    pub const KINDS: [&'static str; 7] = [
+        "error_rate",
+        "latency",
+        "memory_leak",
+        "throughput",
+        "kpi",
+        "dependency_load",
+        "session_format",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             FaultEffect::ErrorRate { .. } => "error_rate",
@@ -108,6 +119,20 @@ pub enum Shape {
     Series {
         points: Vec<(SimDuration, f64)>,
     },
+}
+
+impl Shape {
+    /// Every [`Shape::name`], in declaration order (for "known: …" lists).
+    pub const NAMES: [&'static str; 3] = ["constant", "diurnal", "series"];
+
+    /// The name used in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Shape::Constant => "constant",
+            Shape::Diurnal { .. } => "diurnal",
+            Shape::Series { .. } => "series",
+        }
+    }
 }
 
 /// A burst: the rate is multiplied by `factor` during `[at, at + duration)`.
@@ -241,6 +266,16 @@ pub enum SchemaChange {
 }
 
 impl SchemaChange {
+    pub const ALL: [SchemaChange; 3] = [
+        SchemaChange::Rename,
+        SchemaChange::AddRequired,
+        SchemaChange::EnumChange,
+    ];
+
+    pub fn from_name(name: &str) -> Option<SchemaChange> {
+        SchemaChange::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SchemaChange::Rename => "rename",
@@ -265,6 +300,28 @@ pub enum MigrationFault {
     /// The old app misreads rows in the new shape (a share of its reads of
     /// rows the new app wrote fail).
     OldReadsNewWrong { fraction: f64 },
+}
+
+impl MigrationFault {
+    /// Every [`MigrationFault::kind`], in declaration order (for "known: …" lists).
+    pub const KINDS: [&'static str; 5] = [
+        "duplicate_writes",
+        "constraint_violations",
+        "dropped_field",
+        "lag_under_load",
+        "old_reads_new_wrong",
+    ];
+
+    /// The `kind` used in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MigrationFault::DuplicateWrites { .. } => "duplicate_writes",
+            MigrationFault::ConstraintViolations { .. } => "constraint_violations",
+            MigrationFault::DroppedField { .. } => "dropped_field",
+            MigrationFault::LagUnderLoad => "lag_under_load",
+            MigrationFault::OldReadsNewWrong { .. } => "old_reads_new_wrong",
+        }
+    }
 }
 
 /// The table a migration changes, and how the traffic uses it.
@@ -457,6 +514,17 @@ pub enum Judge {
 }
 
 impl Judge {
+    /// Every [`Judge::name`], in declaration order (for "known: …" lists).
+    pub const NAMES: [&'static str; 7] = [
+        "threshold",
+        "z_test",
+        "sequential",
+        "cusum",
+        "ewma",
+        "sprt",
+        "mann_whitney",
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Judge::Threshold => "threshold",
@@ -585,6 +653,12 @@ pub enum Routing {
 }
 
 impl Routing {
+    pub const ALL: [Routing; 3] = [Routing::Weighted, Routing::Replicas, Routing::Sticky];
+
+    pub fn from_name(name: &str) -> Option<Routing> {
+        Routing::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Routing::Weighted => "weighted",
@@ -615,6 +689,9 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Every [`Strategy::name`], in declaration order (for "known: …" lists).
+    pub const NAMES: [&'static str; 5] = ["canary", "big_bang", "rolling", "blue_green", "flag"];
+
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::Canary { .. } => "canary",

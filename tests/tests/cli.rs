@@ -162,6 +162,22 @@ fn batch_csv_has_one_row_per_run_with_the_seed() {
     assert!(lines[25].starts_with("checkout-error-spike,default,9,24,"));
 }
 
+/// The CSV header is the field names of `reports::run::CsvRow`, so renaming a
+/// field would silently rename a column; this pins the documented header.
+#[test]
+fn batch_csv_header_is_the_documented_contract() {
+    let text = ok(&["batch", "healthy-release", "--seeds", "1", "--format", "csv"]);
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "scenario,policy,seed,run,outcome,healthy,fault_onset_s,detected_at_s,detection_time_s,\
+         false_alarm,decision_action,decision_metric,mitigated_at_s,time_to_mitigate_s,\
+         rollout_duration_s,failed_requests,slow_requests,users_affected,requests_total,\
+         requests_candidate,requests_exposed,failed_requests_total,slow_requests_total,strategy,\
+         lost_conversions,inconsistent_sessions,error_budget_consumed,extra_instance_hours,\
+         oom_kills,action_took_s"
+    );
+}
+
 /// A batch row is reproducible on its own with `aviary run --seed S --run I`.
 #[test]
 fn any_batch_run_can_be_replayed_alone() {
