@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
 use scenarios::{Diagnostic, Loaded};
 use sim_core::batch::{Pair, run_batch, summarise};
-use sim_core::engine::{Collect, run};
+use sim_core::engine::{Collect, run, run_with};
 use sim_core::model::{Policy, Scenario};
 
 /// The most runs per scenario × policy one batch may ask for.
@@ -76,6 +76,11 @@ struct RunArgs {
     /// Also draw the timeline (weight, canary vs baseline, onset, decision) as a PNG.
     #[arg(long, value_name = "FILE.png")]
     plot: Option<PathBuf>,
+    /// Take every decision from this script (JSON lines, e.g. a run's
+    /// `--format jsonl` output, or TOML `[[command]]` tables); the policy
+    /// then supplies only the strategy's mechanics.
+    #[arg(long, value_name = "FILE")]
+    script: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,11 +252,28 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     // Without --policy, the scenario's own policy, else the built-in default.
     let policy_arg = a.policy.or_else(|| scenario.as_ref().and_then(|s| s.policy.clone()));
     let policy = load_policies(&[policy_arg.unwrap_or_else(|| "default".to_owned())], &mut diagnostics).pop();
+    let script = match a.script.as_deref().map(scenarios::load_script) {
+        Some(Ok(commands)) => Some(commands),
+        Some(Err(d)) => {
+            diagnostics.extend(d);
+            None
+        }
+        None => None,
+    };
     let (Some(scenario), Some(policy)) = (scenario, policy) else {
         return Err(Failure::Input(diagnostics));
     };
+    if !diagnostics.is_empty() {
+        return Err(Failure::Input(diagnostics));
+    }
     let mut timeline = Collect::default();
-    let result = run(&scenario, &policy, a.seed, a.run, &mut timeline);
+    let result = match script {
+        Some(commands) => {
+            let mut decider = sim_core::control::script::ScriptController::new(commands);
+            run_with(&scenario, &policy, a.seed, a.run, &mut decider, &mut timeline)
+        }
+        None => run(&scenario, &policy, a.seed, a.run, &mut timeline),
+    };
     if let Some(path) = &a.plot {
         let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
         reports::plot::timeline_png(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;

@@ -382,10 +382,10 @@ fn command_json(t_s: f64, c: &sim_core::control::Issued) -> Value {
         }
         Command::Page { then, after } => {
             o.insert("then".into(), json!(then.name()));
-            o.insert("after_ms".into(), json!(after.ms()));
+            o.insert("after_s".into(), json!(round(after.as_secs_f64(), 3)));
         }
         Command::BeginPhase { index } | Command::FinishPhase { index } => {
-            o.insert("phase_index".into(), json!(index));
+            o.insert("phase".into(), json!(index + 1));
         }
         Command::Start
         | Command::NextStep

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod policy;
 pub mod reader;
 pub mod scenario;
+pub mod script;
 
 use std::path::Path;
 
@@ -139,4 +140,13 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
         }
     }
     parse_policy(arg, &read_file(Path::new(arg))?)
+}
+
+/// A script of timed commands (JSON lines or TOML) from a file.
+///
+/// # Errors
+/// Unreadable file, or every problem in the file.
+pub fn load_script(path: &Path) -> Result<Vec<sim_core::control::script::Scripted>, Vec<Diagnostic>> {
+    let label = path.display().to_string();
+    script::parse(&label, &read_file(path)?)
 }

@@ -23,9 +23,10 @@
 //! 0 world      fault onset, incident and spike boundaries, noise redraws
 //! 1 routing    instances ready, flags propagated, old fleet dropped
 //! 2 scrape     monitoring samples the counters served up to t
-//! 3 analysis   checks read monitoring (never the ledger); scripted commands
+//! 3 analysis   checks read monitoring (never the ledger)
 //! 4 controller step ends and starts, gates, delayed actions, schema work
-//! 5 horizon    the run ends
+//! 5 script     a script's commands, after everything else of the instant
+//! 6 horizon    the run ends
 //! ```
 //!
 //! # Who sees what
@@ -209,7 +210,8 @@ impl Kind {
             Kind::Rollout(RolloutTimer::DropOldFleet) => 1,
             Kind::Decider(WakeClass::Analysis, _) => 3,
             Kind::Rollout(RolloutTimer::Act(_) | RolloutTimer::HotfixBuilt) | Kind::Decider(WakeClass::Control, _) => 4,
-            Kind::Horizon => 5,
+            Kind::Decider(WakeClass::End, _) => 5,
+            Kind::Horizon => 6,
         }
     }
 }

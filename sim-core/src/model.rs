@@ -725,7 +725,7 @@ pub struct Hotfix {
 }
 
 /// One phase of an expand-and-contract migration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MigrationPhase {
     /// Add the new column (nullable) / teach the old app both values.
     Expand,

@@ -161,6 +161,10 @@ pub enum WakeClass {
     Analysis,
     /// Step ends, gates and other decisions run after the analysis.
     Control,
+    /// After everything else of the instant (the world's own changes
+    /// included): a script's commands, which replay decisions a policy took
+    /// at that instant in reaction to it.
+    End,
 }
 
 /// Why a decider is called.

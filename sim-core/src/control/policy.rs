@@ -42,6 +42,7 @@ impl Wake {
     fn from_token(token: u64, class: WakeClass) -> Wake {
         match (class, token) {
             (WakeClass::Analysis, t) => Wake::Analysis(t),
+            (WakeClass::End, _) => unreachable!("the policy never asks for an end-of-instant wake"),
             (WakeClass::Control, 0) => Wake::Gate,
             (WakeClass::Control, 1) => Wake::Start,
             (WakeClass::Control, 2) => Wake::PreviewEnd,

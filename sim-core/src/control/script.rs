@@ -43,12 +43,13 @@ impl Controller for ScriptController {
             Cue::Begin => {
                 // One wake per distinct instant; the token is the index of
                 // the first command at that instant. Scripted commands run
-                // with the analysis's priority: after the world's changes
-                // and the scrape of the same instant, as a policy's would.
+                // last in their instant, after the world's own changes: a
+                // policy's decision at that instant either came after them
+                // or does not depend on them.
                 let mut last = None;
                 for (i, c) in self.commands.iter().enumerate() {
                     if last != Some(c.at) {
-                        cx.wake(c.at, WakeClass::Analysis, i as u64);
+                        cx.wake(c.at, WakeClass::End, i as u64);
                         last = Some(c.at);
                     }
                 }

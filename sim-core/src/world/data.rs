@@ -127,18 +127,22 @@ impl World<'_> {
                 self.data.last_safe_rollback_at = Some(self.now);
                 observer.event(self.now, &Event::LastSafeRollbackPoint);
                 self.data.working = Some(phase);
-                self.schedule(self.now + duration, Timer::PhaseWork);
+                self.schedule(self.now + duration, Timer::PhaseWork(phase));
             }
             MigrationPhase::Expand | MigrationPhase::SwitchReads => {
                 self.data.working = Some(phase);
-                self.schedule(self.now + duration, Timer::PhaseWork);
+                self.schedule(self.now + duration, Timer::PhaseWork(phase));
             }
         }
     }
 
-    /// A phase's own work (DDL, a read switch) is done.
-    pub(super) fn phase_work_done(&mut self, _observer: &mut dyn Observer) {
-        let Some(phase) = self.data.working.take() else { return };
+    /// `phase`'s own work (DDL, a read switch) is done, unless the phase
+    /// was abandoned (a rollback) since it started.
+    pub(super) fn phase_work_done(&mut self, phase: MigrationPhase) {
+        if self.data.working != Some(phase) {
+            return;
+        }
+        self.data.working = None;
         let m = &mut self.data;
         match phase {
             MigrationPhase::Expand => m.expanded = true,

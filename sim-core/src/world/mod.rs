@@ -114,7 +114,8 @@ pub enum Timer {
     Ready,
     FlagApplied(u32),
     Scrape,
-    PhaseWork,
+    /// A phase's own work (DDL, a read switch) is done.
+    PhaseWork(MigrationPhase),
     BackfillDone,
     RestoreDone,
 }
@@ -127,7 +128,7 @@ impl Timer {
             Timer::FaultOnset(_) | Timer::Boundary | Timer::NoiseTick => 0,
             Timer::Ready | Timer::FlagApplied(_) => 1,
             Timer::Scrape => 2,
-            Timer::PhaseWork | Timer::BackfillDone | Timer::RestoreDone => 4,
+            Timer::PhaseWork(_) | Timer::BackfillDone | Timer::RestoreDone => 4,
         }
     }
 }
@@ -425,7 +426,7 @@ impl<'a> World<'a> {
                 self.note_fault_onset(observer);
                 self.facts.push(Fact::FlagsApplied { percent });
             }
-            Timer::PhaseWork => self.phase_work_done(observer),
+            Timer::PhaseWork(phase) => self.phase_work_done(phase),
             Timer::BackfillDone => self.facts.push(Fact::PhaseWorkDone {
                 phase: MigrationPhase::Backfill,
             }),
