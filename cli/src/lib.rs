@@ -21,7 +21,7 @@ use sim_core::engine::{Collect, run, run_with};
 use sim_core::model::{Policy, Scenario};
 
 /// The most runs per scenario × policy one batch may ask for.
-pub const MAX_SEEDS: u64 = 1_000_000;
+pub const MAX_SEEDS: u64 = sim_core::limits::SEEDS_MAX;
 
 #[derive(Parser, Debug)]
 #[command(

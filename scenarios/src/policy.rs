@@ -30,7 +30,7 @@ use sim_core::time::SimDuration;
 use crate::reader::{Source, Table};
 use crate::scenario::MAX_DURATION;
 
-const MAX_STEPS: usize = 1000;
+const MAX_STEPS: usize = sim_core::limits::STEPS_MAX;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {

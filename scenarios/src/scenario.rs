@@ -24,7 +24,7 @@
 
 use std::path::Path;
 
-use sim_core::engine::MAX_FAULTS;
+use sim_core::limits::{CSV_ROWS_MAX, FAULTS_MAX as MAX_FAULTS, INSTANCES_MAX};
 use sim_core::model::{
     Dependency, Fault, FaultEffect, Fleet, Incident, MigrationFault, MigrationWorld, Monitoring, Noise, Scenario,
     SchemaChange, Segment, Shape, Slo, Spike, Traffic, VersionSpec,
@@ -34,7 +34,7 @@ use sim_core::time::{SimDuration, parse_duration};
 use crate::reader::{Source, Table};
 
 /// The longest horizon a scenario may simulate.
-pub const MAX_DURATION: SimDuration = SimDuration::from_secs(30 * 24 * 3600);
+pub const MAX_DURATION: SimDuration = sim_core::limits::HORIZON_MAX;
 const MAX_RPS: f64 = 10_000_000.0;
 const MAX_USERS: u64 = 10_000_000_000;
 const MAX_LATENCY_MS: f64 = 3_600_000.0;
@@ -336,6 +336,12 @@ fn read_csv(
     if out.is_empty() && problems.is_empty() {
         problems.push(format!("{label}: no data rows after the header"));
     }
+    if out.len() > CSV_ROWS_MAX {
+        problems.push(format!(
+            "{label}: {} rows; at most {CSV_ROWS_MAX} are supported",
+            out.len()
+        ));
+    }
     for p in &problems {
         src.error(span, key, p.clone());
     }
@@ -343,7 +349,7 @@ fn read_csv(
 }
 
 fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fleet> {
-    let instances = t.req_u64(src, "instances", 1, 10_000);
+    let instances = t.req_u64(src, "instances", 1, u64::from(INSTANCES_MAX));
     let startup = t.opt_duration(src, "startup", DAY).unwrap_or_default();
     let capacity_rps = t.opt_f64(src, "capacity_rps", 0.001, MAX_RPS);
     let workers = t.opt_u64(src, "workers", 1, 100_000).unwrap_or(8);

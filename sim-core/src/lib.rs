@@ -8,6 +8,10 @@
 //! Entry points: [`engine::run`] for one run, [`batch::run_batch`] and
 //! [`batch::summarise`] for many.
 
+// A `_ =>` arm over the crate's own enums would let a new variant compile
+// into a silent default: every match lists its variants.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod batch;
 pub mod control;
 pub mod engine;

@@ -14,7 +14,7 @@ pub const HORIZON_MAX: SimDuration = SimDuration::from_secs(30 * 24 * 3600);
 pub const FAULTS_MAX: usize = 6;
 
 /// Most steps in a policy.
-pub const STEPS_MAX: usize = 100;
+pub const STEPS_MAX: usize = 1000;
 
 /// Most instances in a fleet.
 pub const INSTANCES_MAX: u32 = 10_000;

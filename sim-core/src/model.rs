@@ -432,7 +432,16 @@ impl Metric {
             Metric::LatencyP50 => Some(0.50),
             Metric::LatencyP95 => Some(0.95),
             Metric::LatencyP99 => Some(0.99),
-            _ => None,
+            Metric::ErrorRate
+            | Metric::ConversionRate
+            | Metric::ThroughputRatio
+            | Metric::CpuUtilisation
+            | Metric::MemoryUtilisation
+            | Metric::Restarts
+            | Metric::BackfillLagRows
+            | Metric::DuplicateWrites
+            | Metric::ConstraintViolations
+            | Metric::MismatchedRows => None,
         }
     }
 

@@ -82,29 +82,24 @@ impl Counters {
     /// The metric's value over these counts; `None` where there is no data
     /// (no requests for a request metric).
     pub fn metric(&self, metric: Metric) -> Option<f64> {
+        let per_request = |v: Option<f64>| if self.requests == 0 { None } else { v };
         match metric {
-            Metric::CpuUtilisation => return Some(self.cpu),
-            Metric::MemoryUtilisation => return Some(self.memory),
-            Metric::Restarts => return Some(self.restarts as f64),
-            Metric::BackfillLagRows => return Some(self.backfill_lag),
-            Metric::MismatchedRows => return Some(self.mismatched),
-            Metric::DuplicateWrites => return Some(self.duplicates as f64),
-            Metric::ConstraintViolations => return Some(self.violations as f64),
-            Metric::ThroughputRatio => {
-                return (self.routed > 0).then(|| self.requests as f64 / self.routed as f64);
-            }
-            _ => {}
-        }
-        if self.requests == 0 {
-            return None;
-        }
-        match metric {
-            Metric::ErrorRate => Some(self.errors as f64 / self.requests as f64),
+            Metric::CpuUtilisation => Some(self.cpu),
+            Metric::MemoryUtilisation => Some(self.memory),
+            Metric::Restarts => Some(self.restarts as f64),
+            Metric::BackfillLagRows => Some(self.backfill_lag),
+            Metric::MismatchedRows => Some(self.mismatched),
+            Metric::DuplicateWrites => Some(self.duplicates as f64),
+            Metric::ConstraintViolations => Some(self.violations as f64),
+            Metric::ThroughputRatio => (self.routed > 0).then(|| self.requests as f64 / self.routed as f64),
+            Metric::ErrorRate => per_request(Some(self.errors as f64 / self.requests.max(1) as f64)),
             Metric::ConversionRate => {
                 let ok = self.requests - self.errors;
-                (ok > 0).then(|| self.conversions as f64 / ok as f64)
+                per_request((ok > 0).then(|| self.conversions as f64 / ok as f64))
             }
-            _ => histogram_quantile(&self.latency, metric.quantile()?),
+            Metric::LatencyP50 | Metric::LatencyP95 | Metric::LatencyP99 => {
+                per_request(metric.quantile().and_then(|q| histogram_quantile(&self.latency, q)))
+            }
         }
     }
 }

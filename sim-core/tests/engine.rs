@@ -558,3 +558,44 @@ fn saturation_sheds_the_excess_and_is_not_blamed_on_the_fault() {
     assert!((rate - (1.0 - 1.0 / 1.8)).abs() < 0.01, "shed {rate}");
     assert_eq!(r.blast_failed_requests(), 0);
 }
+
+/// The event budget is an exit of its own: a run that would need more
+/// events than `limits::EVENTS_PER_RUN_MAX` ends with the outcome
+/// `event_budget`, never with a promotion or a mitigation it did not reach.
+/// 30 days of 1 s scrapes and 1 s analyses is 5.2 million events.
+#[test]
+fn a_run_out_of_events_ends_with_its_own_outcome() {
+    let mut s = scenario(vec![]);
+    s.duration = sim_core::limits::HORIZON_MAX;
+    s.monitoring.scrape_interval = secs(1);
+    s.traffic.rps = 1.0;
+    let mut p = playbook();
+    p.analysis.interval = secs(1);
+    p.steps = vec![Step {
+        weight: 1,
+        pause: sim_core::limits::HORIZON_MAX,
+    }];
+    let r = run(&s, &p, 1, 0, &mut Discard);
+    assert_eq!(r.outcome, Outcome::EventBudget);
+    assert_eq!(r.events, sim_core::limits::EVENTS_PER_RUN_MAX + 1);
+    assert_eq!(r.promoted_at, None);
+    assert_eq!(r.mitigation, None);
+}
+
+/// An observer may stop a run (ripgrep's `Sink` returning false): the run
+/// ends there with the outcome `stopped`.
+#[test]
+fn an_observer_can_stop_a_run() {
+    struct StopAfter(u32);
+    impl sim_core::engine::Observer for StopAfter {
+        fn event(&mut self, _: sim_core::time::SimTime, _: &Event) {}
+        fn proceed(&mut self) -> bool {
+            self.0 = self.0.saturating_sub(1);
+            self.0 > 0
+        }
+    }
+    let r = run(&scenario(vec![]), &playbook(), 1, 0, &mut StopAfter(50));
+    assert_eq!(r.outcome, Outcome::Stopped);
+    assert_eq!(r.events, 50);
+    assert_eq!(r.promoted_at, None);
+}

@@ -300,7 +300,7 @@ fn is_critical_failure(c: Classification, effect: Option<f64>, p: &MannWhitneyPa
         && match c {
             Classification::High => effect.is_none_or(|e| e >= p.critical_increase),
             Classification::Low => effect.is_none_or(|e| e <= p.critical_decrease),
-            _ => false,
+            Classification::Pass | Classification::NoData | Classification::NoDataFail => false,
         }
 }
 
