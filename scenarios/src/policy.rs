@@ -22,8 +22,8 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, Analysis, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy, Routing,
-    ScoreThresholds, Step, Strategy,
+    Action, AnalysisSpec, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy,
+    Routing, ScoreSpec, Step, Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -235,7 +235,7 @@ fn action(
     }
 }
 
-fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
+fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> {
     let interval = t.req_duration(src, "interval", DAY);
     if interval.is_some_and(|i| i < SimDuration::from_secs(1)) {
         let span = t.span_of("interval");
@@ -266,7 +266,7 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Analysis> {
         }
     }
     t.finish(src);
-    Some(Analysis {
+    Some(AnalysisSpec {
         interval: interval?,
         failure_limit: failure_limit? as u32,
         consecutive,
@@ -666,7 +666,7 @@ fn threshold_bounds(src: &mut Source<'_>, c: &mut Table<'_, '_>) -> Option<[Opti
     (!bad).then_some(bounds)
 }
 
-fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreThresholds>> {
+fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreSpec>> {
     let Some(mut t) = t else { return Some(None) };
     let pass = t.req_f64(src, "pass", 0.0, 100.0);
     let marginal = t.req_f64(src, "marginal", 0.0, 100.0);
@@ -679,7 +679,7 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreT
         src.error(&span, &path, format!("marginal ({marginal}) is above pass ({pass})"));
         return None;
     }
-    Some(Some(ScoreThresholds {
+    Some(Some(ScoreSpec {
         pass,
         marginal,
         weights,

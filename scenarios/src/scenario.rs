@@ -26,8 +26,8 @@ use std::path::Path;
 
 use sim_core::limits::{CSV_ROWS_MAX, FAULTS_MAX as MAX_FAULTS, INSTANCES_MAX};
 use sim_core::model::{
-    Dependency, Fault, FaultEffect, Fleet, Incident, MigrationFault, MigrationWorld, Monitoring, Noise, Scenario,
-    SchemaChange, Segment, Shape, Slo, Spike, Traffic, VersionSpec,
+    Dependency, Fault, FaultEffect, FleetSpec, Incident, MigrationFault, MigrationWorld, MonitoringSpec, Noise,
+    Scenario, SchemaChange, SegmentSpec, Shape, Slo, Spike, Traffic, VersionSpec,
 };
 use sim_core::time::{SimDuration, parse_duration};
 
@@ -348,14 +348,14 @@ fn read_csv(
     problems.is_empty().then_some(out)
 }
 
-fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Fleet> {
+fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<FleetSpec> {
     let instances = t.req_u64(src, "instances", 1, u64::from(INSTANCES_MAX));
     let startup = t.opt_duration(src, "startup", DAY).unwrap_or_default();
     let capacity_rps = t.opt_f64(src, "capacity_rps", 0.001, MAX_RPS);
     let workers = t.opt_u64(src, "workers", 1, 100_000).unwrap_or(8);
     let memory_limit_mb = t.opt_f64(src, "memory_limit_mb", 1.0, MAX_MEMORY_MB).unwrap_or(1024.0);
     t.finish(src);
-    Some(Fleet {
+    Some(FleetSpec {
         instances: instances? as u32,
         startup,
         capacity_rps,
@@ -438,11 +438,11 @@ fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -
     (ok && !bad).then_some(spec)
 }
 
-fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Segment>> {
+fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<SegmentSpec>> {
     let Some(tables) = top.opt_tables(src, "segments") else {
         return Some(Vec::new());
     };
-    let mut out: Vec<Segment> = Vec::new();
+    let mut out: Vec<SegmentSpec> = Vec::new();
     let mut ok = true;
     for mut t in tables {
         let name = t.req_str(src, "name");
@@ -456,7 +456,7 @@ fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Segment
                     src.error(&span, &path, format!("segment {name:?} is defined twice"));
                     ok = false;
                 }
-                out.push(Segment { name, share });
+                out.push(SegmentSpec { name, share });
             }
             _ => ok = false,
         }
@@ -730,8 +730,8 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
     })
 }
 
-fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitoring> {
-    let default = Monitoring {
+fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<MonitoringSpec> {
+    let default = MonitoringSpec {
         scrape_interval: SimDuration::from_secs(15),
         ingestion_delay: SimDuration::ZERO,
     };
@@ -743,7 +743,7 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
         src.error(&span, &t.key_path("scrape_interval"), "must be at least 1s");
     }
     t.finish(src);
-    Some(Monitoring {
+    Some(MonitoringSpec {
         scrape_interval: scrape.unwrap_or(default.scrape_interval),
         ingestion_delay: delay.unwrap_or(default.ingestion_delay),
     })

@@ -156,7 +156,7 @@ pub struct Traffic {
 
 /// The fleet the service runs on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Fleet {
+pub struct FleetSpec {
     pub instances: u32,
     /// Time from launching an instance to it being ready for traffic.
     pub startup: SimDuration,
@@ -200,14 +200,14 @@ pub struct Noise {
 
 /// A named share of requests (user segment, endpoint or region).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Segment {
+pub struct SegmentSpec {
     pub name: String,
     pub share: f64,
 }
 
 /// The monitoring pipeline: the only window controllers have on the world.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Monitoring {
+pub struct MonitoringSpec {
     pub scrape_interval: SimDuration,
     /// Time between a scrape and its data being queryable.
     pub ingestion_delay: SimDuration,
@@ -231,16 +231,16 @@ pub struct Scenario {
     pub duration: SimDuration,
     pub rollout_at: SimDuration,
     pub traffic: Traffic,
-    pub fleet: Fleet,
+    pub fleet: FleetSpec,
     pub stable: VersionSpec,
     pub candidate: VersionSpec,
     pub faults: Vec<Fault>,
-    pub monitoring: Monitoring,
+    pub monitoring: MonitoringSpec,
     pub slo: Slo,
     pub dependency: Option<Dependency>,
     pub incidents: Vec<Incident>,
     pub noise: Option<Noise>,
-    pub segments: Vec<Segment>,
+    pub segments: Vec<SegmentSpec>,
     /// Feature flags the candidate's code paths sit behind.
     pub flags: Vec<String>,
     /// Time for a flag change to reach every instance.
@@ -622,7 +622,7 @@ impl Action {
 
 /// Background analysis run throughout the rollout (Argo Rollouts semantics).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Analysis {
+pub struct AnalysisSpec {
     pub interval: SimDuration,
     /// A check fails the analysis once its failed measurements exceed this.
     pub failure_limit: u32,
@@ -638,12 +638,12 @@ pub struct Analysis {
     /// Kayenta-style score over the Mann-Whitney checks: the share of them
     /// that pass, 0–100. Below `marginal` the measurement fails, below
     /// `pass` it is inconclusive.
-    pub score: Option<ScoreThresholds>,
+    pub score: Option<ScoreSpec>,
 }
 
 /// Kayenta's pass and marginal score thresholds.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScoreThresholds {
+pub struct ScoreSpec {
     pub pass: f64,
     pub marginal: f64,
     /// Group weights (Kayenta's classifier groups); empty: groups weigh the same.
@@ -819,7 +819,7 @@ pub struct Policy {
     pub description: String,
     pub strategy: Strategy,
     pub steps: Vec<Step>,
-    pub analysis: Analysis,
+    pub analysis: AnalysisSpec,
     /// Time from the decision to roll back until traffic moves.
     pub rollback_delay: SimDuration,
     pub paging: Paging,

@@ -104,13 +104,12 @@ impl Counters {
     }
 }
 
-/// One scrape of both arms' counters (`stable` is the baseline arm,
-/// `candidate` the canary arm).
+/// One scrape of both arms' counters.
 #[derive(Clone, Debug)]
 pub struct Scrape {
     pub at: SimTime,
-    pub stable: Counters,
-    pub candidate: Counters,
+    pub baseline: Counters,
+    pub canary: Counters,
 }
 
 /// A window of monitoring data: what a query over `[from, to]` returns.
@@ -118,15 +117,17 @@ pub struct Scrape {
 pub struct Window {
     pub from: SimTime,
     pub to: SimTime,
-    pub stable: Counters,
-    pub candidate: Counters,
+    pub baseline: Counters,
+    pub canary: Counters,
 }
 
 /// Live counters plus the scrapes still inside any query's reach.
 #[derive(Debug)]
 pub struct Monitoring {
-    pub live_stable: Counters,
-    pub live_candidate: Counters,
+    /// Live counters of the baseline arm (stable, or flag-off requests) and
+    /// of the canary arm (the candidate, flag-on or mirrored requests).
+    pub live_baseline: Counters,
+    pub live_canary: Counters,
     scrapes: VecDeque<Scrape>,
     ingestion_delay: SimDuration,
     /// Scrapes older than this are dropped (the longest window any check asks for).
@@ -136,8 +137,8 @@ pub struct Monitoring {
 impl Monitoring {
     pub fn new(ingestion_delay: SimDuration, retention: SimDuration) -> Monitoring {
         let mut m = Monitoring {
-            live_stable: Counters::default(),
-            live_candidate: Counters::default(),
+            live_baseline: Counters::default(),
+            live_canary: Counters::default(),
             scrapes: VecDeque::new(),
             ingestion_delay,
             retention,
@@ -154,8 +155,8 @@ impl Monitoring {
         }
         self.scrapes.push_back(Scrape {
             at: now,
-            stable: self.live_stable.clone(),
-            candidate: self.live_candidate.clone(),
+            baseline: self.live_baseline.clone(),
+            canary: self.live_canary.clone(),
         });
     }
 
@@ -176,8 +177,8 @@ impl Monitoring {
             .map(|w| Window {
                 from: w[0].at,
                 to: w[1].at,
-                stable: w[1].stable.delta(&w[0].stable),
-                candidate: w[1].candidate.delta(&w[0].candidate),
+                baseline: w[1].baseline.delta(&w[0].baseline),
+                canary: w[1].canary.delta(&w[0].canary),
             })
             .collect()
     }
@@ -193,8 +194,8 @@ impl Monitoring {
         Some(Window {
             from: start.at,
             to: end.at,
-            stable: end.stable.delta(&start.stable),
-            candidate: end.candidate.delta(&start.candidate),
+            baseline: end.baseline.delta(&start.baseline),
+            canary: end.canary.delta(&start.canary),
         })
     }
 }

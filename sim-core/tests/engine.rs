@@ -32,7 +32,7 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
             spikes: vec![],
             session_requests: 10.0,
         },
-        fleet: Fleet {
+        fleet: FleetSpec {
             instances: 10,
             startup: secs(30),
             capacity_rps: None,
@@ -42,7 +42,7 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
         candidate: stable.clone(),
         stable,
         faults,
-        monitoring: Monitoring {
+        monitoring: MonitoringSpec {
             scrape_interval: secs(15),
             ingestion_delay: SimDuration::ZERO,
         },
@@ -90,7 +90,7 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
                 pause: secs(pause),
             })
             .collect(),
-        analysis: Analysis {
+        analysis: AnalysisSpec {
             interval: secs(60),
             failure_limit,
             consecutive: false,
@@ -531,7 +531,7 @@ fn a_segment_fault_touches_only_its_segment() {
     let mut s = scenario(vec![error_fault(0.2, 0)]);
     s.stable.error_rate = 0.0;
     s.candidate.error_rate = 0.0;
-    s.segments = vec![Segment {
+    s.segments = vec![SegmentSpec {
         name: "eu".into(),
         share: 0.25,
     }];

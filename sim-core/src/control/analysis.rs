@@ -70,8 +70,8 @@ fn counts(metric: Metric, c: &Counters) -> Option<(u64, u64)> {
 
 /// The standardised difference, positive when the canary is worse.
 fn standardised(metric: Metric, w: &Window) -> Option<f64> {
-    let (ec, nc) = counts(metric, &w.candidate)?;
-    let (eb, nb) = counts(metric, &w.stable)?;
+    let (ec, nc) = counts(metric, &w.canary)?;
+    let (eb, nb) = counts(metric, &w.baseline)?;
     if nc == 0 || nb == 0 {
         return None;
     }
@@ -160,9 +160,9 @@ impl<'p> Analysis<'p> {
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests) = match &window {
                 Some(w) => (
-                    w.candidate.metric(check.metric),
-                    w.stable.metric(check.metric),
-                    w.candidate.routed,
+                    w.canary.metric(check.metric),
+                    w.baseline.metric(check.metric),
+                    w.canary.routed,
                 ),
                 None => (None, None, 0),
             };
@@ -233,7 +233,7 @@ impl Analysis<'_> {
     fn judge_check(&mut self, i: usize, check: &Check, w: &Window, obs: &Observation<'_>) -> Verdict {
         let metric = check.metric;
         match check.judge {
-            Judge::Threshold => judge_threshold(check, w.candidate.metric(metric), w.stable.metric(metric)),
+            Judge::Threshold => judge_threshold(check, w.canary.metric(metric), w.baseline.metric(metric)),
             Judge::ZTest { alpha } => match self.standardised_any(metric, w, obs) {
                 Some(z) => verdict(z > inverse_normal_cdf(1.0 - alpha)),
                 None => Verdict::Inconclusive,
@@ -273,7 +273,7 @@ impl Analysis<'_> {
     /// rate, else Welch's statistic on the window's per-scrape values,
     /// `(m_c − m_b) / √(s²_c/n_c + s²_b/n_b)`, signed so worse is positive.
     fn standardised_any(&self, metric: Metric, w: &Window, obs: &Observation<'_>) -> Option<f64> {
-        if counts(metric, &w.candidate).is_some() {
+        if counts(metric, &w.canary).is_some() {
             return standardised(metric, w);
         }
         let series = obs.series(self.policy.analysis.interval);
@@ -282,9 +282,9 @@ impl Analysis<'_> {
                 .iter()
                 .filter_map(|x| {
                     if canary {
-                        x.candidate.metric(metric)
+                        x.canary.metric(metric)
                     } else {
-                        x.stable.metric(metric)
+                        x.baseline.metric(metric)
                     }
                 })
                 .collect()
@@ -307,7 +307,7 @@ impl Analysis<'_> {
 
     fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, test: (f64, f64), share: f64) -> Verdict {
         let (concentration, alpha) = test;
-        let (Some((ec, nc)), Some((eb, nb))) = (counts(check.metric, &w.candidate), counts(check.metric, &w.stable))
+        let (Some((ec, nc)), Some((eb, nb))) = (counts(check.metric, &w.canary), counts(check.metric, &w.baseline))
         else {
             return Verdict::Inconclusive;
         };
@@ -358,18 +358,18 @@ impl Analysis<'_> {
             // As for counts, the window that saw the change starts nothing.
             *state = (share > 0.0 && share < 1.0).then(|| {
                 (
-                    vec![0; w.candidate.latency.len()],
-                    vec![0; w.stable.latency.len()],
+                    vec![0; w.canary.latency.len()],
+                    vec![0; w.baseline.latency.len()],
                     share,
                 )
             });
             return Verdict::Inconclusive;
         }
         let (canary, baseline, _) = state.as_mut().expect("checked above");
-        for (acc, x) in canary.iter_mut().zip(&w.candidate.latency) {
+        for (acc, x) in canary.iter_mut().zip(&w.canary.latency) {
             *acc += x;
         }
-        for (acc, x) in baseline.iter_mut().zip(&w.stable.latency) {
+        for (acc, x) in baseline.iter_mut().zip(&w.baseline.latency) {
             *acc += x;
         }
         verdict(crate::judges::sequential::stochastically_larger(
@@ -381,8 +381,8 @@ impl Analysis<'_> {
 
     fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64, obs: &Observation<'_>) -> Verdict {
         let series = obs.series(self.policy.analysis.interval);
-        let control: Vec<f64> = series.iter().filter_map(|w| w.stable.metric(check.metric)).collect();
-        let experiment: Vec<f64> = series.iter().filter_map(|w| w.candidate.metric(check.metric)).collect();
+        let control: Vec<f64> = series.iter().filter_map(|w| w.baseline.metric(check.metric)).collect();
+        let experiment: Vec<f64> = series.iter().filter_map(|w| w.canary.metric(check.metric)).collect();
         let worse_up = check.metric.higher_is_worse();
         let p = MannWhitneyParams {
             confidence,

@@ -127,6 +127,6 @@ impl<'p> Plan<'p> {
         };
         gates
             .iter()
-            .all(|g| judge_threshold(g, w.candidate.metric(g.metric), w.stable.metric(g.metric)) == Verdict::Pass)
+            .all(|g| judge_threshold(g, w.canary.metric(g.metric), w.baseline.metric(g.metric)) == Verdict::Pass)
     }
 }

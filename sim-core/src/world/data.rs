@@ -344,7 +344,7 @@ impl World<'_> {
             }
         }
         let backfill_finished = m.backfilling && m.to_copy - m.skipped <= 0.5 && m.backfill_done_at.is_none();
-        for counters in [&mut self.monitoring.live_stable, &mut self.monitoring.live_candidate] {
+        for counters in [&mut self.monitoring.live_baseline, &mut self.monitoring.live_canary] {
             counters.backfill_lag = self.data.to_copy.round();
             counters.mismatched = self.data.mismatched as f64;
             counters.duplicates = self.data.duplicates;

@@ -375,8 +375,8 @@ impl World<'_> {
         let (failed, fault_failed) = coupled(rng, served, m.p_fail_reference, m.p_fail);
         let (slow, fault_slow) = coupled(rng, served, m.p_slow_reference, m.p_slow);
         let counters: &mut Counters = match arm {
-            Arm::Baseline => &mut self.monitoring.live_stable,
-            Arm::Canary => &mut self.monitoring.live_candidate,
+            Arm::Baseline => &mut self.monitoring.live_baseline,
+            Arm::Canary => &mut self.monitoring.live_canary,
         };
         fill_histogram(rng, served - slow, &table.below, &mut counters.latency);
         fill_histogram(rng, slow, &table.above, &mut counters.latency);
@@ -690,7 +690,7 @@ impl World<'_> {
         } else {
             0
         };
-        let counters = &mut self.monitoring.live_candidate;
+        let counters = &mut self.monitoring.live_canary;
         let lost = in_flight.min(counters.requests - counters.errors);
         counters.errors += lost;
         counters.restarts += u64::from(killed);
@@ -729,9 +729,9 @@ impl World<'_> {
         };
         let (cpu_b, mem_b) = gauges(baseline);
         let (cpu_c, mem_c) = gauges(Version::Candidate);
-        self.monitoring.live_stable.cpu = cpu_b;
-        self.monitoring.live_stable.memory = mem_b;
-        self.monitoring.live_candidate.cpu = cpu_c;
-        self.monitoring.live_candidate.memory = mem_c;
+        self.monitoring.live_baseline.cpu = cpu_b;
+        self.monitoring.live_baseline.memory = mem_b;
+        self.monitoring.live_canary.cpu = cpu_c;
+        self.monitoring.live_canary.memory = mem_c;
     }
 }
