@@ -21,31 +21,25 @@ fn a_runs_jsonl_output_replays_it() {
     assert_eq!(decision["metric"], "error_rate");
     let path = temp_file("replay", "run.jsonl", &log);
     let path = path.to_str().unwrap();
+    let replay = |format: &str| {
+        ok(&[
+            "run",
+            "checkout-error-spike",
+            "--seed",
+            "7",
+            "--script",
+            path,
+            "--format",
+            format,
+        ])
+    };
     let mut original = json(&["run", "checkout-error-spike", "--seed", "7", "--format", "json"]);
-    let mut replayed = json(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--script",
-        path,
-        "--format",
-        "json",
-    ]);
+    let mut replayed: serde_json::Value = serde_json::from_str(&replay("json")).unwrap();
     // A script runs no analysis, so the engine handles fewer events.
     original["events"] = serde_json::Value::Null;
     replayed["events"] = serde_json::Value::Null;
     assert_eq!(original, replayed);
-    let replay_log = ok(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--script",
-        path,
-        "--format",
-        "jsonl",
-    ]);
+    let replay_log = replay("jsonl");
     assert!(replay_log.contains(r#""command":"rollback","by":"script","metric":"error_rate""#));
 }
 

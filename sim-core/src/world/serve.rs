@@ -206,33 +206,7 @@ impl World<'_> {
             },
         };
         if let Some(d) = &sc.dependency {
-            let mut extra = 0.0;
-            for (i, f) in sc.faults.iter().enumerate() {
-                if let FaultEffect::DependencyLoad { factor } = f.effect
-                    && active & (1 << i) != 0
-                {
-                    let on = self.flag_share();
-                    let touched = if f.flag.is_some() {
-                        self.touch(i, true) * on
-                    } else {
-                        self.touch(i, true)
-                    };
-                    extra += touched * (factor - 1.0);
-                }
-            }
-            let q = d.queries_per_request;
-            // The backfill loads the dependency in both worlds: it is the
-            // plan's cost, reported apart, not the fault's.
-            let base = (rates[0] + rates[1]) * q / d.capacity_qps;
-            let backfill = self.backfill_qps(base) / d.capacity_qps;
-            let rho_d = (rates[0] + rates[1] * (1.0 + extra)) * q / d.capacity_qps + backfill;
-            let rho_d_reference = base + backfill;
-            env.rho_dependency = rho_d;
-            env.backfill_added_ms = d.latency_ms * (queue_factor(rho_d_reference, 1) - queue_factor(base, 1));
-            env.dependency_ms = d.latency_ms * queue_factor(rho_d, 1);
-            env.dependency_ms_reference = d.latency_ms * queue_factor(rho_d_reference, 1);
-            env.dependency_shed = shed_fraction(rho_d);
-            env.dependency_shed_reference = shed_fraction(rho_d_reference);
+            self.dependency_env(d, rates, active, &mut env);
         }
         for inc in &sc.incidents {
             let start = SimTime::ZERO + inc.at;
@@ -242,6 +216,38 @@ impl World<'_> {
             }
         }
         env
+    }
+
+    /// The shared dependency's load and latency in both worlds.
+    fn dependency_env(&self, d: &crate::model::Dependency, rates: [f64; 2], active: u32, env: &mut Env) {
+        let sc = self.sc;
+        let mut extra = 0.0;
+        for (i, f) in sc.faults.iter().enumerate() {
+            if let FaultEffect::DependencyLoad { factor } = f.effect
+                && active & (1 << i) != 0
+            {
+                let on = self.flag_share();
+                let touched = if f.flag.is_some() {
+                    self.touch(i, true) * on
+                } else {
+                    self.touch(i, true)
+                };
+                extra += touched * (factor - 1.0);
+            }
+        }
+        let q = d.queries_per_request;
+        // The backfill loads the dependency in both worlds: it is the
+        // plan's cost, reported apart, not the fault's.
+        let base = (rates[0] + rates[1]) * q / d.capacity_qps;
+        let backfill = self.backfill_qps(base) / d.capacity_qps;
+        let rho_d = (rates[0] + rates[1] * (1.0 + extra)) * q / d.capacity_qps + backfill;
+        let rho_d_reference = base + backfill;
+        env.rho_dependency = rho_d;
+        env.backfill_added_ms = d.latency_ms * (queue_factor(rho_d_reference, 1) - queue_factor(base, 1));
+        env.dependency_ms = d.latency_ms * queue_factor(rho_d, 1);
+        env.dependency_ms_reference = d.latency_ms * queue_factor(rho_d_reference, 1);
+        env.dependency_shed = shed_fraction(rho_d);
+        env.dependency_shed_reference = shed_fraction(rho_d_reference);
     }
 
     /// A cached histogram cell table for a latency distribution.
