@@ -287,7 +287,7 @@ fn collect(world: &mut World<'_>, queue: &mut Queue, notes: &mut VecDeque<Note>)
     for (at, t) in world.take_timers() {
         queue.push(at, Kind::World(t));
     }
-    notes.extend(world.take_facts().into_iter().map(Note::World));
+    notes.extend(world.take_facts().into_iter().map(Note::Fact));
 }
 
 /// The decisions a run's controllers took, for scoring.
@@ -379,11 +379,11 @@ impl<'s, 'a> Sim<'s, 'a> {
     fn settle(&mut self, controller: &mut dyn Controller, observer: &mut dyn Observer) {
         while let Some(note) = self.notes.pop_front() {
             match note {
-                Note::World(fact @ (Fact::InstancesReady | Fact::FlagsApplied { .. })) => {
+                Note::Fact(fact @ (Fact::InstancesReady | Fact::FlagsApplied { .. })) => {
                     let (mut p, rollout) = self.platform(observer);
                     rollout.on_fact(fact, &mut p);
                 }
-                Note::World(Fact::CandidateServing | Fact::PhaseWorkDone { .. })
+                Note::Fact(Fact::CandidateServing | Fact::PhaseWorkDone { .. })
                 | Note::StepReached { .. }
                 | Note::PreviewStarted
                 | Note::Switched

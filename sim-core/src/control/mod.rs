@@ -139,7 +139,7 @@ pub struct Issued {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Note {
     /// A fact the world reported about the controller's own operations.
-    World(Fact),
+    Fact(Fact),
     /// Step `step`'s weight is in force: its pause starts now.
     StepReached { step: usize },
     /// Blue-green: mirrored preview traffic reaches the new fleet.

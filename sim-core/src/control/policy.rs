@@ -178,17 +178,17 @@ impl<'p> PolicyController<'p> {
     fn noted(&mut self, note: Note, now: SimTime, cx: &mut Cx) {
         let strategy = &self.policy.strategy;
         match note {
-            Note::World(Fact::CandidateServing) => {
+            Note::Fact(Fact::CandidateServing) => {
                 if matches!(strategy, Strategy::Canary { .. } | Strategy::Rolling { .. }) {
                     self.analysis.start(now, cx);
                 }
             }
-            Note::World(Fact::PhaseWorkDone { phase }) => {
+            Note::Fact(Fact::PhaseWorkDone { phase }) => {
                 if let Some(plan) = &mut self.plan {
                     plan.work_done(phase, now, cx);
                 }
             }
-            Note::World(Fact::InstancesReady | Fact::FlagsApplied { .. }) => {}
+            Note::Fact(Fact::InstancesReady | Fact::FlagsApplied { .. }) => {}
             Note::StepReached { step } => {
                 let pause = self.policy.steps[step].pause;
                 self.wake(cx, now + pause, Wake::StepEnd(step));
