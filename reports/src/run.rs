@@ -434,7 +434,9 @@ pub fn event_json(at: SimTime, e: &Event) -> Value {
             "type": "analysis",
             "measurements": measurements.iter().map(measurement_json).collect::<Vec<_>>(),
         }),
-        Event::AnalysisFailed { metric } => json!({"t_s": t_s, "type": "analysis_failed", "metric": metric.name()}),
+        Event::AnalysisFailed { metric, group } => {
+            json!({"t_s": t_s, "type": "analysis_failed", "metric": metric.name(), "group": group})
+        }
         Event::Decided { action } => json!({"t_s": t_s, "type": "decision", "action": action.name()}),
         Event::Paged { acts_at } => json!({"t_s": t_s, "type": "paged", "acts_at_s": secs_of(acts_at)}),
         Event::Acting { action } => json!({"t_s": t_s, "type": "acting", "action": action.name()}),
@@ -572,7 +574,11 @@ fn event_line(e: &Event) -> String {
             plural(*count)
         ),
         Event::Analysis { measurements } => analysis_line(measurements),
-        Event::AnalysisFailed { metric } => format!("analysis FAILED on {}", metric.name()),
+        Event::AnalysisFailed { metric, group: None } => format!("analysis FAILED on {}", metric.name()),
+        Event::AnalysisFailed {
+            metric,
+            group: Some(group),
+        } => format!("analysis FAILED on {} (score group {group})", metric.name()),
         Event::Decided { action } => format!("decision: {}", action.name()),
         Event::Paged { acts_at } => format!("paged a human; acknowledged and acting at {acts_at}"),
         Event::Acting { action } => format!("acting: {}", action.name()),

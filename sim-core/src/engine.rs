@@ -124,6 +124,8 @@ pub enum Event {
     },
     AnalysisFailed {
         metric: Metric,
+        /// The Kayenta score group that failed, when a score decided.
+        group: Option<String>,
     },
     Decided {
         action: Action,

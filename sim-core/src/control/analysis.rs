@@ -14,12 +14,14 @@ use super::{Cx, WakeClass};
 use crate::engine::{Event, Measurement, Verdict};
 use crate::judges::control_charts::{Cusum, Ewma, Side, Sprt, SprtDecision};
 use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, classify};
+use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
 use crate::model::{Action, Check, Judge, Metric, Policy};
 use crate::monitoring::{Counters, Window};
 use crate::time::SimTime;
 use crate::world::Observation;
+use std::collections::BTreeMap;
 
 /// A judge's memory between intervals.
 #[derive(Clone, Debug)]
@@ -96,6 +98,8 @@ pub struct Analysis<'p> {
     judge_states: Vec<JudgeState>,
     /// The last time any check failed a measurement (for "stable for T").
     pub last_failure_at: Option<SimTime>,
+    /// This tick's Mann-Whitney classifications, for the score.
+    classes: Vec<Option<Classification>>,
 }
 
 /// What an analysis tick concluded.
@@ -119,6 +123,7 @@ impl<'p> Analysis<'p> {
             failures: vec![0; policy.analysis.checks.len()],
             judge_states: policy.analysis.checks.iter().map(JudgeState::new).collect(),
             last_failure_at: None,
+            classes: vec![None; policy.analysis.checks.len()],
         }
     }
 
@@ -157,6 +162,7 @@ impl<'p> Analysis<'p> {
         let analysis = &policy.analysis;
         let window = obs.window(analysis.interval);
         let mut verdicts = Vec::with_capacity(analysis.checks.len());
+        self.classes.iter_mut().for_each(|c| *c = None);
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests) = match &window {
                 Some(w) => (
@@ -174,14 +180,19 @@ impl<'p> Analysis<'p> {
             };
             verdicts.push((candidate, stable, candidate_requests, verdict));
         }
-        self.apply_score(&mut verdicts);
+        let culprit = self.apply_score(&mut verdicts);
         let (measurements, failed) = self.count(obs.now, &verdicts);
         cx.event(Event::Analysis { measurements });
         match failed {
             Some(check) => {
-                cx.event(Event::AnalysisFailed { metric: check.metric });
+                // A failed score names the group and metric that failed it.
+                let (group, metric) = match culprit {
+                    Some((group, metric)) if matches!(check.judge, Judge::MannWhitney { .. }) => (Some(group), metric),
+                    _ => (check.group.clone(), check.metric),
+                };
+                cx.event(Event::AnalysisFailed { metric, group });
                 Tick::Failed {
-                    metric: check.metric,
+                    metric,
                     action: check.on_failure.unwrap_or(analysis.on_failure),
                 }
             }
@@ -265,7 +276,15 @@ impl Analysis<'_> {
             Judge::Sequential { concentration, alpha } => {
                 self.judge_sequential(i, check, w, (concentration, alpha), obs.candidate_share())
             }
-            Judge::MannWhitney { confidence, tolerance } => self.judge_mann_whitney(check, confidence, tolerance, obs),
+            Judge::MannWhitney { confidence, tolerance } => {
+                let class = self.judge_mann_whitney(check, confidence, tolerance, obs);
+                self.classes[i] = Some(class);
+                match class {
+                    Classification::Pass => Verdict::Pass,
+                    Classification::High | Classification::Low => Verdict::Fail,
+                    Classification::NoData | Classification::NoDataFail => Verdict::Inconclusive,
+                }
+            }
         }
     }
 
@@ -379,7 +398,13 @@ impl Analysis<'_> {
         ))
     }
 
-    fn judge_mann_whitney(&self, check: &Check, confidence: f64, tolerance: f64, obs: &Observation<'_>) -> Verdict {
+    fn judge_mann_whitney(
+        &self,
+        check: &Check,
+        confidence: f64,
+        tolerance: f64,
+        obs: &Observation<'_>,
+    ) -> Classification {
         let series = obs.series(self.policy.analysis.interval);
         let control: Vec<f64> = series.iter().filter_map(|w| w.baseline.metric(check.metric)).collect();
         let experiment: Vec<f64> = series.iter().filter_map(|w| w.canary.metric(check.metric)).collect();
@@ -394,79 +419,79 @@ impl Analysis<'_> {
             },
             ..MannWhitneyParams::default()
         };
-        match classify(&control, &experiment, &p).classification {
-            Classification::Pass => Verdict::Pass,
-            Classification::High | Classification::Low => Verdict::Fail,
-            Classification::NoData | Classification::NoDataFail => Verdict::Inconclusive,
-        }
+        classify(&control, &experiment, &p).classification
     }
 
-    /// Kayenta's score over the conclusive Mann-Whitney checks: each
-    /// group's share of passing metrics, weighted by the group's weight
-    /// (equal weights when none are given), 0–100; a failing critical metric
-    /// fails the score on its own. Every Mann-Whitney check then takes the
-    /// score's verdict: fail below `marginal`, inconclusive below `pass`.
-    fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) {
-        let Some(t) = &self.policy.analysis.score else { return };
+    /// Kayenta's score over the Mann-Whitney checks, by Kayenta's own
+    /// weighted-sum scorer (`judges::scorer::weighted_sum`): each group's
+    /// share of passing metrics, weighted (configured weights, the rest
+    /// shared equally), 0–100; a critical metric that does not pass, or
+    /// half the metrics without data, fails it. Every Mann-Whitney check
+    /// takes the score's verdict: fail below `marginal`, inconclusive below
+    /// `pass`. When no Mann-Whitney check could be judged (too little
+    /// traffic for any), there is no score and each stays inconclusive.
+    ///
+    /// Returns the group and metric that failed the score, if it failed.
+    fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) -> Option<(String, Metric)> {
+        let t = self.policy.analysis.score.as_ref()?;
         let checks = &self.policy.analysis.checks;
         let mw: Vec<usize> = (0..checks.len())
             .filter(|&i| matches!(checks[i].judge, Judge::MannWhitney { .. }))
             .collect();
+        if mw.iter().all(|&i| self.classes[i].is_none()) {
+            return None;
+        }
         let group = |i: usize| {
             checks[i]
                 .group
                 .clone()
                 .unwrap_or_else(|| checks[i].metric.name().to_owned())
         };
-        // (group, passed, conclusive), in check order.
-        let mut groups: Vec<(String, usize, usize)> = Vec::new();
-        let mut critical_failed = false;
+        let results: Vec<MetricResult> = mw
+            .iter()
+            .map(|&i| {
+                let class = self.classes[i].unwrap_or(Classification::NoData);
+                MetricResult::new(checks[i].metric.name(), &[&group(i)], class, checks[i].critical)
+            })
+            .collect();
+        let weights: BTreeMap<String, f64> = t.weights.iter().cloned().collect();
+        let card = weighted_sum(
+            &results,
+            &weights,
+            ScoreThresholds {
+                pass: t.pass,
+                marginal: t.marginal,
+            },
+        );
+        let v = match card.class {
+            ScoreClass::Pass => Verdict::Pass,
+            ScoreClass::Marginal => Verdict::Inconclusive,
+            ScoreClass::Fail => Verdict::Fail,
+        };
         for &i in &mw {
-            let v = verdicts[i].3;
-            if v == Verdict::Inconclusive {
-                continue;
-            }
-            critical_failed |= checks[i].critical && v == Verdict::Fail;
-            let g = group(i);
-            match groups.iter_mut().find(|x| x.0 == g) {
-                Some(x) => {
-                    x.1 += usize::from(v == Verdict::Pass);
-                    x.2 += 1;
-                }
-                None => groups.push((g, usize::from(v == Verdict::Pass), 1)),
-            }
-        }
-        if groups.is_empty() {
-            return;
-        }
-        let weight = |g: &str| {
-            if t.weights.is_empty() {
-                1.0
-            } else {
-                t.weights.iter().find(|w| w.0 == g).map_or(0.0, |w| w.1)
-            }
-        };
-        let total: f64 = groups.iter().map(|g| weight(&g.0)).sum();
-        let score = if total > 0.0 {
-            100.0
-                * groups
-                    .iter()
-                    .map(|g| weight(&g.0) * g.1 as f64 / g.2 as f64)
-                    .sum::<f64>()
-                / total
-        } else {
-            0.0
-        };
-        let v = if critical_failed || score < t.marginal {
-            Verdict::Fail
-        } else if score < t.pass {
-            Verdict::Inconclusive
-        } else {
-            Verdict::Pass
-        };
-        for i in mw {
             verdicts[i].3 = v;
         }
+        if v != Verdict::Fail {
+            return None;
+        }
+        let culprit = match &card.failure {
+            Some(ScoreFailure::Critical(name)) => mw.iter().find(|&&i| checks[i].metric.name() == *name),
+            Some(ScoreFailure::TooManyNoData) => mw.first(),
+            None => {
+                // The lowest-scoring group, and its first metric that did not pass.
+                let worst = card
+                    .groups
+                    .iter()
+                    .filter(|g| !g.no_data)
+                    .min_by(|a, b| a.score.total_cmp(&b.score))
+                    .map(|g| g.name.clone());
+                mw.iter()
+                    .filter(|&&i| worst.as_deref() == Some(group(i).as_str()))
+                    .find(|&&i| self.classes[i] != Some(Classification::Pass))
+                    .or(mw.first())
+            }
+        };
+        culprit.map(|&i| (group(i), checks[i].metric))
     }
 }
 
