@@ -22,8 +22,8 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, AnalysisSpec, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec, Policy,
-    Routing, ScoreSpec, Step, Strategy,
+    Action, AnalysisSpec, Bounds, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec,
+    Policy, Routing, Rule, ScoreSpec, Step, Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -253,7 +253,10 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
     if let (Some(Some(score)), Some(checks)) = (&score, &checks)
         && !score.weights.is_empty()
     {
-        for c in checks.iter().filter(|c| matches!(c.judge, Judge::MannWhitney { .. })) {
+        for c in checks
+            .iter()
+            .filter(|c| matches!(c.judge(), Some(Judge::MannWhitney { .. })))
+        {
             let g = c.group.clone().unwrap_or_else(|| c.metric.name().to_owned());
             if !score.weights.iter().any(|w| w.0 == g) {
                 let span = t.span_of("score");
@@ -335,14 +338,8 @@ fn check_list(src: &mut Source<'_>, tables: Vec<Table<'_, '_>>, context: Context
         match (metric, on_failure, judged) {
             (Some(metric), Ok(on_failure), Some(j)) => out.push(Check {
                 metric,
-                max: j.bounds[0],
-                max_increase: j.bounds[1],
-                max_ratio: j.bounds[2],
-                min: j.bounds[3],
-                max_decrease: j.bounds[4],
-                min_ratio: j.bounds[5],
+                rule: j.rule,
                 on_failure,
-                judge: j.judge,
                 group: j.group,
                 critical: j.critical,
             }),
@@ -505,14 +502,12 @@ fn judge_keys(name: &str) -> &'static [&'static str] {
 
 /// Every key some judge takes.
 fn all_judge_keys() -> impl Iterator<Item = &'static str> {
-    Judge::NAMES.into_iter().flat_map(judge_keys).copied()
+    Rule::NAMES.into_iter().flat_map(judge_keys).copied()
 }
 
 /// A check's judge and what its keys set.
 struct Judged {
-    judge: Judge,
-    /// In [`BOUNDS`] order; only the threshold judge sets them.
-    bounds: [Option<f64>; 6],
+    rule: Rule,
     /// Only Mann-Whitney checks set them (the score reads them).
     group: Option<String>,
     critical: bool,
@@ -528,12 +523,12 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
         None if c.has("judge") => None,
         None => Some("threshold"),
         Some(other) => {
-            let name = Judge::NAMES.into_iter().find(|n| *n == other);
+            let name = Rule::NAMES.into_iter().find(|n| *n == other);
             if name.is_none() {
                 src.error(
                     &span,
                     &c.key_path("judge"),
-                    format!("unknown judge {other:?} (known: {})", Judge::NAMES.join(", ")),
+                    format!("unknown judge {other:?} (known: {})", Rule::NAMES.join(", ")),
                 );
             }
             name
@@ -544,6 +539,16 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
         all_judge_keys().for_each(|k| c.handled(k));
         return None;
     };
+    if matches!(context, Context::Gates) && name != "threshold" {
+        // A gate passes or holds the plan on bounds; no statistical judge runs there.
+        src.error(
+            &span,
+            &c.key_path("judge"),
+            format!("a migration gate takes bounds only (judge = \"threshold\"), not '{name}'"),
+        );
+        all_judge_keys().for_each(|k| c.handled(k));
+        return None;
+    }
     let own = judge_keys(name);
     let foreign: Vec<&'static str> = c
         .keys()
@@ -560,12 +565,22 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
     }
     let p =
         |c: &mut Table<'_, '_>, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64| c.req_f64(src, key, lo, hi);
-    let mut bounds = [None; 6];
     let (mut group, mut critical) = (None, false);
     let judge = match name {
         "threshold" => {
-            bounds = threshold_bounds(src, c)?;
-            Judge::Threshold
+            let [max, max_increase, max_ratio, min, max_decrease, min_ratio] = threshold_bounds(src, c)?;
+            return Some(Judged {
+                rule: Rule::Bounds(Bounds {
+                    max,
+                    max_increase,
+                    max_ratio,
+                    min,
+                    max_decrease,
+                    min_ratio,
+                }),
+                group,
+                critical,
+            });
         }
         "z_test" => p(c, src, "alpha", 1e-9, 0.5).map(|alpha| Judge::ZTest { alpha })?,
         "sequential" => {
@@ -605,7 +620,7 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
             }
             confidence.map(|confidence| Judge::MannWhitney { confidence, tolerance })?
         }
-        other => unreachable!("judge {other:?} is in Judge::NAMES but has no reader here"),
+        other => unreachable!("judge {other:?} is in Rule::NAMES but has no reader here"),
     };
     let latency = metric.is_some_and(|m| m.quantile().is_some());
     let rate = matches!(metric, Some(Metric::ErrorRate | Metric::ConversionRate));
@@ -636,8 +651,7 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
         return None;
     }
     Some(Judged {
-        judge,
-        bounds,
+        rule: Rule::Judge(judge),
         group,
         critical,
     })

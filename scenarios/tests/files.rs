@@ -299,7 +299,7 @@ fn score_weights_must_cover_the_groups() {
 /// come from the model enums, the reader matches on strings).
 #[test]
 fn every_known_name_is_accepted() {
-    use sim_core::model::{Action, FaultEffect, Judge, MigrationFault, Routing, SchemaChange, Shape, Strategy};
+    use sim_core::model::{Action, FaultEffect, MigrationFault, Routing, SchemaChange, Shape, Strategy};
     let diagnostics = |text: &str| -> Vec<String> {
         let d = if text.contains("strategy") {
             parse_policy("f.toml", text).err()
@@ -316,7 +316,7 @@ fn every_known_name_is_accepted() {
         );
     };
     let migration = "[migration]\ntable = \"t\"\nchange = \"rename\"\nrows = 1\nwrite_share = 0.1\nread_share = 0.1\n";
-    for name in Judge::NAMES {
+    for name in sim_core::model::Rule::NAMES {
         let to = format!("{{ metric = \"error_rate\", judge = \"{name}\" }}");
         accepts(
             edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", &to),
@@ -534,4 +534,28 @@ fn every_judge_takes_its_keys_and_no_other() {
             }
         }
     }
+}
+
+/// A migration gate holds the plan on bounds; a statistical judge there
+/// would never run (the gate would silently never pass), so it is refused.
+#[test]
+fn a_gate_takes_bounds_only() {
+    let safe = scenarios::catalog::policy("expand-contract-safe").expect("preset").text;
+    let text = edit(
+        safe,
+        "{ metric = \"backfill_lag_rows\", max = 0 }",
+        "{ metric = \"backfill_lag_rows\", judge = \"cusum\", k = 0.5, h = 4.0 }",
+    );
+    let got: Vec<String> = parse_policy("f.toml", &text)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "f.toml:35: key 'migration.phases[3].gates[1].judge': a migration gate takes bounds only (judge = \"threshold\"), not 'cusum'"
+        ]
+    );
 }

@@ -19,16 +19,14 @@ fn check<T>(samples: &[T], index: fn(&T) -> usize, name: fn(&T) -> &'static str,
 #[test]
 fn judge_names() {
     let index = |j: &Judge| match j {
-        Judge::Threshold => 0,
-        Judge::ZTest { .. } => 1,
-        Judge::Sequential { .. } => 2,
-        Judge::Cusum { .. } => 3,
-        Judge::Ewma { .. } => 4,
-        Judge::Sprt { .. } => 5,
-        Judge::MannWhitney { .. } => 6,
+        Judge::ZTest { .. } => 0,
+        Judge::Sequential { .. } => 1,
+        Judge::Cusum { .. } => 2,
+        Judge::Ewma { .. } => 3,
+        Judge::Sprt { .. } => 4,
+        Judge::MannWhitney { .. } => 5,
     };
     let samples = [
-        Judge::Threshold,
         Judge::ZTest { alpha: 0.05 },
         Judge::Sequential {
             concentration: 100.0,
@@ -50,6 +48,9 @@ fn judge_names() {
         },
     ];
     check(&samples, index, |j| j.name(), &Judge::NAMES);
+    // A policy file's `judge` is one of these or "threshold" (bounds).
+    assert_eq!(sim_core::model::Rule::NAMES[0], "threshold");
+    assert_eq!(&sim_core::model::Rule::NAMES[1..], &Judge::NAMES[..]);
 }
 
 #[test]

@@ -49,7 +49,7 @@ use crate::score::{Decision, MitigationStats, Outcome, RunResult, StepStats};
 use crate::time::SimTime;
 use crate::world::{Fact, Observation, Operation, Timer, Truth, World};
 
-pub use crate::control::analysis::judge_threshold;
+pub use crate::control::analysis::judge_bounds;
 pub use crate::limits::{EVENTS_PER_RUN_MAX as EVENT_BUDGET, EXACT_USER_DRAWS, FAULTS_MAX as MAX_FAULTS};
 
 /// What a check's measurement concluded.

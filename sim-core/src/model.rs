@@ -459,10 +459,25 @@ impl Metric {
     }
 }
 
-/// A check on one metric of the canary arm. At least one bound is set.
+/// A check on one metric of the canary arm: a rule, and what to do when
+/// the analysis fails on it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Check {
     pub metric: Metric,
+    /// How the measurement is judged: bounds, or a statistical judge.
+    pub rule: Rule,
+    /// Overrides the analysis's action when this check fails it.
+    pub on_failure: Option<Action>,
+    /// Kayenta metric group for the score (default: the metric's name).
+    pub group: Option<String>,
+    /// A critical Mann-Whitney metric fails the score on its own.
+    pub critical: bool,
+}
+
+/// Bounds on a metric's canary value, alone or against the baseline. At
+/// least one is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Bounds {
     /// Canary value must be ≤ this.
     pub max: Option<f64>,
     /// Canary − baseline must be ≤ this.
@@ -475,55 +490,29 @@ pub struct Check {
     pub max_decrease: Option<f64>,
     /// Canary / baseline must be ≥ this.
     pub min_ratio: Option<f64>,
-    /// Overrides the analysis's action when this check fails it.
-    pub on_failure: Option<Action>,
-    /// How the measurement is judged: bounds, or a statistical judge.
-    pub judge: Judge,
-    /// Kayenta metric group for the score (default: the metric's name).
-    pub group: Option<String>,
-    /// A critical Mann-Whitney metric fails the score on its own.
-    pub critical: bool,
 }
 
-/// How a check decides. Thresholds compare values with bounds; the other
-/// judges test the canary against the baseline statistically.
+impl Bounds {
+    /// Whether any bound compares against the baseline arm.
+    pub fn is_relative(&self) -> bool {
+        self.max_increase.is_some()
+            || self.max_ratio.is_some()
+            || self.max_decrease.is_some()
+            || self.min_ratio.is_some()
+    }
+}
+
+/// A check's rule: either bounds (the `threshold` judge of policy files) or
+/// a statistical judge with its parameters — never both, so a key that does
+/// not apply cannot be held.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Judge {
-    Threshold,
-    /// A one-sided two-proportion z-test each interval (peeking, on purpose).
-    ZTest {
-        alpha: f64,
-    },
-    /// The anytime-valid Dirichlet-mixture test on cumulative event counts.
-    Sequential {
-        concentration: f64,
-        alpha: f64,
-    },
-    /// Tabular CUSUM on the per-interval standardised difference.
-    Cusum {
-        k: f64,
-        h: f64,
-    },
-    /// EWMA chart on the per-interval standardised difference.
-    Ewma {
-        lambda: f64,
-        limit: f64,
-    },
-    /// Wald's SPRT on the per-interval standardised difference; restarts after accepting H0.
-    Sprt {
-        delta: f64,
-        alpha: f64,
-        beta: f64,
-    },
-    /// Kayenta's Mann-Whitney classifier on the per-scrape values of the window.
-    MannWhitney {
-        confidence: f64,
-        tolerance: f64,
-    },
+pub enum Rule {
+    Bounds(Bounds),
+    Judge(Judge),
 }
 
-impl Judge {
-    /// Every [`Judge::name`], in declaration order (for "known: …" lists).
+impl Rule {
+    /// Every rule's name as policy files spell `judge`, in declaration order.
     pub const NAMES: [&'static str; 7] = [
         "threshold",
         "z_test",
@@ -534,9 +523,37 @@ impl Judge {
         "mann_whitney",
     ];
 
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Bounds(_) => "threshold",
+            Rule::Judge(j) => j.name(),
+        }
+    }
+}
+
+/// A statistical judge: it tests the canary against the baseline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Judge {
+    /// A one-sided two-proportion z-test each interval (peeking, on purpose).
+    ZTest { alpha: f64 },
+    /// The anytime-valid Dirichlet-mixture test on cumulative event counts.
+    Sequential { concentration: f64, alpha: f64 },
+    /// Tabular CUSUM on the per-interval standardised difference.
+    Cusum { k: f64, h: f64 },
+    /// EWMA chart on the per-interval standardised difference.
+    Ewma { lambda: f64, limit: f64 },
+    /// Wald's SPRT on the per-interval standardised difference; restarts after accepting H0.
+    Sprt { delta: f64, alpha: f64, beta: f64 },
+    /// Kayenta's Mann-Whitney classifier on the per-scrape values of the window.
+    MannWhitney { confidence: f64, tolerance: f64 },
+}
+
+impl Judge {
+    /// Every [`Judge::name`], in declaration order (for "known: …" lists).
+    pub const NAMES: [&'static str; 6] = ["z_test", "sequential", "cusum", "ewma", "sprt", "mann_whitney"];
+
     pub fn name(self) -> &'static str {
         match self {
-            Judge::Threshold => "threshold",
             Judge::ZTest { .. } => "z_test",
             Judge::Sequential { .. } => "sequential",
             Judge::Cusum { .. } => "cusum",
@@ -553,29 +570,31 @@ impl Judge {
 }
 
 impl Check {
-    /// A check with only `metric` set; add bounds with struct update syntax.
-    pub fn on(metric: Metric) -> Check {
+    /// A check of `metric` against `bounds`.
+    pub fn bounds(metric: Metric, bounds: Bounds) -> Check {
         Check {
             metric,
-            max: None,
-            max_increase: None,
-            max_ratio: None,
-            min: None,
-            max_decrease: None,
-            min_ratio: None,
+            rule: Rule::Bounds(bounds),
             on_failure: None,
-            judge: Judge::Threshold,
             group: None,
             critical: false,
         }
     }
 
-    /// Whether any bound compares against the baseline arm.
-    pub fn is_relative(&self) -> bool {
-        self.max_increase.is_some()
-            || self.max_ratio.is_some()
-            || self.max_decrease.is_some()
-            || self.min_ratio.is_some()
+    /// A check of `metric` by a statistical judge.
+    pub fn judged(metric: Metric, judge: Judge) -> Check {
+        Check {
+            rule: Rule::Judge(judge),
+            ..Check::bounds(metric, Bounds::default())
+        }
+    }
+
+    /// The statistical judge, if the check has one.
+    pub fn judge(&self) -> Option<Judge> {
+        match self.rule {
+            Rule::Bounds(_) => None,
+            Rule::Judge(j) => Some(j),
+        }
     }
 }
 

@@ -116,10 +116,13 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
 }
 
 fn error_check(max_increase: f64) -> Check {
-    Check {
-        max_increase: Some(max_increase),
-        ..Check::on(Metric::ErrorRate)
-    }
+    Check::bounds(
+        Metric::ErrorRate,
+        Bounds {
+            max_increase: Some(max_increase),
+            ..Bounds::default()
+        },
+    )
 }
 
 fn playbook() -> Policy {
@@ -127,14 +130,20 @@ fn playbook() -> Policy {
         &[(1, 600), (5, 600), (25, 600), (50, 600), (100, 0)],
         vec![
             error_check(0.01),
-            Check {
-                max_increase: Some(50.0),
-                ..Check::on(Metric::LatencyP95)
-            },
-            Check {
-                max_ratio: Some(1.4),
-                ..Check::on(Metric::LatencyP99)
-            },
+            Check::bounds(
+                Metric::LatencyP95,
+                Bounds {
+                    max_increase: Some(50.0),
+                    ..Bounds::default()
+                },
+            ),
+            Check::bounds(
+                Metric::LatencyP99,
+                Bounds {
+                    max_ratio: Some(1.4),
+                    ..Bounds::default()
+                },
+            ),
         ],
         1,
     )
@@ -433,10 +442,13 @@ fn batch_summary_counts_outcomes() {
 #[test]
 fn consecutive_failures_decide_no_earlier_than_counted_failures() {
     let s = scenario(vec![]);
-    let check = Check {
-        max: Some(0.001),
-        ..Check::on(Metric::ErrorRate)
-    };
+    let check = Check::bounds(
+        Metric::ErrorRate,
+        Bounds {
+            max: Some(0.001),
+            ..Bounds::default()
+        },
+    );
     let counted = policy(&[(10, 3600), (100, 0)], vec![check], 2);
     let mut consecutive = counted.clone();
     consecutive.analysis.consecutive = true;

@@ -17,7 +17,7 @@ use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, 
 use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
-use crate::model::{Action, Check, Judge, Metric, Policy};
+use crate::model::{Action, Bounds, Check, Judge, Metric, Policy, Rule};
 use crate::monitoring::{Counters, Window};
 use crate::time::SimTime;
 use crate::world::Observation;
@@ -40,13 +40,16 @@ enum JudgeState {
 
 impl JudgeState {
     fn new(check: &Check) -> JudgeState {
-        match check.judge {
+        let Some(judge) = check.judge() else {
+            return JudgeState::Stateless;
+        };
+        match judge {
             Judge::Sequential { .. } if check.metric.quantile().is_some() => JudgeState::Distribution(None),
             Judge::Cusum { k, h } => JudgeState::Cusum(Cusum::new(k, h, Side::Upper)),
             Judge::Ewma { lambda, limit } => JudgeState::Ewma(Ewma::new(lambda, limit, Side::Upper)),
             Judge::Sprt { delta, alpha, beta } => JudgeState::Sprt(Sprt::new(delta, alpha, beta)),
             Judge::Sequential { .. } => JudgeState::Sequential(None),
-            Judge::Threshold | Judge::ZTest { .. } | Judge::MannWhitney { .. } => JudgeState::Stateless,
+            Judge::ZTest { .. } | Judge::MannWhitney { .. } => JudgeState::Stateless,
         }
     }
 }
@@ -187,7 +190,9 @@ impl<'p> Analysis<'p> {
             Some(check) => {
                 // A failed score names the group and metric that failed it.
                 let (group, metric) = match culprit {
-                    Some((group, metric)) if matches!(check.judge, Judge::MannWhitney { .. }) => (Some(group), metric),
+                    Some((group, metric)) if matches!(check.judge(), Some(Judge::MannWhitney { .. })) => {
+                        (Some(group), metric)
+                    }
                     _ => (check.group.clone(), check.metric),
                 };
                 cx.event(Event::AnalysisFailed { metric, group });
@@ -243,8 +248,11 @@ impl Analysis<'_> {
     /// Judges check `i` on the window (enough traffic already checked).
     fn judge_check(&mut self, i: usize, check: &Check, w: &Window, obs: &Observation<'_>) -> Verdict {
         let metric = check.metric;
-        match check.judge {
-            Judge::Threshold => judge_threshold(check, w.canary.metric(metric), w.baseline.metric(metric)),
+        let judge = match &check.rule {
+            Rule::Bounds(b) => return judge_bounds(b, w.canary.metric(metric), w.baseline.metric(metric)),
+            Rule::Judge(j) => *j,
+        };
+        match judge {
             Judge::ZTest { alpha } => match self.standardised_any(metric, w, obs) {
                 Some(z) => verdict(z > inverse_normal_cdf(1.0 - alpha)),
                 None => Verdict::Inconclusive,
@@ -436,7 +444,7 @@ impl Analysis<'_> {
         let t = self.policy.analysis.score.as_ref()?;
         let checks = &self.policy.analysis.checks;
         let mw: Vec<usize> = (0..checks.len())
-            .filter(|&i| matches!(checks[i].judge, Judge::MannWhitney { .. }))
+            .filter(|&i| matches!(checks[i].judge(), Some(Judge::MannWhitney { .. })))
             .collect();
         if mw.iter().all(|&i| self.classes[i].is_none()) {
             return None;
@@ -495,9 +503,9 @@ impl Analysis<'_> {
     }
 }
 
-/// A threshold judgement: the measurement fails if any bound is broken.
+/// A bounds judgement: the measurement fails if any bound is broken.
 /// A relative bound without a baseline value is inconclusive.
-pub fn judge_threshold(check: &Check, candidate: Option<f64>, stable: Option<f64>) -> Verdict {
+pub fn judge_bounds(check: &Bounds, candidate: Option<f64>, stable: Option<f64>) -> Verdict {
     let Some(c) = candidate else {
         return Verdict::Inconclusive;
     };

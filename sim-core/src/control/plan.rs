@@ -6,10 +6,10 @@
 //! pass. The world does the phases' work (`world::data`); the plan only
 //! reads monitoring and the rollout's own state.
 
-use super::analysis::judge_threshold;
+use super::analysis::judge_bounds;
 use super::{Command, Cx, RolloutStatus, Stage, WakeClass};
 use crate::engine::Verdict;
-use crate::model::{MigrationPhase, MigrationPlan, Policy};
+use crate::model::{MigrationPhase, MigrationPlan, Policy, Rule};
 use crate::time::SimTime;
 use crate::world::Observation;
 
@@ -125,8 +125,10 @@ impl<'p> Plan<'p> {
         let Some(w) = obs.window(self.policy.analysis.interval) else {
             return gates.is_empty();
         };
-        gates
-            .iter()
-            .all(|g| judge_threshold(g, w.canary.metric(g.metric), w.baseline.metric(g.metric)) == Verdict::Pass)
+        gates.iter().all(|g| match &g.rule {
+            Rule::Bounds(b) => judge_bounds(b, w.canary.metric(g.metric), w.baseline.metric(g.metric)) == Verdict::Pass,
+            // Validation gives gates bounds only; a judged gate never passes.
+            Rule::Judge(_) => false,
+        })
     }
 }
