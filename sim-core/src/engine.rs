@@ -31,19 +31,19 @@
 //!
 //! # Who sees what
 //!
-//! Controllers (`control`) get a [`Platform`]: every one of its methods
-//! returns the clock, what monitoring shows, or the controller's own
-//! instances and settings. The world's ledger and fault state leave it only
+//! Controllers (`control`) get a [`Platform`] (a trait of `control`, which
+//! the engine implements over the world and the queue): every one of its
+//! methods returns the clock, what monitoring shows, or the controller's
+//! own instances and settings. The world's ledger and fault state leave it only
 //! at the end, through `World::finish`, to build the [`RunResult`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::control::policy::PolicyController;
-use crate::control::strategy::Rollout;
-use crate::control::{By, Command, Controller, Cue, Cx, Issued, Note, Out, WakeClass};
-use crate::fleet::Version;
-use crate::model::{Action, Metric, MigrationPhase, Policy, Scenario};
+use crate::control::strategy::{Rollout, RolloutTimer};
+use crate::control::{By, Command, Controller, Cue, Cx, Issued, Note, Out, Platform, WakeClass};
+use crate::model::{Action, Metric, Policy, Scenario};
 use crate::rng::{RunKey, stream};
 use crate::score::{Decision, MitigationStats, Outcome, RunResult, StepStats};
 use crate::time::SimTime;
@@ -51,151 +51,7 @@ use crate::world::{Fact, Observation, Operation, Timer, Truth, World};
 
 pub use crate::control::analysis::judge_bounds;
 pub use crate::limits::{EVENTS_PER_RUN_MAX as EVENT_BUDGET, EXACT_USER_DRAWS, FAULTS_MAX as MAX_FAULTS};
-
-/// What a check's measurement concluded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Fail,
-    Inconclusive,
-}
-
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "fail",
-            Verdict::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// One check's measurement over one analysis window.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Measurement {
-    pub metric: Metric,
-    pub candidate: Option<f64>,
-    pub stable: Option<f64>,
-    pub candidate_requests: u64,
-    pub verdict: Verdict,
-    /// Failures counted against the check's limit after this measurement.
-    pub failures: u32,
-}
-
-/// What the engine reports as it runs: the timeline of a run.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    RolloutStarted,
-    /// A controller issued a command (the command log; a run's commands
-    /// replay as a script).
-    Command(crate::control::Issued),
-    InstancesLaunched {
-        version: Version,
-        count: u32,
-        ready_at: SimTime,
-    },
-    InstancesTerminated {
-        version: Version,
-        count: u32,
-    },
-    WeightSet {
-        step: Option<usize>,
-        weight: u32,
-    },
-    /// Feature flags now on for this percentage of users.
-    FlagSet {
-        percent: u32,
-    },
-    /// Blue-green: mirrored preview traffic to the new fleet starts.
-    PreviewStarted {
-        share: f64,
-    },
-    /// Ground truth, for the timeline and the debrief; no controller sees it.
-    FaultOnset {
-        fault: Option<usize>,
-    },
-    /// Ground truth: an instance ran out of memory and restarts.
-    OomKill {
-        version: Version,
-        count: u32,
-    },
-    Analysis {
-        measurements: Vec<Measurement>,
-    },
-    AnalysisFailed {
-        metric: Metric,
-        /// The Kayenta score group that failed, when a score decided.
-        group: Option<String>,
-    },
-    Decided {
-        action: Action,
-    },
-    /// A human was paged and will act at `acts_at`.
-    Paged {
-        acts_at: SimTime,
-    },
-    /// A delayed action (after paging, or a rollback delay) is carried out.
-    Acting {
-        action: Action,
-    },
-    HotfixDeployed,
-    /// A migration phase started (`done: false`) or finished its work.
-    MigrationPhase {
-        phase: MigrationPhase,
-        done: bool,
-    },
-    /// The contract is about to start: the last moment a rollback is free.
-    LastSafeRollbackPoint,
-    /// A rollback after the contract: the old shape is being restored.
-    RestoreStarted {
-        until: SimTime,
-        records: u64,
-        replay: bool,
-    },
-    RestoreDone,
-    MigrationComplete,
-    RollbackCompleted,
-    Promoted,
-    Horizon,
-}
-
-/// Receives the timeline as the engine produces it (the engine never prints).
-pub trait Observer {
-    fn event(&mut self, at: SimTime, event: &Event);
-
-    /// Asked before every event the engine processes: `false` stops the run
-    /// there, with the outcome `stopped`.
-    fn proceed(&mut self) -> bool {
-        true
-    }
-}
-
-/// An observer that ignores everything, for batches.
-pub struct Discard;
-
-impl Observer for Discard {
-    fn event(&mut self, _: SimTime, _: &Event) {}
-}
-
-/// Collects the timeline in memory.
-#[derive(Default)]
-pub struct Collect(pub Vec<(SimTime, Event)>);
-
-impl Observer for Collect {
-    fn event(&mut self, at: SimTime, event: &Event) {
-        self.0.push((at, event.clone()));
-    }
-}
-
-/// The mechanics' own timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RolloutTimer {
-    /// Carry out an action: after the rollback delay, or when a paged human acts.
-    Act(Action),
-    HotfixBuilt,
-    /// Blue-green: the old fleet kept for `keep_old` goes.
-    DropOldFleet,
-}
+pub use crate::timeline::{Collect, Discard, Event, Measurement, Observer, Verdict};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -236,10 +92,9 @@ impl Queue {
     }
 }
 
-/// What a controller drives: operations into the world, the clock, what
-/// monitoring shows, its own timers and notes. Nothing here reaches the
-/// ledger or the faults.
-pub struct Platform<'p, 'a> {
+/// The engine's [`Platform`]: the world, the queue and the observer
+/// behind the one interface controllers see.
+struct EnginePlatform<'p, 'a> {
     clock: SimTime,
     world: &'p mut World<'a>,
     queue: &'p mut Queue,
@@ -247,20 +102,18 @@ pub struct Platform<'p, 'a> {
     notes: &'p mut VecDeque<Note>,
 }
 
-impl Platform<'_, '_> {
-    pub fn now(&self) -> SimTime {
+impl Platform for EnginePlatform<'_, '_> {
+    fn now(&self) -> SimTime {
         self.clock
     }
 
-    /// What a controller may see now.
-    pub fn observe(&self) -> Observation<'_> {
+    fn observe(&self) -> Observation<'_> {
         self.world.observation(self.clock)
     }
 
-    /// Applies an operation to the world now. The world is first served up
-    /// to now: only what a controller does cuts the traffic into chunks,
-    /// never when it looks.
-    pub fn apply(&mut self, op: Operation) {
+    /// The world is first served up to now: only what a controller does
+    /// cuts the traffic into chunks, never when it looks.
+    fn apply(&mut self, op: Operation) {
         if self.clock > self.world.now() {
             self.world.advance(self.clock, self.observer);
         }
@@ -268,18 +121,15 @@ impl Platform<'_, '_> {
         collect(self.world, self.queue, self.notes);
     }
 
-    /// Adds an event to the timeline.
-    pub fn emit(&mut self, event: &Event) {
+    fn emit(&mut self, event: &Event) {
         self.observer.event(self.clock, event);
     }
 
-    /// Sets one of the mechanics' timers.
-    pub fn timer(&mut self, at: SimTime, timer: RolloutTimer) {
+    fn timer(&mut self, at: SimTime, timer: RolloutTimer) {
         self.queue.push(at, Kind::Rollout(timer));
     }
 
-    /// Tells the decider something happened to the rollout.
-    pub fn note(&mut self, note: Note) {
+    fn note(&mut self, note: Note) {
         self.notes.push_back(note);
     }
 }
@@ -321,9 +171,9 @@ struct Sim<'s, 'a> {
 }
 
 impl<'s, 'a> Sim<'s, 'a> {
-    fn platform<'p>(&'p mut self, observer: &'p mut dyn Observer) -> (Platform<'p, 'a>, &'p mut Rollout<'s>) {
+    fn platform<'p>(&'p mut self, observer: &'p mut dyn Observer) -> (EnginePlatform<'p, 'a>, &'p mut Rollout<'s>) {
         (
-            Platform {
+            EnginePlatform {
                 clock: self.clock,
                 world: &mut self.world,
                 queue: &mut self.queue,

@@ -13,6 +13,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod batch;
+pub mod command;
 pub mod control;
 pub mod engine;
 pub mod fleet;
@@ -26,5 +27,6 @@ pub mod rng;
 pub mod score;
 pub mod stats;
 pub mod time;
+pub mod timeline;
 pub mod traffic;
 pub mod world;

@@ -11,7 +11,6 @@
 //! per-scrape values of the window, as Kayenta compares time series.
 
 use super::{Cx, WakeClass};
-use crate::engine::{Event, Measurement, Verdict};
 use crate::judges::control_charts::{Cusum, Ewma, Side, Sprt, SprtDecision};
 use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, classify};
 use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
@@ -20,6 +19,7 @@ use crate::latency::inverse_normal_cdf;
 use crate::model::{Action, Bounds, Check, Judge, Metric, Policy, Rule};
 use crate::monitoring::{Counters, Window};
 use crate::time::SimTime;
+use crate::timeline::{Event, Measurement, Verdict};
 use crate::world::Observation;
 use std::collections::BTreeMap;
 

@@ -17,123 +17,12 @@ pub mod policy;
 pub mod script;
 pub mod strategy;
 
-use crate::model::{Action, Metric};
-use crate::time::{SimDuration, SimTime};
-use crate::world::{Fact, Observation};
+use crate::model::Metric;
+use crate::time::SimTime;
+use crate::world::{Fact, Observation, Operation};
 
-pub use strategy::{RolloutStatus, Stage};
-
-/// One command into the release, whoever issues it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Command {
-    /// Start the rollout at its first step (or deploy the new fleet).
-    Start,
-    /// Move on to the next step (past the last one: promote).
-    NextStep,
-    /// Route this weight to the candidate (a step of the controller's own).
-    SetWeight { weight: u32 },
-    /// Skip the remaining steps: all traffic to the candidate.
-    Promote,
-    /// Stop where the rollout is; nobody is called.
-    Hold,
-    /// Resume a held rollout at its current step.
-    Resume,
-    /// Send all traffic back to stable (after the policy's rollback delay).
-    Rollback,
-    /// Turn the feature flags off.
-    KillSwitch,
-    /// Keep the canary small, build a fix, then canary the fix.
-    Hotfix,
-    /// Hold and page a human, who acts (`then`) after `after`.
-    Page { then: Action, after: SimDuration },
-    /// Start phase `index` of the policy's migration plan.
-    BeginPhase { index: usize },
-    /// Phase `index` of the plan is done (its work finished, its gate passed).
-    FinishPhase { index: usize },
-}
-
-impl Command {
-    /// The name used in JSON lines and scripts.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Start => "start",
-            Command::NextStep => "next_step",
-            Command::SetWeight { .. } => "set_weight",
-            Command::Promote => "promote",
-            Command::Hold => "hold",
-            Command::Resume => "resume",
-            Command::Rollback => "rollback",
-            Command::KillSwitch => "kill_switch",
-            Command::Hotfix => "hotfix",
-            Command::Page { .. } => "page",
-            Command::BeginPhase { .. } => "begin_phase",
-            Command::FinishPhase { .. } => "finish_phase",
-        }
-    }
-
-    /// Every command name, for error messages.
-    pub const NAMES: [&'static str; 12] = [
-        "start",
-        "next_step",
-        "set_weight",
-        "promote",
-        "hold",
-        "resume",
-        "rollback",
-        "kill_switch",
-        "hotfix",
-        "page",
-        "begin_phase",
-        "finish_phase",
-    ];
-
-    /// The mitigating action this command takes, if it is one: a decision
-    /// that something is wrong.
-    pub fn action(&self) -> Option<Action> {
-        match self {
-            Command::Rollback => Some(Action::Rollback),
-            Command::Hold => Some(Action::Hold),
-            Command::KillSwitch => Some(Action::KillSwitch),
-            Command::Hotfix => Some(Action::Hotfix),
-            Command::Page { .. } => Some(Action::Page),
-            Command::Start
-            | Command::NextStep
-            | Command::SetWeight { .. }
-            | Command::Promote
-            | Command::Resume
-            | Command::BeginPhase { .. }
-            | Command::FinishPhase { .. } => None,
-        }
-    }
-}
-
-/// Who issued a command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum By {
-    Policy,
-    Script,
-    Trainee,
-}
-
-impl By {
-    pub fn name(self) -> &'static str {
-        match self {
-            By::Policy => "policy",
-            By::Script => "script",
-            By::Trainee => "trainee",
-        }
-    }
-}
-
-/// A command as issued: when, by whom, and the check that prompted it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Issued {
-    pub at: SimTime,
-    pub command: Command,
-    pub by: By,
-    /// The metric whose check failed, for a decision the analysis took.
-    pub metric: Option<Metric>,
-}
+pub use crate::command::{By, Command, Issued};
+pub use strategy::{RolloutStatus, RolloutTimer, Stage};
 
 /// What the mechanics tell the decider about the rollout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,7 +72,7 @@ pub enum Cue {
 pub(crate) enum Out {
     Command(Command, Option<Metric>),
     Wake(SimTime, WakeClass, u64),
-    Event(crate::engine::Event),
+    Event(crate::timeline::Event),
 }
 
 /// What a decider hands back: commands, wake-ups and timeline events, in
@@ -210,7 +99,7 @@ impl Cx {
     }
 
     /// Adds an event to the run's timeline.
-    pub fn event(&mut self, event: crate::engine::Event) {
+    pub fn event(&mut self, event: crate::timeline::Event) {
         self.out.push(Out::Event(event));
     }
 }
@@ -223,4 +112,26 @@ pub trait Controller {
     /// Reacts to `cue` with what it can see: monitoring and the rollout's
     /// own state. Commands, wake-ups and events go into `cx`.
     fn on(&mut self, cue: Cue, obs: &Observation<'_>, rollout: &RolloutStatus, cx: &mut Cx);
+}
+
+/// What the mechanics drive: operations into the world, the clock, what
+/// monitoring shows, their own timers and notes to the decider. Nothing
+/// here reaches the ledger or the faults; the engine implements it.
+pub trait Platform {
+    fn now(&self) -> SimTime;
+
+    /// What a controller may see now.
+    fn observe(&self) -> Observation<'_>;
+
+    /// Applies an operation to the world now.
+    fn apply(&mut self, op: Operation);
+
+    /// Adds an event to the timeline.
+    fn emit(&mut self, event: &crate::timeline::Event);
+
+    /// Sets one of the mechanics' timers.
+    fn timer(&mut self, at: SimTime, timer: RolloutTimer);
+
+    /// Tells the decider something happened to the rollout.
+    fn note(&mut self, note: Note);
 }

@@ -8,9 +8,9 @@
 
 use super::analysis::judge_bounds;
 use super::{Command, Cx, RolloutStatus, Stage, WakeClass};
-use crate::engine::Verdict;
 use crate::model::{MigrationPhase, MigrationPlan, Policy, Rule};
 use crate::time::SimTime;
+use crate::timeline::Verdict;
 use crate::world::Observation;
 
 /// Where the plan is.

@@ -22,12 +22,23 @@
 //! A kill switch turns the feature flags off after the flag propagation
 //! delay, and helps only if the fault sits behind a flag.
 
+use super::Platform;
 use super::{Command, Note};
-use crate::engine::{Event, Platform, RolloutTimer};
 use crate::fleet::Version;
 use crate::model::{Action, MigrationPhase, Policy, Routing as RoutingSpec, Strategy};
 use crate::time::{SimDuration, SimTime};
+use crate::timeline::Event;
 use crate::world::{BackfillRate, Operation, Routing};
+
+/// The mechanics' own timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RolloutTimer {
+    /// Carry out an action: after the rollback delay, or when a paged human acts.
+    Act(Action),
+    HotfixBuilt,
+    /// Blue-green: the old fleet kept for `keep_old` goes.
+    DropOldFleet,
+}
 
 /// Where the rollout is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,7 +158,7 @@ impl<'p> Rollout<'p> {
     /// Carries out one command. A command that does not apply where the
     /// rollout is (a second start, a rollback of a rolled-back release)
     /// changes nothing.
-    pub fn command(&mut self, command: Command, p: &mut Platform<'_, '_>) {
+    pub fn command(&mut self, command: Command, p: &mut dyn Platform) {
         let over = matches!(self.stage, Stage::RolledBack | Stage::Killed);
         if over && command.action().is_some() {
             return;
@@ -206,7 +217,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// One of the mechanics' own timers fired.
-    pub fn timer(&mut self, timer: RolloutTimer, p: &mut Platform<'_, '_>) {
+    pub fn timer(&mut self, timer: RolloutTimer, p: &mut dyn Platform) {
         match timer {
             RolloutTimer::Act(action) => self.act(action, p),
             RolloutTimer::HotfixBuilt => self.deploy_hotfix(p),
@@ -223,7 +234,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// The world reported something about the controller's operations.
-    pub fn on_fact(&mut self, fact: crate::world::Fact, p: &mut Platform<'_, '_>) {
+    pub fn on_fact(&mut self, fact: crate::world::Fact, p: &mut dyn Platform) {
         match fact {
             crate::world::Fact::InstancesReady => self.on_ready(p),
             crate::world::Fact::FlagsApplied { percent } => self.on_flags_applied(percent, p),
@@ -231,7 +242,7 @@ impl<'p> Rollout<'p> {
         }
     }
 
-    fn begin_phase(&mut self, index: usize, p: &mut Platform<'_, '_>) {
+    fn begin_phase(&mut self, index: usize, p: &mut dyn Platform) {
         let Some(plan) = &self.policy.migration else { return };
         let Some(spec) = plan.phases.get(index) else {
             if index == plan.phases.len() {
@@ -262,7 +273,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// Starts step `i` of the rollout; the first call starts the rollout.
-    fn start_step(&mut self, i: usize, p: &mut Platform<'_, '_>) {
+    fn start_step(&mut self, i: usize, p: &mut dyn Platform) {
         if self.stage == Stage::Idle && !self.start_rollout(p) {
             return;
         }
@@ -289,7 +300,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// Launches what step `i` at `weight` needs and waits for it.
-    fn bring_up(&mut self, i: usize, weight: u32, replicas: bool, p: &mut Platform<'_, '_>) {
+    fn bring_up(&mut self, i: usize, weight: u32, replicas: bool, p: &mut dyn Platform) {
         let needed = self.instances_for(weight);
         let alive = p.observe().alive(Version::Candidate);
         self.launch(Version::Candidate, needed.saturating_sub(alive), p);
@@ -305,7 +316,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// The rollout begins; false when the strategy's own start ends the call.
-    fn start_rollout(&mut self, p: &mut Platform<'_, '_>) -> bool {
+    fn start_rollout(&mut self, p: &mut dyn Platform) -> bool {
         // Under a migration plan the rollout started with its first phase.
         if self.started_at.is_none() {
             self.started_at = Some(p.now());
@@ -349,16 +360,16 @@ impl<'p> Rollout<'p> {
         )
     }
 
-    fn launch(&mut self, version: Version, count: u32, p: &mut Platform<'_, '_>) {
+    fn launch(&mut self, version: Version, count: u32, p: &mut dyn Platform) {
         p.apply(Operation::Launch { version, count });
     }
 
-    fn terminate(&mut self, version: Version, count: u32, p: &mut Platform<'_, '_>) {
+    fn terminate(&mut self, version: Version, count: u32, p: &mut dyn Platform) {
         p.apply(Operation::Terminate { version, count });
     }
 
     /// Instances became ready (or an OOM restart finished): maybe the wait is over.
-    fn on_ready(&mut self, p: &mut Platform<'_, '_>) {
+    fn on_ready(&mut self, p: &mut dyn Platform) {
         let Some(wait) = self.wait else { return };
         let obs = p.observe();
         let ready_c = obs.ready(Version::Candidate);
@@ -427,7 +438,7 @@ impl<'p> Rollout<'p> {
 
     /// One rolling batch: drop up to `max_unavailable` stable instances at
     /// once, launch up to `max_surge` candidates.
-    fn start_batch(&mut self, p: &mut Platform<'_, '_>) {
+    fn start_batch(&mut self, p: &mut dyn Platform) {
         let Strategy::Rolling {
             max_surge,
             max_unavailable,
@@ -444,7 +455,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// Big bang, blue-green and flag rollouts: the new fleet is up.
-    fn full_fleet_ready(&mut self, p: &mut Platform<'_, '_>) {
+    fn full_fleet_ready(&mut self, p: &mut dyn Platform) {
         match self.policy.strategy {
             Strategy::BlueGreen { preview_share, .. } => {
                 self.enter(Stage::Preview);
@@ -470,14 +481,14 @@ impl<'p> Rollout<'p> {
         }
     }
 
-    fn switch_to_candidate(&mut self, p: &mut Platform<'_, '_>) {
+    fn switch_to_candidate(&mut self, p: &mut dyn Platform) {
         p.apply(Operation::Route {
             step: None,
             weight: 100,
         });
     }
 
-    fn apply_weight(&mut self, i: usize, weight: u32, p: &mut Platform<'_, '_>) {
+    fn apply_weight(&mut self, i: usize, weight: u32, p: &mut dyn Platform) {
         let step = (i < self.policy.steps.len()).then_some(i);
         if self.sticky() {
             p.apply(Operation::MoveUsers { weight });
@@ -498,7 +509,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// A trainee's or script's own weight: a step of its own at the current index.
-    fn set_weight(&mut self, weight: u32, p: &mut Platform<'_, '_>) {
+    fn set_weight(&mut self, weight: u32, p: &mut dyn Platform) {
         if self.stage != Stage::Stepping || matches!(self.policy.strategy, Strategy::Rolling { .. }) {
             return;
         }
@@ -512,7 +523,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// A flag change reached every instance.
-    fn on_flags_applied(&mut self, percent: u32, p: &mut Platform<'_, '_>) {
+    fn on_flags_applied(&mut self, percent: u32, p: &mut dyn Platform) {
         if self.stage != Stage::Stepping || !matches!(self.policy.strategy, Strategy::Flag) {
             return;
         }
@@ -531,7 +542,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// Skip the remaining steps (a promote command).
-    fn promote_now(&mut self, p: &mut Platform<'_, '_>) {
+    fn promote_now(&mut self, p: &mut dyn Platform) {
         match self.stage {
             Stage::Preview => self.end_preview(p),
             Stage::Stepping if self.wait.is_none() => match self.policy.strategy {
@@ -556,7 +567,7 @@ impl<'p> Rollout<'p> {
 
     /// Blue-green: the preview is over; switch all traffic to the new fleet
     /// and keep the old one for `keep_old`.
-    fn end_preview(&mut self, p: &mut Platform<'_, '_>) {
+    fn end_preview(&mut self, p: &mut dyn Platform) {
         let Strategy::BlueGreen { keep_old, .. } = self.policy.strategy else {
             unreachable!("a preview only under blue-green")
         };
@@ -567,7 +578,7 @@ impl<'p> Rollout<'p> {
         p.timer(p.now() + keep_old, RolloutTimer::DropOldFleet);
     }
 
-    fn promote(&mut self, p: &mut Platform<'_, '_>) {
+    fn promote(&mut self, p: &mut dyn Platform) {
         if self.stage != Stage::Stepping {
             return;
         }
@@ -584,7 +595,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// Carries out an action now (after a rollback delay or a page).
-    fn act(&mut self, action: Action, p: &mut Platform<'_, '_>) {
+    fn act(&mut self, action: Action, p: &mut dyn Platform) {
         if matches!(self.stage, Stage::RolledBack | Stage::Killed) {
             return;
         }
@@ -600,7 +611,7 @@ impl<'p> Rollout<'p> {
         }
     }
 
-    fn rollback(&mut self, p: &mut Platform<'_, '_>) {
+    fn rollback(&mut self, p: &mut dyn Platform) {
         let restore = self
             .policy
             .migration
@@ -642,7 +653,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// All traffic back to stable, candidates dropped.
-    fn route_back(&mut self, p: &mut Platform<'_, '_>) {
+    fn route_back(&mut self, p: &mut dyn Platform) {
         if matches!(self.policy.strategy, Strategy::Flag) {
             p.apply(Operation::SetRouting(Routing::Weighted));
         }
@@ -656,14 +667,14 @@ impl<'p> Rollout<'p> {
         self.finish_rollback(p);
     }
 
-    fn finish_rollback(&mut self, p: &mut Platform<'_, '_>) {
+    fn finish_rollback(&mut self, p: &mut dyn Platform) {
         self.enter(Stage::RolledBack);
         self.rollback_done_at = Some(p.now());
         p.emit(&Event::RollbackCompleted);
     }
 
     /// Keep the canary small while a fix is built.
-    fn start_hotfix(&mut self, p: &mut Platform<'_, '_>) {
+    fn start_hotfix(&mut self, p: &mut dyn Platform) {
         self.enter(Stage::Hotfixing);
         let hold = self.policy.hotfix.hold_weight;
         let obs = p.observe();
@@ -691,7 +702,7 @@ impl<'p> Rollout<'p> {
     }
 
     /// The hotfix is built: replace the candidate's instances with it.
-    fn deploy_hotfix(&mut self, p: &mut Platform<'_, '_>) {
+    fn deploy_hotfix(&mut self, p: &mut dyn Platform) {
         if self.stage != Stage::Hotfixing {
             return;
         }

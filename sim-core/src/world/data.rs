@@ -21,10 +21,10 @@ use rand_distr::{Distribution, Poisson};
 
 use super::serve::binomial;
 use super::{Fact, S, Timer, World};
-use crate::engine::{Event, Observer};
 use crate::fleet::Version;
 use crate::model::{MigrationFault, MigrationPhase, SchemaChange};
 use crate::time::{SimDuration, SimTime};
+use crate::timeline::{Event, Observer};
 
 /// How the plan's backfill copies rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

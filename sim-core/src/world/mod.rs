@@ -5,7 +5,7 @@
 //! fires its own timers (fault onsets, incident boundaries, noise redraws,
 //! instances becoming ready, flag changes propagating, scrapes, schema work
 //! and restores) and applies [`Operation`]s. Controllers never hold a
-//! `World`: they drive it through [`crate::engine::Platform`], which applies
+//! `World`: they drive it through [`crate::timeline::Platform`], which applies
 //! operations and hands out an [`Observation`] — monitoring after the
 //! ingestion delay, the controller's own instances and settings, the clock.
 //! Ground truth (the ledger, which faults are active, the onset) leaves the
@@ -405,7 +405,7 @@ impl<'a> World<'a> {
     }
 
     /// Fires one of the world's timers (the world is already at its instant).
-    pub fn fire(&mut self, timer: Timer, observer: &mut dyn crate::engine::Observer) {
+    pub fn fire(&mut self, timer: Timer, observer: &mut dyn crate::timeline::Observer) {
         match timer {
             Timer::Scrape => {
                 self.update_gauges();
@@ -422,7 +422,7 @@ impl<'a> World<'a> {
             Timer::Ready => self.facts.push(Fact::InstancesReady),
             Timer::FlagApplied(percent) => {
                 self.flag_percent = percent;
-                observer.event(self.now, &crate::engine::Event::FlagSet { percent });
+                observer.event(self.now, &crate::timeline::Event::FlagSet { percent });
                 self.note_fault_onset(observer);
                 self.facts.push(Fact::FlagsApplied { percent });
             }
@@ -435,8 +435,8 @@ impl<'a> World<'a> {
     }
 
     /// Applies one operation now.
-    pub fn apply(&mut self, op: Operation, observer: &mut dyn crate::engine::Observer) {
-        use crate::engine::Event;
+    pub fn apply(&mut self, op: Operation, observer: &mut dyn crate::timeline::Observer) {
+        use crate::timeline::Event;
         match op {
             Operation::Launch { version, count } => self.launch(version, count, observer),
             Operation::Terminate { version, count } => {
@@ -484,7 +484,7 @@ impl<'a> World<'a> {
         }
     }
 
-    fn launch(&mut self, version: Version, count: u32, observer: &mut dyn crate::engine::Observer) {
+    fn launch(&mut self, version: Version, count: u32, observer: &mut dyn crate::timeline::Observer) {
         if count == 0 {
             return;
         }
@@ -496,7 +496,7 @@ impl<'a> World<'a> {
         self.fleet.launch(version, count, ready_at, memory);
         observer.event(
             self.now,
-            &crate::engine::Event::InstancesLaunched {
+            &crate::timeline::Event::InstancesLaunched {
                 version,
                 count,
                 ready_at,
@@ -506,7 +506,7 @@ impl<'a> World<'a> {
     }
 
     /// Routes `weight` percent to the candidate and opens a new ledger segment.
-    fn route(&mut self, step: Option<usize>, weight: u32, observer: &mut dyn crate::engine::Observer) {
+    fn route(&mut self, step: Option<usize>, weight: u32, observer: &mut dyn crate::timeline::Observer) {
         assert!(weight <= 100, "weight {weight} out of 0..=100");
         if weight != self.weight || step != self.step {
             self.close_segment();
@@ -521,7 +521,7 @@ impl<'a> World<'a> {
                 candidate: VersionTruth::default(),
             });
         }
-        observer.event(self.now, &crate::engine::Event::WeightSet { step, weight });
+        observer.event(self.now, &crate::timeline::Event::WeightSet { step, weight });
         if weight > 0 {
             self.candidate_takes_traffic(observer);
         }
@@ -529,7 +529,7 @@ impl<'a> World<'a> {
     }
 
     /// The candidate serves its first request: fault onsets start counting.
-    fn candidate_takes_traffic(&mut self, observer: &mut dyn crate::engine::Observer) {
+    fn candidate_takes_traffic(&mut self, observer: &mut dyn crate::timeline::Observer) {
         if self.first_candidate_traffic.is_some() {
             return;
         }
@@ -537,7 +537,7 @@ impl<'a> World<'a> {
         self.migration_on_first_candidate(observer);
         if !self.fixed && self.sc.candidate.worse_than(&self.sc.stable) {
             self.fault_onset = Some(self.now);
-            observer.event(self.now, &crate::engine::Event::FaultOnset { fault: None });
+            observer.event(self.now, &crate::timeline::Event::FaultOnset { fault: None });
         }
         for (i, f) in self.sc.faults.iter().enumerate() {
             self.schedule(self.now + f.onset, Timer::FaultOnset(i));
@@ -546,14 +546,14 @@ impl<'a> World<'a> {
     }
 
     /// Records the first moment a fault actually touches requests.
-    fn note_fault_onset(&mut self, observer: &mut dyn crate::engine::Observer) {
+    fn note_fault_onset(&mut self, observer: &mut dyn crate::timeline::Observer) {
         let active = self.active_faults();
         for (i, f) in self.sc.faults.iter().enumerate() {
             // A fault behind flags that are off touches no request yet.
             let reaches_users = f.flag.is_none() || self.flag_percent > 0;
             if active & (1 << i) != 0 && reaches_users && self.fault_onset.is_none() {
                 self.fault_onset = Some(self.now);
-                observer.event(self.now, &crate::engine::Event::FaultOnset { fault: Some(i) });
+                observer.event(self.now, &crate::timeline::Event::FaultOnset { fault: Some(i) });
             }
         }
     }

@@ -10,13 +10,13 @@
 use rand_distr::{Binomial, Distribution, Poisson};
 
 use super::{Routing, S, Timer, World};
-use crate::engine::{Event, Observer};
 use crate::fleet::{Version, queue_factor, shed_fraction};
 use crate::latency::{CellTable, Histogram, LogNormal};
 use crate::ledger::VersionTruth;
 use crate::model::FaultEffect;
 use crate::monitoring::Counters;
 use crate::time::SimTime;
+use crate::timeline::{Event, Observer};
 use crate::traffic;
 
 use rand_chacha::ChaCha8Rng;

@@ -1,0 +1,144 @@
+//! The timeline: what the engine reports as a run goes, and who hears it.
+//!
+//! The engine never prints. It pushes every [`Event`] into an [`Observer`]
+//! the caller supplies (ripgrep's `Sink`): the text timeline, the JSON
+//! lines, the plot, a test probe, later the game-day screen.
+
+use crate::fleet::Version;
+use crate::model::{Action, Metric, MigrationPhase};
+use crate::time::SimTime;
+
+/// What a check's measurement concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One check's measurement over one analysis window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    pub metric: Metric,
+    pub candidate: Option<f64>,
+    pub stable: Option<f64>,
+    pub candidate_requests: u64,
+    pub verdict: Verdict,
+    /// Failures counted against the check's limit after this measurement.
+    pub failures: u32,
+}
+
+/// What the engine reports as it runs: the timeline of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    RolloutStarted,
+    /// A controller issued a command (the command log; a run's commands
+    /// replay as a script).
+    Command(crate::command::Issued),
+    InstancesLaunched {
+        version: Version,
+        count: u32,
+        ready_at: SimTime,
+    },
+    InstancesTerminated {
+        version: Version,
+        count: u32,
+    },
+    WeightSet {
+        step: Option<usize>,
+        weight: u32,
+    },
+    /// Feature flags now on for this percentage of users.
+    FlagSet {
+        percent: u32,
+    },
+    /// Blue-green: mirrored preview traffic to the new fleet starts.
+    PreviewStarted {
+        share: f64,
+    },
+    /// Ground truth, for the timeline and the debrief; no controller sees it.
+    FaultOnset {
+        fault: Option<usize>,
+    },
+    /// Ground truth: an instance ran out of memory and restarts.
+    OomKill {
+        version: Version,
+        count: u32,
+    },
+    Analysis {
+        measurements: Vec<Measurement>,
+    },
+    AnalysisFailed {
+        metric: Metric,
+        /// The Kayenta score group that failed, when a score decided.
+        group: Option<String>,
+    },
+    Decided {
+        action: Action,
+    },
+    /// A human was paged and will act at `acts_at`.
+    Paged {
+        acts_at: SimTime,
+    },
+    /// A delayed action (after paging, or a rollback delay) is carried out.
+    Acting {
+        action: Action,
+    },
+    HotfixDeployed,
+    /// A migration phase started (`done: false`) or finished its work.
+    MigrationPhase {
+        phase: MigrationPhase,
+        done: bool,
+    },
+    /// The contract is about to start: the last moment a rollback is free.
+    LastSafeRollbackPoint,
+    /// A rollback after the contract: the old shape is being restored.
+    RestoreStarted {
+        until: SimTime,
+        records: u64,
+        replay: bool,
+    },
+    RestoreDone,
+    MigrationComplete,
+    RollbackCompleted,
+    Promoted,
+    Horizon,
+}
+
+/// Receives the timeline as the engine produces it (the engine never prints).
+pub trait Observer {
+    fn event(&mut self, at: SimTime, event: &Event);
+
+    /// Asked before every event the engine processes: `false` stops the run
+    /// there, with the outcome `stopped`.
+    fn proceed(&mut self) -> bool {
+        true
+    }
+}
+
+/// An observer that ignores everything, for batches.
+pub struct Discard;
+
+impl Observer for Discard {
+    fn event(&mut self, _: SimTime, _: &Event) {}
+}
+
+/// Collects the timeline in memory.
+#[derive(Default)]
+pub struct Collect(pub Vec<(SimTime, Event)>);
+
+impl Observer for Collect {
+    fn event(&mut self, at: SimTime, event: &Event) {
+        self.0.push((at, event.clone()));
+    }
+}
