@@ -56,20 +56,14 @@ impl JudgeState {
 
 /// (events, trials) of a rate metric in one arm's window.
 fn counts(metric: Metric, c: &Counters) -> Option<(u64, u64)> {
-    match metric {
-        Metric::ErrorRate => Some((c.errors, c.requests)),
-        Metric::ConversionRate => Some((c.conversions, c.requests - c.errors)),
-        Metric::LatencyP50
-        | Metric::LatencyP95
-        | Metric::LatencyP99
-        | Metric::ThroughputRatio
-        | Metric::CpuUtilisation
-        | Metric::MemoryUtilisation
-        | Metric::Restarts
-        | Metric::BackfillLagRows
-        | Metric::DuplicateWrites
-        | Metric::ConstraintViolations
-        | Metric::MismatchedRows => None,
+    // Only the two rate metrics have events and trials; every other metric
+    // is a value per scrape.
+    if metric == Metric::ErrorRate {
+        Some((c.errors, c.requests))
+    } else if metric == Metric::ConversionRate {
+        Some((c.conversions, c.requests - c.errors))
+    } else {
+        None
     }
 }
 

@@ -26,7 +26,10 @@ pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     // A NaN would fall through both short-cuts below; a probability a hair
     // outside 0..=1 is rounding and is clamped by them.
     assert!(!p.is_nan(), "binomial probability is NaN (n = {n})");
-    assert!((-1e-9..=1.0 + 1e-9).contains(&p), "binomial probability {p} outside 0..=1 (n = {n})");
+    assert!(
+        (-1e-9..=1.0 + 1e-9).contains(&p),
+        "binomial probability {p} outside 0..=1 (n = {n})"
+    );
     if n == 0 || p <= 0.0 {
         return 0;
     }
