@@ -316,7 +316,7 @@ fn read_csv(
             .parse::<f64>()
             .ok()
             .filter(|x| x.is_finite() && *x >= 0.0)
-            .map(|x| SimDuration::from_ms((x * 1000.0).round() as u64))
+            .map(SimDuration::from_secs_f64)
             .or_else(|| parse_duration(ts).ok());
         let rate = rate_text
             .parse::<f64>()

@@ -184,7 +184,7 @@ fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(Str
         }
     }
     let at = match o.get("t_s").and_then(Value::as_f64) {
-        Some(t) if t >= 0.0 && t <= HORIZON_MAX.as_secs_f64() => SimTime((t * 1000.0).round() as u64),
+        Some(t) if t >= 0.0 && t <= HORIZON_MAX.as_secs_f64() => SimTime::ZERO + SimDuration::from_secs_f64(t),
         Some(t) => {
             errors.push((
                 "t_s".to_owned(),
@@ -208,7 +208,7 @@ fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(Str
             .get("after_s")
             .and_then(Value::as_f64)
             .filter(|s| *s >= 0.0 && *s <= HORIZON_MAX.as_secs_f64())
-            .map(|s| SimDuration::from_ms((s * 1000.0).round() as u64)),
+            .map(SimDuration::from_secs_f64),
         phase: whole("phase"),
     };
     let metric = match o.get("metric").map(|m| m.as_str().ok_or("a metric name").map(metric)) {

@@ -139,7 +139,7 @@ fn collect(world: &mut World<'_>, queue: &mut Queue, notes: &mut VecDeque<Note>)
     for (at, t) in world.take_timers() {
         queue.push(at, Kind::World(t));
     }
-    notes.extend(world.take_facts().into_iter().map(Note::Fact));
+    notes.extend(world.take_facts().map(Note::Fact));
 }
 
 /// The decisions a run's controllers took, for scoring.

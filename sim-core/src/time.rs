@@ -44,6 +44,12 @@ impl SimDuration {
         SimDuration(s * 1000)
     }
 
+    /// Seconds as a float, rounded to whole milliseconds; negative and NaN
+    /// seconds are zero.
+    pub fn from_secs_f64(seconds: f64) -> SimDuration {
+        SimDuration((seconds * 1000.0).max(0.0).round() as u64)
+    }
+
     pub fn ms(self) -> u64 {
         self.0
     }

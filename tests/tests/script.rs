@@ -136,3 +136,22 @@ fn bad_scripts_get_file_line_and_key() {
         assert!(o.stderr.contains(&want), "{text}\nwanted: {want}\ngot: {}", o.stderr);
     }
 }
+
+/// The command names scripts accept, the names the command log writes and
+/// `Command::NAMES` (the "known" list of the error) are one list: every
+/// listed name parses into a command that prints as that name.
+#[test]
+fn every_command_name_round_trips() {
+    for name in sim_core::control::Command::NAMES {
+        let args = match name {
+            "set_weight" => "weight = 5\n",
+            "page" => "then = \"rollback\"\nafter = \"1m\"\n",
+            "begin_phase" | "finish_phase" => "phase = 1\n",
+            _ => "",
+        };
+        let text = format!("[[command]]\nat = \"1m\"\ncommand = \"{name}\"\n{args}");
+        let commands = scenarios::script::parse("s.toml", &text).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        assert_eq!(commands.len(), 1);
+        assert_eq!(commands[0].command.name(), name);
+    }
+}

@@ -130,7 +130,7 @@ impl<'p> Rollout<'p> {
             (Idle, Stepping | Deploying) => true,
             (Deploying, Preview | Stepping) => true,
             (Preview | Stepping, Stepping | Promoted) => true,
-            (Hotfixing, Stepping) => true,
+            (Hotfixing | Held, Stepping) => true,
             (_, Held | Paged | RollingBack | Killed | Hotfixing) => true,
             (RollingBack, RolledBack) => true,
             (from, to) => from == to,
@@ -183,7 +183,7 @@ impl<'p> Rollout<'p> {
             }
             Command::Resume => {
                 if self.stage == Stage::Held {
-                    self.stage = Stage::Stepping;
+                    self.enter(Stage::Stepping);
                 }
             }
             Command::Rollback => {

@@ -192,7 +192,7 @@ impl World<'_> {
         }
         m.rolled_back_after_contract += 1;
         let records = m.new_shape_only;
-        let replay = rows_per_s.map_or(SimDuration::ZERO, |r| super::ms(records as f64 / r));
+        let replay = rows_per_s.map_or(SimDuration::ZERO, |r| SimDuration::from_secs_f64(records as f64 / r));
         let restore = base + replay;
         match rows_per_s {
             Some(_) => m.records_restored += records,

@@ -364,8 +364,8 @@ impl<'a> World<'a> {
     }
 
     /// The facts for the controller since the last call, in order.
-    pub fn take_facts(&mut self) -> Vec<Fact> {
-        std::mem::take(&mut self.facts)
+    pub fn take_facts(&mut self) -> std::vec::Drain<'_, Fact> {
+        self.facts.drain(..)
     }
 
     /// The random-stream slot of instant `t`: slots are scrape intervals,
@@ -645,9 +645,4 @@ impl<'a> World<'a> {
             data: self.sc.migration.is_some().then_some(self.data),
         }
     }
-}
-
-/// Rounds a positive duration in seconds to whole milliseconds.
-pub(crate) fn ms(seconds: f64) -> SimDuration {
-    SimDuration::from_ms((seconds * 1000.0).max(0.0).round() as u64)
 }
