@@ -350,10 +350,6 @@ impl<'a> World<'a> {
         self.now
     }
 
-    pub fn scenario(&self) -> &'a Scenario {
-        self.sc
-    }
-
     fn schedule(&mut self, at: SimTime, timer: Timer) {
         self.timers.push((at, timer));
     }
