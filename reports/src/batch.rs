@@ -38,6 +38,10 @@ fn rate(r: Option<f64>) -> Value {
     r.map_or(Value::Null, |x| json!(round(x, 4)))
 }
 
+fn rate_ci(ci: Option<[f64; 2]>) -> Value {
+    ci.map_or(Value::Null, |[lo, hi]| json!([round(lo, 4), round(hi, 4)]))
+}
+
 /// One group of `aviary batch --format json`.
 pub fn group_json(g: &GroupSummary) -> Value {
     let mut outcomes = serde_json::Map::new();
@@ -51,15 +55,24 @@ pub fn group_json(g: &GroupSummary) -> Value {
         "healthy": g.healthy,
         "outcomes": outcomes,
         "fault_runs": g.fault_runs,
+        "detected": g.detected,
+        "false_alarms": g.false_alarms,
+        "escaped": g.escapes,
         "detection_rate": rate(g.detection_rate),
         "false_alarm_rate": rate(g.false_alarm_rate),
         "escape_rate": rate(g.escape_rate),
+        "detection_rate_ci95": rate_ci(g.detection_rate_ci95),
+        "false_alarm_rate_ci95": rate_ci(g.false_alarm_rate_ci95),
+        "escape_rate_ci95": rate_ci(g.escape_rate_ci95),
+        "blind_promotions": g.blind_promotions,
+        "blind_promotion_rate": rate(g.blind_promotion_rate),
         "detection_time_s": spread(&g.detection_time_s),
         "time_to_mitigate_s": spread(&g.time_to_mitigate_s),
         "blast_radius": {
             "failed_requests": mean_ci(&g.failed_requests),
             "slow_requests": mean_ci(&g.slow_requests),
             "users_affected": mean_ci(&g.users_affected),
+            "users_slowed": mean_ci(&g.users_slowed),
             "lost_conversions": mean_ci(&g.lost_conversions),
             "inconsistent_sessions": mean_ci(&g.inconsistent_sessions),
         },
@@ -112,6 +125,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "detected",
         "false alarm",
         "escaped",
+        "blind",
         "detect (med / p90)",
         "mitigate",
         "failed req",
@@ -124,7 +138,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "records lost",
         "ship (med)",
     ];
-    let rows: Vec<[String; 17]> = groups
+    let rows: Vec<[String; 18]> = groups
         .iter()
         .map(|g| {
             [
@@ -134,6 +148,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
                 pct(g.detection_rate),
                 pct(g.false_alarm_rate),
                 pct(g.escape_rate),
+                pct(g.blind_promotion_rate),
                 time(&g.detection_time_s),
                 g.time_to_mitigate_s.map_or("—".to_owned(), |s| span(s.median)),
                 count(&g.failed_requests),
@@ -178,10 +193,12 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
     let _ = write!(
         out,
         "\n{runs} runs, master seed {seed}.\n\
-         detected     share of runs with a fault whose analysis failed after the onset\n\
-         false alarm  share of healthy runs rolled back or held\n\
-         escaped      share of runs with a fault that were promoted to 100%\n\
-         detect       time from fault onset to the decision (median / 90th percentile)\n\
+         detected     share of harmed runs with a decision taken on data that showed the harm\n\
+         false alarm  share of all runs whose first rollback or hold came before monitoring showed any harm\n\
+         escaped      share of harmed runs promoted to 100%\n\
+         blind        share of all runs promoted past a step whose analyses were all inconclusive\n\
+         harmed runs  runs in which the release harmed or put at risk a request (a fault, a schema change, an overload)\n\
+         detect       time from the onset (first harmed request) to the decision (median / 90th percentile)\n\
          mitigate     time from fault onset to the last fault-exposed request (median)\n\
          failed req, slow req, users hit, lost conv(ersions), (inconsistent) sessions: fault-caused, mean per run\n\
          budget       fault-caused failures as a share of a 30-day error budget, mean per run\n\

@@ -30,6 +30,14 @@ pub struct RunRow {
     pub detected_at_s: Option<f64>,
     pub detection_time_s: Option<f64>,
     pub false_alarm: bool,
+    /// Ground truth: the release harmed someone in this run (a bad release).
+    pub harmed: bool,
+    /// A decision was taken on data that held harmed requests.
+    pub detected: bool,
+    /// The harmful release reached 100 %.
+    pub escaped: bool,
+    /// Steps passed on analyses that were all inconclusive.
+    pub blind_steps: u32,
     pub strategy: &'static str,
     pub decision: Option<DecisionRow>,
     pub mitigation: Option<MitigationRow>,
@@ -70,6 +78,7 @@ pub struct BlastRadiusRow {
     pub failed_requests: u64,
     pub slow_requests: u64,
     pub users_affected: u64,
+    pub users_slowed: u64,
     pub lost_conversions: u64,
     pub inconsistent_sessions: u64,
 }
@@ -141,6 +150,10 @@ impl RunRow {
             detected_at_s: secs(r.detected_at_s()),
             detection_time_s: secs(r.detection_time_s()),
             false_alarm: r.false_alarm(),
+            harmed: r.harmed(),
+            detected: r.detection().is_some(),
+            escaped: r.escaped(),
+            blind_steps: r.blind_steps,
             strategy: r.strategy,
             decision: r.decision.map(|d| DecisionRow {
                 action: d.action.name(),
@@ -158,6 +171,7 @@ impl RunRow {
                 failed_requests: r.blast_failed_requests(),
                 slow_requests: r.blast_slow_requests(),
                 users_affected: r.users_affected,
+                users_slowed: r.users_slowed,
                 lost_conversions: r.lost_conversions,
                 inconsistent_sessions: r.inconsistent_sessions,
             },
@@ -264,6 +278,11 @@ pub struct CsvRow<'a> {
     pub oom_kills: u64,
     /// `mitigation.took_s` of the run object.
     pub action_took_s: Option<CsvNumber>,
+    pub harmed: bool,
+    pub detected: bool,
+    pub escaped: bool,
+    pub blind_steps: u32,
+    pub users_slowed: u64,
 }
 
 /// A float in a CSV cell, written the way the CSV has always written it:
@@ -292,6 +311,10 @@ impl<'a> CsvRow<'a> {
             detected_at_s,
             detection_time_s,
             false_alarm,
+            harmed,
+            detected,
+            escaped,
+            blind_steps,
             strategy,
             decision,
             mitigation,
@@ -303,6 +326,7 @@ impl<'a> CsvRow<'a> {
                     failed_requests,
                     slow_requests,
                     users_affected,
+                    users_slowed,
                     lost_conversions,
                     inconsistent_sessions,
                 },
@@ -353,6 +377,11 @@ impl<'a> CsvRow<'a> {
             extra_instance_hours: CsvNumber(*extra_instance_hours),
             oom_kills: *oom_kills,
             action_took_s: num(mitigation.and_then(|m| m.took_s)),
+            harmed: *harmed,
+            detected: *detected,
+            escaped: *escaped,
+            blind_steps: *blind_steps,
+            users_slowed: *users_slowed,
         }
     }
 }
@@ -426,6 +455,12 @@ pub fn event_json(at: SimTime, e: &Event) -> Value {
         Event::FlagSet { percent } => json!({"t_s": t_s, "type": "flag_set", "percent": percent}),
         Event::PreviewStarted { share } => json!({"t_s": t_s, "type": "preview_started", "share": share}),
         Event::FaultOnset { fault } => json!({"t_s": t_s, "type": "fault_onset", "fault": fault.map(|i| i + 1)}),
+        Event::HarmOnset => json!({"t_s": t_s, "type": "harm_onset"}),
+        Event::AnalysisInconclusive { metric } => {
+            json!({"t_s": t_s, "type": "analysis_inconclusive", "metric": metric.name()})
+        }
+        Event::BlindStep { step } => json!({"t_s": t_s, "type": "blind_step", "step": step.map(|i| i + 1)}),
+        Event::StepExtended { step } => json!({"t_s": t_s, "type": "step_extended", "step": step + 1}),
         Event::OomKill { version, count } => {
             json!({"t_s": t_s, "type": "oom_kill", "version": version.name(), "count": count})
         }
@@ -565,9 +600,26 @@ fn event_line(e: &Event) -> String {
             format!("preview: {:.0}% of traffic mirrored to the new fleet", share * 100.0)
         }
         Event::FaultOnset { fault: Some(i) } => {
-            format!("fault {} onset (ground truth; monitoring only sees its effects)", i + 1)
+            format!(
+                "fault {} active (ground truth; monitoring only sees its effects)",
+                i + 1
+            )
         }
-        Event::FaultOnset { fault: None } => "candidate regression onset (ground truth)".to_owned(),
+        Event::FaultOnset { fault: None } => "candidate regression active (ground truth)".to_owned(),
+        Event::HarmOnset => "onset: the first harmed request is served (ground truth)".to_owned(),
+        Event::AnalysisInconclusive { metric } => {
+            format!(
+                "analysis INCONCLUSIVE on {}: over the inconclusive limit",
+                metric.name()
+            )
+        }
+        Event::BlindStep { step: Some(i) } => {
+            format!("step {} passed BLIND: every analysis in it was inconclusive", i + 1)
+        }
+        Event::BlindStep { step: None } => "preview passed BLIND: every analysis in it was inconclusive".to_owned(),
+        Event::StepExtended { step } => {
+            format!("step {} extended: no analysis in it was conclusive yet", step + 1)
+        }
         Event::OomKill { version, count } => format!(
             "{count} {} instance{} OOM-killed, restarting",
             version.name(),
@@ -619,26 +671,27 @@ fn event_line(e: &Event) -> String {
 /// One sentence on how the run ended.
 pub fn verdict_line(r: &RunResult) -> String {
     let mut v = match r.outcome {
-        Outcome::Promoted if r.fault_onset.is_some() && !r.hotfixed => {
-            "PROMOTED — the bad release escaped to 100%".to_owned()
-        }
+        Outcome::Promoted if r.escaped() => "PROMOTED — the bad release escaped to 100%".to_owned(),
         Outcome::Promoted if r.hotfixed => "PROMOTED after a hotfix".to_owned(),
         Outcome::Promoted => "PROMOTED".to_owned(),
         Outcome::RolledBack => "ROLLED BACK".to_owned(),
         Outcome::Held => "HELD — waiting for a human at the horizon".to_owned(),
         Outcome::Killed => "KILLED — feature flags turned off, rollout halted".to_owned(),
         Outcome::TimedOut => "TIMED OUT — the horizon came mid-rollout".to_owned(),
-        Outcome::EventBudget => "EVENT BUDGET — the run used up its events before the horizon".to_owned(),
+        Outcome::Truncated => "TRUNCATED — the run used up its event budget before the horizon".to_owned(),
         Outcome::Stopped => "STOPPED before the horizon".to_owned(),
     };
-    if let Some(d) = r.decision {
-        let on = d.metric.map_or("a scripted decision", |m| m.name());
-        match r.detection_time_s() {
-            Some(t) => {
-                let _ = write!(v, "; {on} detected {} after onset", span(t));
-            }
-            None => v.push_str(&format!("; false alarm on {on} (nothing was wrong yet)")),
-        }
+    let on = |d: sim_core::score::Decision| d.metric.map_or("a scripted decision", |m| m.name());
+    if r.false_alarm()
+        && let Some(d) = r.decisions.first()
+    {
+        let _ = write!(v, "; false alarm on {} (monitoring showed no harm yet)", on(*d));
+    }
+    if let (Some(d), Some(t)) = (r.detection(), r.detection_time_s()) {
+        let _ = write!(v, "; {} detected {} after onset", on(d), span(t));
+    }
+    if r.blind_steps > 0 {
+        let _ = write!(v, "; {} step(s) passed blind", r.blind_steps);
     }
     if let Some(t) = r.time_to_mitigate_s() {
         let _ = write!(v, "; mitigated {} after onset", span(t));
@@ -669,10 +722,11 @@ pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]
     out.push('\n');
     let _ = writeln!(
         out,
-        "blast radius: {} failed requests, {} slow requests (fault-caused), {} users affected",
+        "blast radius: {} failed requests, {} slow requests (fault-caused), {} users affected, {} slowed",
         thousands(r.blast_failed_requests()),
         thousands(r.blast_slow_requests()),
-        thousands(r.users_affected)
+        thousands(r.users_affected),
+        thousands(r.users_slowed)
     );
     if r.lost_conversions > 0 || r.inconsistent_sessions > 0 || r.oom_kills > 0 {
         let _ = writeln!(

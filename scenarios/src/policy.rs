@@ -22,8 +22,8 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, AnalysisSpec, Bounds, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan, Paging, PhaseSpec,
-    Policy, Routing, Rule, ScoreSpec, Step, Strategy,
+    Action, AnalysisScope, AnalysisSpec, Bounds, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan,
+    OnInconclusive, Paging, PhaseSpec, Policy, Routing, Rule, ScoreSpec, Step, Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -246,6 +246,17 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
     let min_requests = t.req_u64(src, "min_requests", 0, u64::MAX);
     let on_failure = action(src, &mut t, "on_failure", true);
     let after_promotion = t.opt_duration(src, "after_promotion", MAX_DURATION).unwrap_or_default();
+    let on_inconclusive = named(
+        src,
+        &mut t,
+        "on_inconclusive",
+        &OnInconclusive::ALL,
+        OnInconclusive::name,
+    )
+    .map(|o| o.unwrap_or(OnInconclusive::Continue));
+    let inconclusive_limit = t.opt_u64(src, "inconclusive_limit", 0, 1_000_000);
+    let scope = named(src, &mut t, "scope", &AnalysisScope::ALL, AnalysisScope::name)
+        .map(|o| o.unwrap_or(AnalysisScope::Rollout));
     let score_table = t.opt_table(src, "score");
     let score = score(src, score_table);
     let scored = t.has("score");
@@ -278,7 +289,36 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
         on_failure: on_failure.ok()??,
         after_promotion,
         score: score?,
+        on_inconclusive: on_inconclusive.ok()?,
+        inconclusive_limit: inconclusive_limit.map(|l| l as u32),
+        scope: scope.ok()?,
     })
+}
+
+/// An optional key whose value is one of `all`'s names.
+fn named<T: Copy>(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    key: &'static str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, ()> {
+    let Some(v) = t.opt_str(src, key) else {
+        return if t.has(key) { Err(()) } else { Ok(None) };
+    };
+    match all.iter().find(|x| name(**x) == v) {
+        Some(x) => Ok(Some(*x)),
+        None => {
+            let span = t.span_of(key);
+            let known: Vec<&str> = all.iter().map(|x| name(*x)).collect();
+            src.error(
+                &span,
+                &t.key_path(key),
+                format!("unknown value {v:?} (known: {})", known.join(", ")),
+            );
+            Err(())
+        }
+    }
 }
 
 fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>, score: bool) -> Option<Vec<Check>> {

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::engine::{Discard, run};
 use crate::model::{Action, Policy, Scenario};
 use crate::score::{Outcome, RunResult};
-use crate::stats::{mean_ci95, quantile, ratio};
+use crate::stats::{BOOTSTRAP_RESAMPLES, bootstrap_mean_ci95, bootstrap_plan, quantile, ratio, wilson_ci95};
 
 /// One scenario × policy pair of a batch.
 #[derive(Clone, Copy)]
@@ -39,7 +39,8 @@ pub fn run_batch(pairs: &[Pair<'_>], runs: u64, master_seed: u64, progress: &(dy
     grouped
 }
 
-/// Mean with a 95 % confidence interval.
+/// Mean with a 95 % percentile-bootstrap interval (seeded, deterministic;
+/// inside the data's support).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MeanCi {
     pub mean: f64,
@@ -54,31 +55,50 @@ pub struct Spread {
 }
 
 /// The aggregate of one scenario × policy pair.
+///
+/// Runs are classified by ground truth, not by the scenario: a run in which
+/// the release harmed someone (a fault, the candidate's regression, a schema
+/// change that fails requests, a backfill that overloads the database) is a
+/// fault run. Every group reports all three rates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupSummary {
     pub scenario: String,
     pub policy: String,
     pub runs: usize,
+    /// The scenario's release holds no fault (its runs can still harm, e.g.
+    /// through a schema change).
     pub healthy: bool,
     /// Runs per outcome, in `Outcome::ALL` order.
     pub outcomes: [usize; 7],
-    /// Runs in which the fault actually touched requests.
+    /// Runs in which the release harmed or put at risk at least one request.
     pub fault_runs: usize,
-    /// Fault runs whose analysis failed at or after the onset.
+    /// Fault runs with a decision taken on data that held harmed requests.
     pub detected: usize,
+    /// Runs whose first decision came before monitoring showed any harm.
     pub false_alarms: usize,
+    /// Fault runs promoted to 100 % (and not fixed on the way).
     pub escapes: usize,
-    /// Detected / fault runs (faulty scenarios).
+    /// Detected / fault runs; `None` without fault runs.
     pub detection_rate: Option<f64>,
-    /// Runs whose analysis failed / runs (healthy scenarios).
+    /// False alarms / runs, in every group.
     pub false_alarm_rate: Option<f64>,
-    /// Promoted fault runs / fault runs (faulty scenarios).
+    /// Escapes / fault runs; `None` without fault runs.
     pub escape_rate: Option<f64>,
+    /// Wilson 95 % intervals of the three rates.
+    pub detection_rate_ci95: Option<[f64; 2]>,
+    pub false_alarm_rate_ci95: Option<[f64; 2]>,
+    pub escape_rate_ci95: Option<[f64; 2]>,
+    /// Runs that passed at least one step on analyses that were all
+    /// inconclusive, and reached 100 %.
+    pub blind_promotions: usize,
+    /// Blind promotions / runs.
+    pub blind_promotion_rate: Option<f64>,
     pub detection_time_s: Option<Spread>,
     pub time_to_mitigate_s: Option<Spread>,
     pub failed_requests: MeanCi,
     pub slow_requests: MeanCi,
     pub users_affected: MeanCi,
+    pub users_slowed: MeanCi,
     pub lost_conversions: MeanCi,
     pub inconsistent_sessions: MeanCi,
     pub error_budget_consumed: MeanCi,
@@ -107,7 +127,7 @@ pub struct MigrationSummary {
     pub completed: usize,
 }
 
-fn summarise_migration(runs: &[RunResult]) -> Option<MigrationSummary> {
+fn summarise_migration(runs: &[RunResult], plan: &[Vec<u32>]) -> Option<MigrationSummary> {
     let ms: Vec<&crate::score::MigrationStats> = runs.iter().filter_map(|r| r.migration.as_ref()).collect();
     if ms.is_empty() {
         return None;
@@ -126,13 +146,13 @@ fn summarise_migration(runs: &[RunResult]) -> Option<MigrationSummary> {
         .filter_map(|m| m.last_safe_rollback_at.map(|t| t.as_secs_f64()))
         .collect();
     Some(MigrationSummary {
-        records_lost: mean_ci(ms.iter().map(|m| m.records_lost)),
-        records_restored: mean_ci(ms.iter().map(|m| m.records_restored)),
+        records_lost: mean_ci(ms.iter().map(|m| m.records_lost), plan),
+        records_restored: mean_ci(ms.iter().map(|m| m.records_restored), plan),
         runs_with_data_lost: ms.iter().filter(|m| m.records_lost > 0).count(),
         rolled_back_after_contract: ms.iter().filter(|m| m.rolled_back_after_contract > 0).count(),
         restore_duration_s: spread(&restores),
         backfill_duration_s: spread(&backfills),
-        latency_cost_of_backfill: mean_ci_f64(ms.iter().map(|m| m.latency_cost_of_backfill_ms)),
+        latency_cost_of_backfill: mean_ci_f64(ms.iter().map(|m| m.latency_cost_of_backfill_ms), plan),
         last_safe_rollback_at_s: spread(&safe),
         completed: ms.iter().filter(|m| m.complete).count(),
     })
@@ -145,14 +165,34 @@ fn spread(values: &[f64]) -> Option<Spread> {
     })
 }
 
-fn mean_ci(values: impl Iterator<Item = u64>) -> MeanCi {
-    mean_ci_f64(values.map(|x| x as f64))
+fn mean_ci(values: impl Iterator<Item = u64>, plan: &[Vec<u32>]) -> MeanCi {
+    mean_ci_f64(values.map(|x| x as f64), plan)
 }
 
-fn mean_ci_f64(values: impl Iterator<Item = f64>) -> MeanCi {
+fn mean_ci_f64(values: impl Iterator<Item = f64>, plan: &[Vec<u32>]) -> MeanCi {
     let v: Vec<f64> = values.collect();
-    let (mean, ci95) = mean_ci95(&v).unwrap_or((0.0, [0.0, 0.0]));
+    // A plan is for the group's runs; a figure over fewer of them (the
+    // migration's, present in every run of a migration group) gets none.
+    let plan = if plan.first().is_some_and(|p| p.len() == v.len()) {
+        plan
+    } else {
+        &[]
+    };
+    let (mean, ci95) = bootstrap_mean_ci95(&v, plan).unwrap_or((0.0, [0.0, 0.0]));
     MeanCi { mean, ci95 }
+}
+
+/// The group's bootstrap resamples, from a stream keyed by its scenario,
+/// policy and master seed: the same runs give the same intervals.
+fn group_plan(first: &RunResult, n: usize) -> Vec<Vec<u32>> {
+    let name = format!("{}\u{0}{}", first.scenario, first.policy);
+    let key = crate::rng::RunKey {
+        master_seed: first.seed,
+        scenario: &name,
+        run_index: u64::MAX,
+    };
+    let mut rng = crate::rng::stream(key, "bootstrap");
+    bootstrap_plan(n, BOOTSTRAP_RESAMPLES, &mut rng)
 }
 
 /// Aggregates the runs of one pair.
@@ -169,12 +209,19 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
             .position(|o| *o == r.outcome)
             .expect("known outcome")] += 1;
     }
-    let fault_runs = runs.iter().filter(|r| r.fault_onset.is_some()).count();
+    let fault_runs = runs.iter().filter(|r| r.harmed()).count();
     let detection_times: Vec<f64> = runs.iter().filter_map(RunResult::detection_time_s).collect();
     let mitigation_times: Vec<f64> = runs.iter().filter_map(RunResult::time_to_mitigate_s).collect();
     let false_alarms = runs.iter().filter(|r| r.false_alarm()).count();
     let escapes = runs.iter().filter(|r| r.escaped()).count();
+    let blind_promotions = runs
+        .iter()
+        .filter(|r| r.blind_steps > 0 && r.outcome == Outcome::Promoted)
+        .count();
     let durations: Vec<f64> = runs.iter().filter_map(RunResult::rollout_duration_s).collect();
+    let detected = detection_times.len();
+    let plan = group_plan(first, runs.len());
+    let plan = plan.as_slice();
     GroupSummary {
         scenario: first.scenario.clone(),
         policy: first.policy.clone(),
@@ -182,25 +229,27 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
         healthy,
         outcomes,
         fault_runs,
-        detected: detection_times.len(),
+        detected,
         false_alarms,
         escapes,
-        detection_rate: if healthy {
-            None
-        } else {
-            ratio(detection_times.len(), fault_runs)
-        },
-        false_alarm_rate: if healthy { ratio(false_alarms, runs.len()) } else { None },
-        escape_rate: if healthy { None } else { ratio(escapes, fault_runs) },
+        detection_rate: ratio(detected, fault_runs),
+        false_alarm_rate: ratio(false_alarms, runs.len()),
+        escape_rate: ratio(escapes, fault_runs),
+        detection_rate_ci95: wilson_ci95(detected, fault_runs),
+        false_alarm_rate_ci95: wilson_ci95(false_alarms, runs.len()),
+        escape_rate_ci95: wilson_ci95(escapes, fault_runs),
+        blind_promotions,
+        blind_promotion_rate: ratio(blind_promotions, runs.len()),
         detection_time_s: spread(&detection_times),
         time_to_mitigate_s: spread(&mitigation_times),
-        failed_requests: mean_ci(runs.iter().map(RunResult::blast_failed_requests)),
-        slow_requests: mean_ci(runs.iter().map(RunResult::blast_slow_requests)),
-        users_affected: mean_ci(runs.iter().map(|r| r.users_affected)),
-        lost_conversions: mean_ci(runs.iter().map(|r| r.lost_conversions)),
-        inconsistent_sessions: mean_ci(runs.iter().map(|r| r.inconsistent_sessions)),
-        error_budget_consumed: mean_ci_f64(runs.iter().map(|r| r.error_budget_consumed)),
-        extra_instance_hours: mean_ci_f64(runs.iter().map(|r| r.extra_instance_hours)),
+        failed_requests: mean_ci(runs.iter().map(RunResult::blast_failed_requests), plan),
+        slow_requests: mean_ci(runs.iter().map(RunResult::blast_slow_requests), plan),
+        users_affected: mean_ci(runs.iter().map(|r| r.users_affected), plan),
+        users_slowed: mean_ci(runs.iter().map(|r| r.users_slowed), plan),
+        lost_conversions: mean_ci(runs.iter().map(|r| r.lost_conversions), plan),
+        inconsistent_sessions: mean_ci(runs.iter().map(|r| r.inconsistent_sessions), plan),
+        error_budget_consumed: mean_ci_f64(runs.iter().map(|r| r.error_budget_consumed), plan),
+        extra_instance_hours: mean_ci_f64(runs.iter().map(|r| r.extra_instance_hours), plan),
         action_time_s: Action::ALL
             .into_iter()
             .filter_map(|a| {
@@ -212,6 +261,6 @@ pub fn summarise(runs: &[RunResult]) -> GroupSummary {
             })
             .collect(),
         rollout_duration_s: spread(&durations),
-        migration: summarise_migration(runs),
+        migration: summarise_migration(runs, plan),
     }
 }

@@ -145,10 +145,12 @@ fn collect(world: &mut World<'_>, queue: &mut Queue, notes: &mut VecDeque<Note>)
 /// The decisions a run's controllers took, for scoring.
 #[derive(Default)]
 struct Record {
-    /// The latest decision.
-    decision: Option<Decision>,
+    /// Every decision, in order.
+    decisions: Vec<Decision>,
     /// The first mitigating command.
     mitigation: Option<(Action, SimTime)>,
+    /// Steps a controller passed on no conclusive analysis.
+    blind_steps: u32,
 }
 
 /// How the loop ended early, if it did.
@@ -258,7 +260,12 @@ impl<'s, 'a> Sim<'s, 'a> {
         let by = controller.by();
         for out in cx.out {
             match out {
-                Out::Event(e) => observer.event(self.clock, &e),
+                Out::Event(e) => {
+                    if let Event::BlindStep { .. } = e {
+                        self.record.blind_steps += 1;
+                    }
+                    observer.event(self.clock, &e);
+                }
                 Out::Wake(at, class, token) => self.queue.push(at, Kind::Decider(class, token)),
                 Out::Command(command, metric) => self.issue(command, metric, by, observer),
             }
@@ -277,7 +284,13 @@ impl<'s, 'a> Sim<'s, 'a> {
             }),
         );
         if let Some(action) = command.action() {
-            self.record.decision = Some(Decision { at, action, metric });
+            let data_until = self.world.data_visible_until(at);
+            self.record.decisions.push(Decision {
+                at,
+                action,
+                metric,
+                data_until,
+            });
             self.record.mitigation.get_or_insert((action, at));
             observer.event(at, &Event::Decided { action });
         }
@@ -338,22 +351,20 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
     let horizon = SimTime::ZERO + sc.duration;
     let outcome = match stop {
         Stop::Horizon => sim.rollout.outcome(),
-        Stop::Budget => Outcome::EventBudget,
+        Stop::Budget => Outcome::Truncated,
         Stop::Observer => Outcome::Stopped,
     };
     let events = sim.events;
     let Sim {
         world, rollout, record, ..
     } = sim;
-    let Truth {
-        fault_onset,
-        fixed,
-        ledger,
-        data,
-    } = world.finish();
-    // Exposure that lasted to the horizon was never mitigated.
+    let Truth { fixed, ledger, data } = world.finish();
+    let fault_onset = ledger.first_exposed_at;
+    // Exposure that lasted to the horizon was never mitigated; a run a
+    // limit cut short reports no mitigation (its end is not the policy's).
+    let truncated = outcome == Outcome::Truncated;
     let mitigated_at = match (fault_onset, ledger.last_exposed_at) {
-        (Some(_), Some(t)) if t < horizon => Some(t),
+        (Some(_), Some(t)) if t < horizon && !truncated => Some(t),
         _ => None,
     };
     let steps = ledger
@@ -371,11 +382,14 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
             candidate_failed: s.candidate.failed,
         })
         .collect();
-    let mitigation = record.mitigation.map(|(action, decided_at)| MitigationStats {
-        action,
-        decided_at,
-        exposure_ended_at: mitigated_at.filter(|t| *t >= decided_at),
-    });
+    let mitigation = record
+        .mitigation
+        .filter(|_| !truncated)
+        .map(|(action, decided_at)| MitigationStats {
+            action,
+            decided_at,
+            exposure_ended_at: mitigated_at.filter(|t| *t >= decided_at),
+        });
     let budget = (1.0 - sc.slo.availability) * sc.traffic.rps * 30.0 * 86_400.0;
     let fault_failed = ledger.stable.fault_failed + ledger.candidate.fault_failed;
     RunResult {
@@ -387,7 +401,8 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
         healthy: sc.is_healthy(),
         outcome,
         fault_onset,
-        decision: record.decision,
+        decision: record.decisions.last().copied(),
+        decisions: record.decisions,
         mitigation,
         mitigated_at,
         rollout_started_at: rollout.started_at,
@@ -397,6 +412,7 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
         candidate: ledger.candidate,
         exposed_requests: ledger.exposed,
         users_affected: ledger.users_affected,
+        users_slowed: ledger.users_slowed,
         lost_conversions: ledger.lost_conversions,
         inconsistent_sessions: ledger.inconsistent_sessions,
         oom_kills: ledger.oom_kills,
@@ -409,6 +425,7 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
         hotfixed: fixed,
         migration: data.map(migration_stats),
         steps,
+        blind_steps: record.blind_steps,
         events,
     }
 }

@@ -52,6 +52,10 @@ pub struct Ledger {
     pub users_affected: u64,
     /// Sticky routing: of the users on the candidate, those affected.
     pub candidate_users_affected: u64,
+    /// Distinct users who met at least one fault-caused slow request.
+    pub users_slowed: u64,
+    /// Sticky routing: of the users on the candidate, those slowed.
+    pub candidate_users_slowed: u64,
     /// Conversions the fault cost (KPI drop, and failed requests that would
     /// have converted).
     pub lost_conversions: u64,
@@ -62,6 +66,10 @@ pub struct Ledger {
     /// Instance-milliseconds beyond the fleet's normal size (surge, canary
     /// pods, a second blue-green fleet).
     pub extra_instance_ms: f64,
+    /// When the first request the release harmed or put at risk was served
+    /// (a fault touched it, or the schema change or the backfill's overload
+    /// could fail it): the run's onset. `None` if no such request was served.
+    pub first_exposed_at: Option<SimTime>,
     /// End of the last traffic chunk in which a fault-exposed request was served.
     pub last_exposed_at: Option<SimTime>,
     pub segments: Vec<Segment>,

@@ -658,6 +658,59 @@ pub struct AnalysisSpec {
     /// that pass, 0–100. Below `marginal` the measurement fails, below
     /// `pass` it is inconclusive.
     pub score: Option<ScoreSpec>,
+    /// What the policy does at the end of a step none of whose analyses
+    /// was conclusive.
+    pub on_inconclusive: OnInconclusive,
+    /// Argo Rollouts' `inconclusiveLimit`: once a check's inconclusive
+    /// measurements exceed it, the analysis is inconclusive and the rollout
+    /// holds for a human. `None`: no limit.
+    pub inconclusive_limit: Option<u32>,
+    /// Over what the failures (and inconclusive measurements) accumulate.
+    pub scope: AnalysisScope,
+}
+
+/// What a step whose analyses were all inconclusive leads to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInconclusive {
+    /// Go on to the next step (a blind promotion; counted and marked).
+    Continue,
+    /// Hold the rollout for a human.
+    Hold,
+    /// Keep the step, one analysis interval at a time, until an analysis
+    /// is conclusive.
+    Extend,
+}
+
+impl OnInconclusive {
+    pub const ALL: [OnInconclusive; 3] = [OnInconclusive::Continue, OnInconclusive::Hold, OnInconclusive::Extend];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnInconclusive::Continue => "continue",
+            OnInconclusive::Hold => "hold",
+            OnInconclusive::Extend => "extend",
+        }
+    }
+}
+
+/// Over what an analysis counts failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalysisScope {
+    /// The whole rollout (Argo Rollouts' background analysis).
+    Rollout,
+    /// Each step afresh (Argo Rollouts' step analysis: a new run per step).
+    Step,
+}
+
+impl AnalysisScope {
+    pub const ALL: [AnalysisScope; 2] = [AnalysisScope::Rollout, AnalysisScope::Step];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AnalysisScope::Rollout => "rollout",
+            AnalysisScope::Step => "step",
+        }
+    }
 }
 
 /// Kayenta's pass and marginal score thresholds.

@@ -160,6 +160,17 @@ impl Monitoring {
         });
     }
 
+    /// The newest scrape a query at `now` can see: monitoring knows
+    /// nothing of the requests served after it.
+    pub fn visible_until(&self, now: SimTime) -> Option<SimTime> {
+        let visible_until = now.ms().checked_sub(self.ingestion_delay.ms())?;
+        self.scrapes
+            .iter()
+            .rev()
+            .find(|s| s.at.ms() <= visible_until)
+            .map(|s| s.at)
+    }
+
     /// The scrape-to-scrape windows inside the last `span` a query at `now`
     /// sees: the per-scrape series a Mann-Whitney judge compares.
     pub fn series(&self, now: SimTime, span: SimDuration) -> Vec<Window> {

@@ -17,9 +17,10 @@ pub enum Outcome {
     Killed,
     /// The horizon came mid-rollout.
     TimedOut,
-    /// The run used up its event budget before the horizon; its figures
-    /// cover the simulated time up to there.
-    EventBudget,
+    /// A limit (the event budget) stopped the run before the horizon; its
+    /// figures cover the simulated time up to there, and it reports no
+    /// mitigation.
+    Truncated,
     /// An observer stopped the run before the horizon.
     Stopped,
 }
@@ -31,7 +32,7 @@ impl Outcome {
         Outcome::Held,
         Outcome::Killed,
         Outcome::TimedOut,
-        Outcome::EventBudget,
+        Outcome::Truncated,
         Outcome::Stopped,
     ];
 
@@ -42,7 +43,7 @@ impl Outcome {
             Outcome::Held => "held",
             Outcome::Killed => "killed",
             Outcome::TimedOut => "timed_out",
-            Outcome::EventBudget => "event_budget",
+            Outcome::Truncated => "truncated",
             Outcome::Stopped => "stopped",
         }
     }
@@ -56,6 +57,17 @@ pub struct Decision {
     /// The check whose failures first exceeded the limit (`None` for a
     /// decision without one: a script's or a trainee's).
     pub metric: Option<Metric>,
+    /// The newest scrape monitoring showed when the decision was taken:
+    /// requests served after it cannot have informed the decision.
+    pub data_until: Option<SimTime>,
+}
+
+impl Decision {
+    /// The decision saw data from after `onset`: monitoring's windows held
+    /// at least one request served at or after the first harmed one.
+    pub fn informed_by(&self, onset: SimTime) -> bool {
+        self.data_until.is_some_and(|t| t > onset)
+    }
 }
 
 /// The action the controller took and how long it took to end the exposure.
@@ -130,9 +142,15 @@ pub struct RunResult {
     pub run: u64,
     pub healthy: bool,
     pub outcome: Outcome,
-    /// When a fault (or the candidate's own regression) first touched requests.
+    /// Ground truth: when the first request the release harmed or put at
+    /// risk was served (a fault or the candidate's regression touched it, or
+    /// the schema change or the backfill's overload could fail it). `None`:
+    /// the release harmed nobody in this run, whatever the scenario holds.
     pub fault_onset: Option<SimTime>,
+    /// The latest decision.
     pub decision: Option<Decision>,
+    /// Every decision that something is wrong, in order.
+    pub decisions: Vec<Decision>,
     pub mitigation: Option<MitigationStats>,
     /// End of the last chunk that served a fault-exposed request; `None` if
     /// exposure lasted to the horizon or never happened.
@@ -143,7 +161,10 @@ pub struct RunResult {
     pub stable: VersionTruth,
     pub candidate: VersionTruth,
     pub exposed_requests: u64,
+    /// Distinct users who met at least one fault-caused failure.
     pub users_affected: u64,
+    /// Distinct users who met at least one fault-caused slow request.
+    pub users_slowed: u64,
     pub lost_conversions: u64,
     pub inconsistent_sessions: u64,
     pub oom_kills: u64,
@@ -154,6 +175,8 @@ pub struct RunResult {
     pub hotfixed: bool,
     pub migration: Option<MigrationStats>,
     pub steps: Vec<StepStats>,
+    /// Steps passed on analyses that were all inconclusive (or on none).
+    pub blind_steps: u32,
     pub events: u64,
 }
 
@@ -189,24 +212,37 @@ impl RunResult {
         self.decision.map(|d| secs(d.at))
     }
 
-    /// Decision − onset, for a decision taken at or after the onset.
-    pub fn detection_time_s(&self) -> Option<f64> {
-        let (onset, d) = (self.fault_onset?, self.decision?);
-        (d.at >= onset).then(|| (d.at - onset).as_secs_f64())
+    /// The release harmed someone in this run: it counts as a bad release.
+    pub fn harmed(&self) -> bool {
+        self.fault_onset.is_some()
     }
 
-    /// The analysis failed though nothing was wrong (yet): a false alarm.
+    /// The first decision taken on data that held harmed requests.
+    pub fn detection(&self) -> Option<Decision> {
+        let onset = self.fault_onset?;
+        self.decisions.iter().copied().find(|d| d.informed_by(onset))
+    }
+
+    /// Onset to the first decision informed by harm.
+    pub fn detection_time_s(&self) -> Option<f64> {
+        let (onset, d) = (self.fault_onset?, self.detection()?);
+        Some((d.at.max(onset) - onset).as_secs_f64())
+    }
+
+    /// The first decision came before monitoring showed any harm (before
+    /// the onset, or on windows that held no harmed request): a false
+    /// alarm, in a healthy release and a faulty one alike.
     pub fn false_alarm(&self) -> bool {
-        match (self.decision, self.fault_onset) {
+        match (self.decisions.first(), self.fault_onset) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(d), Some(onset)) => d.at < onset,
+            (Some(d), Some(onset)) => !d.informed_by(onset),
         }
     }
 
-    /// A bad candidate reached 100 % (and was not fixed on the way).
+    /// A release that harmed reached 100 % (and was not fixed on the way).
     pub fn escaped(&self) -> bool {
-        self.fault_onset.is_some() && self.outcome == Outcome::Promoted && !self.hotfixed
+        self.harmed() && self.outcome == Outcome::Promoted && !self.hotfixed
     }
 
     pub fn mitigated_at_s(&self) -> Option<f64> {

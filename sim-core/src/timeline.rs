@@ -66,10 +66,14 @@ pub enum Event {
     PreviewStarted {
         share: f64,
     },
-    /// Ground truth, for the timeline and the debrief; no controller sees it.
+    /// Ground truth, for the timeline and the debrief; no controller sees
+    /// it: a fault (or the candidate's own regression) is in force from now.
     FaultOnset {
         fault: Option<usize>,
     },
+    /// Ground truth: the first request the release harmed or put at risk is
+    /// served. This is the run's onset, from which detection is timed.
+    HarmOnset,
     /// Ground truth: an instance ran out of memory and restarts.
     OomKill {
         version: Version,
@@ -82,6 +86,20 @@ pub enum Event {
         metric: Metric,
         /// The Kayenta score group that failed, when a score decided.
         group: Option<String>,
+    },
+    /// A check's inconclusive measurements exceeded the inconclusive limit.
+    AnalysisInconclusive {
+        metric: Metric,
+    },
+    /// A step ended with every analysis in it inconclusive (or none run):
+    /// the rollout goes on without evidence (`on_inconclusive = "continue"`).
+    BlindStep {
+        step: Option<usize>,
+    },
+    /// A blind step is extended by one analysis interval
+    /// (`on_inconclusive = "extend"`).
+    StepExtended {
+        step: usize,
     },
     Decided {
         action: Action,

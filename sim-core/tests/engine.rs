@@ -99,6 +99,9 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             on_failure: Action::Rollback,
             after_promotion: SimDuration::ZERO,
             score: None,
+            on_inconclusive: OnInconclusive::Continue,
+            inconclusive_limit: None,
+            scope: AnalysisScope::Rollout,
         },
         rollback_delay: secs(10),
         paging: Paging {
@@ -573,7 +576,7 @@ fn saturation_sheds_the_excess_and_is_not_blamed_on_the_fault() {
 
 /// The event budget is an exit of its own: a run that would need more
 /// events than `limits::EVENTS_PER_RUN_MAX` ends with the outcome
-/// `event_budget`, never with a promotion or a mitigation it did not reach.
+/// `truncated`, never with a promotion or a mitigation it did not reach.
 /// 30 days of 1 s scrapes and 1 s analyses is 5.2 million events.
 #[test]
 fn a_run_out_of_events_ends_with_its_own_outcome() {
@@ -588,7 +591,7 @@ fn a_run_out_of_events_ends_with_its_own_outcome() {
         pause: sim_core::limits::HORIZON_MAX,
     }];
     let r = run(&s, &p, 1, 0, &mut Discard);
-    assert_eq!(r.outcome, Outcome::EventBudget);
+    assert_eq!(r.outcome, Outcome::Truncated);
     assert_eq!(r.events, sim_core::limits::EVENTS_PER_RUN_MAX + 1);
     assert_eq!(r.promoted_at, None);
     assert_eq!(r.mitigation, None);

@@ -16,7 +16,7 @@ use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, 
 use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
-use crate::model::{Action, Bounds, Check, Judge, Metric, Policy, Rule};
+use crate::model::{Action, AnalysisScope, Bounds, Check, Judge, Metric, Policy, Rule};
 use crate::monitoring::{Counters, Window};
 use crate::time::SimTime;
 use crate::timeline::{Event, Measurement, Verdict};
@@ -92,6 +92,10 @@ pub struct Analysis<'p> {
     generation: u64,
     running: bool,
     failures: Vec<u32>,
+    /// Inconclusive measurements per check, in the same scope as failures.
+    inconclusive: Vec<u32>,
+    /// Some measurement since the step started passed or failed.
+    pub conclusive_in_step: bool,
     judge_states: Vec<JudgeState>,
     /// The last time any check failed a measurement (for "stable for T").
     pub last_failure_at: Option<SimTime>,
@@ -109,6 +113,11 @@ pub enum Tick {
         metric: Metric,
         action: Action,
     },
+    /// A check's inconclusive measurements exceeded the inconclusive
+    /// limit: the analysis is inconclusive and the rollout holds.
+    Inconclusive {
+        metric: Metric,
+    },
 }
 
 impl<'p> Analysis<'p> {
@@ -118,6 +127,8 @@ impl<'p> Analysis<'p> {
             generation: 0,
             running: false,
             failures: vec![0; policy.analysis.checks.len()],
+            inconclusive: vec![0; policy.analysis.checks.len()],
+            conclusive_in_step: false,
             judge_states: policy.analysis.checks.iter().map(JudgeState::new).collect(),
             last_failure_at: None,
             classes: vec![None; policy.analysis.checks.len()],
@@ -148,6 +159,19 @@ impl<'p> Analysis<'p> {
     /// A fix replaced the candidate: its failures start from zero.
     pub fn reset_failures(&mut self) {
         self.failures.iter_mut().for_each(|f| *f = 0);
+        self.inconclusive.iter_mut().for_each(|f| *f = 0);
+    }
+
+    /// A new step starts: nothing is known of it yet, and with
+    /// `scope = "step"` the analysis starts afresh, as Argo Rollouts' step
+    /// analysis is a new analysis run (failures, inconclusive counts and the
+    /// judges' memory all start from zero).
+    pub fn step_started(&mut self) {
+        self.conclusive_in_step = false;
+        if self.policy.analysis.scope == AnalysisScope::Step {
+            self.reset_failures();
+            self.judge_states = self.policy.analysis.checks.iter().map(JudgeState::new).collect();
+        }
     }
 
     /// One analysis run over the last interval: every check, then the decision.
@@ -178,8 +202,14 @@ impl<'p> Analysis<'p> {
             verdicts.push((candidate, stable, candidate_requests, verdict));
         }
         let culprit = self.apply_score(&mut verdicts);
-        let (measurements, failed) = self.count(obs.now, &verdicts);
+        let (measurements, failed, inconclusive) = self.count(obs.now, &verdicts);
         cx.event(Event::Analysis { measurements });
+        if failed.is_none()
+            && let Some(check) = inconclusive
+        {
+            cx.event(Event::AnalysisInconclusive { metric: check.metric });
+            return Tick::Inconclusive { metric: check.metric };
+        }
         match failed {
             Some(check) => {
                 // A failed score names the group and metric that failed it.
@@ -202,15 +232,17 @@ impl<'p> Analysis<'p> {
         }
     }
 
-    /// Counts each check's failures; returns the measurements and the first
-    /// check over its limit.
+    /// Counts each check's failures and inconclusive measurements; returns
+    /// the measurements, the first check over its failure limit and the
+    /// first over the inconclusive limit.
     fn count(
         &mut self,
         now: SimTime,
         verdicts: &[(Option<f64>, Option<f64>, u64, Verdict)],
-    ) -> (Vec<Measurement>, Option<&'p Check>) {
+    ) -> (Vec<Measurement>, Option<&'p Check>, Option<&'p Check>) {
         let analysis = &self.policy.analysis;
         let mut failed: Option<&'p Check> = None;
+        let mut inconclusive: Option<&'p Check> = None;
         let mut measurements = Vec::with_capacity(verdicts.len());
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests, verdict) = verdicts[i];
@@ -220,10 +252,17 @@ impl<'p> Analysis<'p> {
                     self.failures[i] += 1;
                 }
                 Verdict::Pass if analysis.consecutive => self.failures[i] = 0,
-                Verdict::Pass | Verdict::Inconclusive => {}
+                Verdict::Pass => {}
+                Verdict::Inconclusive => self.inconclusive[i] += 1,
+            }
+            if verdict != Verdict::Inconclusive {
+                self.conclusive_in_step = true;
             }
             if self.failures[i] > analysis.failure_limit && failed.is_none() {
                 failed = Some(check);
+            }
+            if analysis.inconclusive_limit.is_some_and(|l| self.inconclusive[i] > l) && inconclusive.is_none() {
+                inconclusive = Some(check);
             }
             measurements.push(Measurement {
                 metric: check.metric,
@@ -234,7 +273,7 @@ impl<'p> Analysis<'p> {
                 failures: self.failures[i],
             });
         }
-        (measurements, failed)
+        (measurements, failed, inconclusive)
     }
 }
 

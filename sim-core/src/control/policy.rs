@@ -9,8 +9,9 @@ use super::analysis::{Analysis, Tick};
 use super::plan::Plan;
 use super::{By, Command, Controller, Cue, Cx, Note, RolloutStatus, Stage, WakeClass};
 use crate::latency::inverse_normal_cdf;
-use crate::model::{Action, Policy, Strategy};
+use crate::model::{Action, OnInconclusive, Policy, Strategy};
 use crate::time::{SimDuration, SimTime};
+use crate::timeline::Event;
 use crate::world::{Fact, Observation};
 
 /// The policy's wake-ups.
@@ -114,12 +115,14 @@ impl<'p> PolicyController<'p> {
             },
             Wake::StepEnd(i) => {
                 if rollout.stage == Stage::Stepping && rollout.step == Some(i) && !rollout.waiting {
-                    cx.command(Command::NextStep);
+                    let blind = self.policy.steps[i].weight > 0 && !self.analysis.conclusive_in_step;
+                    self.step_ends(Some(i), blind, now, Command::NextStep, cx);
                 }
             }
             Wake::PreviewEnd => {
                 if rollout.stage == Stage::Preview {
-                    cx.command(Command::Promote);
+                    let blind = !self.analysis.conclusive_in_step;
+                    self.step_ends(None, blind, now, Command::Promote, cx);
                 }
             }
             Wake::BakeEnd => {
@@ -140,6 +143,13 @@ impl<'p> PolicyController<'p> {
             }
             Wake::Analysis(generation) => match self.analysis.tick(generation, obs, cx) {
                 Tick::Stale | Tick::Continue => {}
+                Tick::Inconclusive { metric } => {
+                    // Argo Rollouts pauses a rollout whose analysis run is
+                    // inconclusive: a human must look.
+                    self.analysis.stop();
+                    self.decided = true;
+                    cx.decide(Command::Hold, metric);
+                }
                 Tick::Failed { metric, action } => {
                     self.analysis.stop();
                     self.decided = true;
@@ -147,6 +157,35 @@ impl<'p> PolicyController<'p> {
                     cx.decide(command, metric);
                 }
             },
+        }
+    }
+
+    /// A step's (or the preview's) time is up: go on with `next`, unless
+    /// every analysis in it was inconclusive, when `on_inconclusive` says
+    /// what happens.
+    fn step_ends(&mut self, step: Option<usize>, blind: bool, now: SimTime, next: Command, cx: &mut Cx) {
+        if !blind {
+            cx.command(next);
+            return;
+        }
+        match (self.policy.analysis.on_inconclusive, step) {
+            (OnInconclusive::Continue, _) => {
+                cx.event(Event::BlindStep { step });
+                cx.command(next);
+            }
+            (OnInconclusive::Hold, _) => {
+                self.analysis.stop();
+                self.decided = true;
+                cx.command(Command::Hold);
+            }
+            (OnInconclusive::Extend, Some(i)) => {
+                cx.event(Event::StepExtended { step: i });
+                self.wake(cx, now + self.policy.analysis.interval, Wake::StepEnd(i));
+            }
+            (OnInconclusive::Extend, None) => {
+                // The preview is extended alike.
+                self.wake(cx, now + self.policy.analysis.interval, Wake::PreviewEnd);
+            }
         }
     }
 
@@ -190,10 +229,12 @@ impl<'p> PolicyController<'p> {
             }
             Note::Fact(Fact::InstancesReady | Fact::FlagsApplied { .. }) => {}
             Note::StepReached { step } => {
+                self.analysis.step_started();
                 let pause = self.policy.steps[step].pause;
                 self.wake(cx, now + pause, Wake::StepEnd(step));
             }
             Note::PreviewStarted => {
+                self.analysis.step_started();
                 self.analysis.start(now, cx);
                 if let Strategy::BlueGreen { preview, .. } = strategy {
                     self.wake(cx, now + *preview, Wake::PreviewEnd);

@@ -190,9 +190,11 @@ pub(crate) enum S {
     Users,
     Fleet,
     Migration,
+    Slowed,
+    Onset,
 }
 
-const SLOTTED: [&str; 7] = [
+const SLOTTED: [&str; 9] = [
     "traffic",
     "routing",
     "stable",
@@ -200,6 +202,8 @@ const SLOTTED: [&str; 7] = [
     "users",
     "fleet",
     "migration",
+    "slowed",
+    "onset",
 ];
 
 /// The world's random streams. The slotted ones are re-derived for each
@@ -207,10 +211,10 @@ const SLOTTED: [&str; 7] = [
 /// `noise`, whose redraws are at the world's own fixed times, is not.
 pub(crate) struct Rngs {
     current: u64,
-    bases: [SlotStream; 7],
-    streams: [ChaCha8Rng; 7],
+    bases: [SlotStream; 9],
+    streams: [ChaCha8Rng; 9],
     /// The slot each stream in `streams` was derived for.
-    derived: [u64; 7],
+    derived: [u64; 9],
     pub noise: ChaCha8Rng,
 }
 
@@ -222,7 +226,7 @@ impl Rngs {
             current: 0,
             bases,
             streams,
-            derived: [0; 7],
+            derived: [0; 9],
             noise: stream(key, "noise"),
         }
     }
@@ -245,7 +249,6 @@ impl Rngs {
 
 /// Ground truth at the end of a run, for the scorer.
 pub struct Truth {
-    pub fault_onset: Option<SimTime>,
     pub fixed: bool,
     pub ledger: Ledger,
     pub data: Option<DataState>,
@@ -269,7 +272,7 @@ pub struct World<'a> {
     first_candidate_traffic: Option<SimTime>,
     /// Faults whose time onset has passed (bit per fault).
     onset_passed: u32,
-    fault_onset: Option<SimTime>,
+    fault_active_at: Option<SimTime>,
     /// A hotfix replaced the faulty candidate.
     fixed: bool,
     monitoring: Monitoring,
@@ -306,7 +309,7 @@ impl<'a> World<'a> {
             mirror_share: 0.0,
             first_candidate_traffic: None,
             onset_passed: 0,
-            fault_onset: None,
+            fault_active_at: None,
             fixed: false,
             monitoring: Monitoring::new(sc.monitoring.ingestion_delay, retention),
             ledger: Ledger::default(),
@@ -398,6 +401,12 @@ impl<'a> World<'a> {
             flag_percent: self.flag_percent,
             candidate_share: self.candidate_share_at(now),
         }
+    }
+
+    /// The newest data monitoring shows at `now` (see
+    /// [`Monitoring::visible_until`]); the scorer asks it of every decision.
+    pub fn data_visible_until(&self, now: SimTime) -> Option<SimTime> {
+        self.monitoring.visible_until(now)
     }
 
     /// Fires one of the world's timers (the world is already at its instant).
@@ -532,7 +541,7 @@ impl<'a> World<'a> {
         self.first_candidate_traffic = Some(self.now);
         self.migration_on_first_candidate(observer);
         if !self.fixed && self.sc.candidate.worse_than(&self.sc.stable) {
-            self.fault_onset = Some(self.now);
+            self.fault_active_at = Some(self.now);
             observer.event(self.now, &crate::timeline::Event::FaultOnset { fault: None });
         }
         for (i, f) in self.sc.faults.iter().enumerate() {
@@ -547,8 +556,8 @@ impl<'a> World<'a> {
         for (i, f) in self.sc.faults.iter().enumerate() {
             // A fault behind flags that are off touches no request yet.
             let reaches_users = f.flag.is_none() || self.flag_percent > 0;
-            if active & (1 << i) != 0 && reaches_users && self.fault_onset.is_none() {
-                self.fault_onset = Some(self.now);
+            if active & (1 << i) != 0 && reaches_users && self.fault_active_at.is_none() {
+                self.fault_active_at = Some(self.now);
                 observer.event(self.now, &crate::timeline::Event::FaultOnset { fault: Some(i) });
             }
         }
@@ -635,7 +644,6 @@ impl<'a> World<'a> {
     pub fn finish(mut self) -> Truth {
         self.close_segment();
         Truth {
-            fault_onset: self.fault_onset,
             fixed: self.fixed,
             ledger: self.ledger,
             data: self.sc.migration.is_some().then_some(self.data),

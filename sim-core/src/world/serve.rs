@@ -122,6 +122,9 @@ pub(super) struct Env {
     pub backfill_added_ms: f64,
     /// The candidate's share of user requests in this chunk.
     pub candidate_share: f64,
+    /// The backfill's load pushes the dependency past capacity: it sheds
+    /// requests the traffic alone would not (harm, not the plan's cost).
+    pub backfill_overload: bool,
 }
 
 /// How one group of requests behaves, and how stable would have.
@@ -135,7 +138,7 @@ struct GroupModel {
     conversion: f64,
     conversion_reference: f64,
     cells: (u64, u64),
-    /// A fault touches these requests (they count as exposed).
+    /// The release harms or puts at risk these requests (they count as exposed).
     exposed: bool,
 }
 
@@ -206,6 +209,7 @@ impl World<'_> {
             rho_dependency: 0.0,
             backfill_added_ms: 0.0,
             candidate_share: share,
+            backfill_overload: false,
             candidate_instance_rps: if candidate_ready == 0 {
                 0.0
             } else {
@@ -254,7 +258,12 @@ impl World<'_> {
         env.dependency_ms = d.latency_ms * queue_factor(rho_d, 1);
         env.dependency_ms_reference = d.latency_ms * queue_factor(rho_d_reference, 1);
         env.dependency_shed = shed_fraction(rho_d);
-        env.dependency_shed_reference = shed_fraction(rho_d_reference);
+        // The plan declares its cost as load (rows a second): the queueing
+        // delay it adds is that cost, reported apart. Requests it makes the
+        // dependency shed are harm the release caused, as a fault's are:
+        // the reference world sheds only what the traffic alone would.
+        env.dependency_shed_reference = shed_fraction(base);
+        env.backfill_overload = shed_fraction(rho_d_reference) > shed_fraction(base);
     }
 
     /// A cached histogram cell table for a latency distribution.
@@ -343,8 +352,13 @@ impl World<'_> {
         let r99 = latency(s.latency_ms_p99, q_ref, 1.0, env.dependency_ms_reference).max(r50);
         let cells = self.cells_for(a50, a99);
         let reference = LogNormal::from_p50_p99(r50, r99);
-        let exposed =
-            mask != 0 || (version == Version::Candidate && !self.fixed && sc.candidate.worse_than(&sc.stable));
+        // Harm has one definition whatever its cause: a fault touches the
+        // request, the candidate itself is worse, the schema change can fail
+        // it, or the backfill's overload can shed it.
+        let exposed = mask != 0
+            || (version == Version::Candidate && !self.fixed && sc.candidate.worse_than(&sc.stable))
+            || schema > 0.0
+            || env.backfill_overload;
         GroupModel {
             p_fail: 1.0 - (1.0 - fail(err, env.rho[k], env.dependency_shed)) * (1.0 - schema),
             p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
@@ -484,6 +498,7 @@ impl World<'_> {
             mask: 0,
             mirrored: false,
         };
+        let exposed_before = self.ledger.exposed;
         let stable = self.serve_group(g, n_stable, &env, to);
         let on_share = if sc.flags.is_empty() && !flag_strategy {
             1.0
@@ -514,15 +529,18 @@ impl World<'_> {
             self.serve_candidate_part(mirror, n_mirror, active, &env, to);
         }
         assert_eq!(stable.requests + candidate.requests, n, "requests conserved in a chunk");
+        self.note_first_exposure(self.ledger.exposed - exposed_before, to, observer);
         self.ledger.stable.add(&stable);
         self.ledger.candidate.add(&candidate);
         if let Some(s) = self.ledger.segments.last_mut() {
             s.stable.add(&stable);
             s.candidate.add(&candidate);
         }
-        self.add_affected_users(stable.fault_failed, false);
         let sticky = self.routing == Routing::Sticky;
+        self.add_affected_users(stable.fault_failed, false);
         self.add_affected_users(candidate.fault_failed, sticky);
+        self.add_slowed_users(stable.fault_slow, false);
+        self.add_slowed_users(candidate.fault_slow, sticky);
         self.count_inconsistent_sessions(n, share, active);
         let alive = self.fleet.instances.len() as f64;
         self.ledger.extra_instance_ms += (alive - f64::from(sc.fleet.instances)).max(0.0) * span.ms() as f64;
@@ -607,22 +625,35 @@ impl World<'_> {
     /// `EXACT_USER_DRAWS` failures are placed one by one (exact); beyond, the
     /// newly affected are Binomial(unaffected, 1 − (1 − 1/U)^k) capped at k.
     fn add_affected_users(&mut self, k: u64, sticky: bool) {
+        let (total, candidate) = (self.ledger.users_affected, self.ledger.candidate_users_affected);
+        let (total, candidate) = self.tally_users(k, sticky, (total, candidate), S::Users);
+        self.ledger.users_affected = total;
+        self.ledger.candidate_users_affected = candidate;
+    }
+
+    /// As [`Self::add_affected_users`], for fault-caused slow requests, from
+    /// a stream of its own (the failure tally's draws are unchanged).
+    fn add_slowed_users(&mut self, k: u64, sticky: bool) {
+        let (total, candidate) = (self.ledger.users_slowed, self.ledger.candidate_users_slowed);
+        let (total, candidate) = self.tally_users(k, sticky, (total, candidate), S::Slowed);
+        self.ledger.users_slowed = total;
+        self.ledger.candidate_users_slowed = candidate;
+    }
+
+    /// Spreads `k` requests over the user pool; returns the new distinct
+    /// tally `(all users, users on the candidate under sticky routing)`.
+    fn tally_users(&mut self, k: u64, sticky: bool, tally: (u64, u64), s: S) -> (u64, u64) {
         use rand::RngExt;
         let users = self.sc.traffic.users;
         let (pool, affected) = if sticky {
-            (self.candidate_users, self.ledger.candidate_users_affected)
+            (self.candidate_users, tally.1)
         } else {
-            (
-                users,
-                self.ledger
-                    .users_affected
-                    .saturating_sub(self.ledger.candidate_users_affected),
-            )
+            (users, tally.0.saturating_sub(tally.1))
         };
         if k == 0 || pool == 0 {
-            return;
+            return tally;
         }
-        let rng = self.rngs.get(S::Users);
+        let rng = self.rngs.get(s);
         let mut unaffected = pool - affected.min(pool);
         let before = unaffected;
         if k <= crate::limits::EXACT_USER_DRAWS {
@@ -639,10 +670,25 @@ impl World<'_> {
             unaffected -= binomial(rng, unaffected, p_hit).min(k);
         }
         let newly = before - unaffected;
-        if sticky {
-            self.ledger.candidate_users_affected += newly;
+        let candidate = if sticky { tally.1 + newly } else { tally.1 };
+        ((tally.0 + newly).min(users), candidate)
+    }
+
+    /// Records the run's onset in the chunk that served its first `exposed`
+    /// requests: arrivals in a chunk are uniform over it, so the first of
+    /// them comes at the minimum of `exposed` uniforms, drawn exactly from
+    /// a stream of its own.
+    fn note_first_exposure(&mut self, exposed: u64, to: SimTime, observer: &mut dyn Observer) {
+        use rand::RngExt;
+        if exposed == 0 || self.ledger.first_exposed_at.is_some() {
+            return;
         }
-        self.ledger.users_affected = (self.ledger.users_affected + newly).min(users);
+        let u: f64 = self.rngs.get(S::Onset).random();
+        let first = 1.0 - libm::pow(1.0 - u, 1.0 / exposed as f64);
+        let offset = ((to - self.now).ms() as f64 * first).floor() as u64;
+        let at = self.now + crate::time::SimDuration(offset.min((to - self.now).ms()));
+        self.ledger.first_exposed_at = Some(at);
+        observer.event(at, &crate::timeline::Event::HarmOnset);
     }
 
     /// Grows leaking instances' memory over the chunk and restarts those
