@@ -238,6 +238,29 @@ fn load_all<T>(
     out
 }
 
+/// The pair checks of [`sim_core::preflight`] as diagnostics: errors go to
+/// `diagnostics`, warnings are written to stderr at once.
+fn preflight(pair: (&str, &Scenario), policy: (&str, &Policy), diagnostics: &mut Vec<Diagnostic>, io: &mut Io<'_>) {
+    for f in sim_core::preflight::check(pair.1, policy.1) {
+        let (arg, scenario) = match f.side {
+            sim_core::preflight::Side::Scenario => (pair.0, true),
+            sim_core::preflight::Side::Policy => (policy.0, false),
+        };
+        let (file, line) = scenarios::locate(arg, &f.key, scenario);
+        let d = Diagnostic {
+            file,
+            line,
+            key: f.key,
+            message: f.message,
+        };
+        if f.error {
+            diagnostics.push(d);
+        } else {
+            let _ = writeln!(io.err, "warning: {d}");
+        }
+    }
+}
+
 fn load_scenarios(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Scenario> {
     load_all(args, scenarios::load_scenario, diagnostics)
 }
@@ -251,7 +274,8 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
     // Without --policy, the scenario's own policy, else the built-in default.
     let policy_arg = a.policy.or_else(|| scenario.as_ref().and_then(|s| s.policy.clone()));
-    let policy = load_policies(&[policy_arg.unwrap_or_else(|| "default".to_owned())], &mut diagnostics).pop();
+    let policy_arg = policy_arg.unwrap_or_else(|| "default".to_owned());
+    let policy = load_policies(std::slice::from_ref(&policy_arg), &mut diagnostics).pop();
     let script = match a.script.as_deref().map(scenarios::load_script) {
         Some(Ok(commands)) => Some(commands),
         Some(Err(d)) => {
@@ -263,6 +287,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let (Some(scenario), Some(policy)) = (scenario, policy) else {
         return Err(Failure::Input(diagnostics));
     };
+    preflight((&a.scenario, &scenario), (&policy_arg, &policy), &mut diagnostics, io);
     if !diagnostics.is_empty() {
         return Err(Failure::Input(diagnostics));
     }
@@ -333,14 +358,29 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     }
     // Policies load in the order of their arguments, so an index names both.
     let own = |s: &Scenario, i: usize| policy_args[i] == s.policy.as_deref().unwrap_or("default");
-    let pairs: Vec<Pair<'_>> = scenarios
+    let mut indexed: Vec<(usize, usize)> = Vec::new();
+    for (s, sc) in scenarios.iter().enumerate() {
+        for p in 0..policies.len() {
+            if !own_policies || own(sc, p) {
+                indexed.push((s, p));
+            }
+        }
+    }
+    for &(s, p) in &indexed {
+        let (sc, po) = (
+            (scenario_args[s].as_str(), &scenarios[s]),
+            (policy_args[p].as_str(), &policies[p]),
+        );
+        preflight(sc, po, &mut diagnostics, io);
+    }
+    if !diagnostics.is_empty() {
+        return Err(Failure::Input(diagnostics));
+    }
+    let pairs: Vec<Pair<'_>> = indexed
         .iter()
-        .flat_map(|s| {
-            policies
-                .iter()
-                .enumerate()
-                .filter(move |&(i, _)| !own_policies || own(s, i))
-                .map(move |(_, p)| Pair { scenario: s, policy: p })
+        .map(|&(s, p)| Pair {
+            scenario: &scenarios[s],
+            policy: &policies[p],
         })
         .collect();
     let total = pairs.len() as u64 * a.seeds;
@@ -466,9 +506,11 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
-fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> {
+fn cmd_validate(files: &[PathBuf], io: &mut Io<'_>) -> Result<String, Failure> {
     let mut diagnostics = Vec::new();
     let mut out = String::new();
+    let mut scenarios_ok = Vec::new();
+    let mut policies_ok = Vec::new();
     for f in files {
         let label = f.display().to_string();
         let text = match scenarios::read_file(f) {
@@ -479,9 +521,28 @@ fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> 
             }
         };
         match scenarios::parse_any(&label, &text) {
-            Ok(Loaded::Scenario(s)) => out.push_str(&format!("ok: {label} (scenario {})\n", s.name)),
-            Ok(Loaded::Policy(p)) => out.push_str(&format!("ok: {label} (policy {})\n", p.name)),
+            Ok(Loaded::Scenario(s)) => {
+                out.push_str(&format!("ok: {label} (scenario {})\n", s.name));
+                scenarios_ok.push((label, s));
+            }
+            Ok(Loaded::Policy(p)) => {
+                out.push_str(&format!("ok: {label} (policy {})\n", p.name));
+                policies_ok.push((label, p));
+            }
             Err(d) => diagnostics.extend(d),
+        }
+    }
+    // The pairs: each scenario with each policy given, or with its own
+    // policy (else the default) when no policy file was given.
+    for (label, s) in &scenarios_ok {
+        if policies_ok.is_empty() {
+            let own = s.policy.clone().unwrap_or_else(|| "default".to_owned());
+            if let Ok(p) = scenarios::load_policy(&own) {
+                preflight((label, s), (&own, &p), &mut diagnostics, io);
+            }
+        }
+        for (plabel, p) in &policies_ok {
+            preflight((label, s), (plabel, p), &mut diagnostics, io);
         }
     }
     if diagnostics.is_empty() {

@@ -150,3 +150,31 @@ pub fn load_script(path: &Path) -> Result<Vec<sim_core::control::script::Scripte
     let label = path.display().to_string();
     script::parse(&label, &read_file(path)?)
 }
+
+/// Where `key` (dotted, as in a diagnostic) is written in the file or
+/// built-in `arg` names: its label and the 1-based line of the key's last
+/// segment (0 if the key is not written, e.g. left to its default).
+pub fn locate(arg: &str, key: &str, scenario: bool) -> (String, usize) {
+    let builtin = if looks_like_path(arg) {
+        None
+    } else if scenario {
+        catalog::scenario(arg)
+    } else {
+        catalog::policy(arg)
+    };
+    let (label, text) = match builtin {
+        Some(b) => (b.label(), b.text.to_owned()),
+        None => (arg.to_owned(), std::fs::read_to_string(arg).unwrap_or_default()),
+    };
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let last = last.split('[').next().unwrap_or(last);
+    let line = text
+        .lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(last)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1);
+    (label, line)
+}

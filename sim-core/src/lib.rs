@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod limits;
 pub mod model;
 pub mod monitoring;
+pub mod preflight;
 pub mod rng;
 pub mod score;
 pub mod stats;
