@@ -34,5 +34,8 @@ fn a_closed_stdout_is_not_a_crash() {
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The catalog's small-user-base is warned about (its steps are too thin
+    // for the default policy's min_requests); nothing else may be said.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.lines().all(|l| l.starts_with("warning: ")), "{stderr}");
 }

@@ -46,8 +46,12 @@ pub struct Segment {
 pub struct Ledger {
     pub stable: VersionTruth,
     pub candidate: VersionTruth,
-    /// Requests served by the candidate while a fault or regression touched them.
+    /// User requests the release harmed or put at risk (see `first_exposed_at`).
     pub exposed: u64,
+    /// Mirrored (preview) requests a fault touched: no user met them, but
+    /// the fault manifested on requests monitoring saw, so they start the
+    /// run's onset.
+    pub mirrored_exposed: u64,
     /// Distinct users who met at least one fault-caused failure.
     pub users_affected: u64,
     /// Sticky routing: of the users on the candidate, those affected.
@@ -68,7 +72,8 @@ pub struct Ledger {
     pub extra_instance_ms: f64,
     /// When the first request the release harmed or put at risk was served
     /// (a fault touched it, or the schema change or the backfill's overload
-    /// could fail it): the run's onset. `None` if no such request was served.
+    /// could fail it), to a user or mirrored for a preview: the run's onset.
+    /// `None` if no such request was served.
     pub first_exposed_at: Option<SimTime>,
     /// End of the last traffic chunk in which a fault-exposed request was served.
     pub last_exposed_at: Option<SimTime>,

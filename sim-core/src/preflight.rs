@@ -76,11 +76,12 @@ pub fn check(sc: &Scenario, policy: &Policy) -> Vec<Finding> {
                     side: Side::Policy,
                     key: format!("steps[{i}]"),
                     message: format!(
-                        "step {} ({} %) sees about {} canary requests per {interval} interval at {} rps \
-                         (min_requests = {}); every analysis there is inconclusive",
+                        "step {} ({} %) sees about {} canary requests per {interval} interval in {} ({} rps; \
+                         min_requests = {}); every analysis there is inconclusive",
                         i + 1,
                         step.weight,
                         expected.round() as u64,
+                        sc.name,
                         sc.traffic.rps,
                         policy.analysis.min_requests
                     ),

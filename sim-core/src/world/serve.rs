@@ -426,6 +426,9 @@ impl World<'_> {
         counters.errors += failed;
         counters.conversions += conversions;
         if mirrored {
+            if m.exposed {
+                self.ledger.mirrored_exposed += n;
+            }
             return VersionTruth::default();
         }
         self.ledger.lost_conversions += kpi_lost + failure_lost;
@@ -498,7 +501,7 @@ impl World<'_> {
             mask: 0,
             mirrored: false,
         };
-        let exposed_before = self.ledger.exposed;
+        let exposed_before = self.ledger.exposed + self.ledger.mirrored_exposed;
         let stable = self.serve_group(g, n_stable, &env, to);
         let on_share = if sc.flags.is_empty() && !flag_strategy {
             1.0
@@ -528,8 +531,9 @@ impl World<'_> {
             };
             self.serve_candidate_part(mirror, n_mirror, active, &env, to);
         }
+        let exposed = self.ledger.exposed + self.ledger.mirrored_exposed - exposed_before;
+        self.note_first_exposure(exposed, to, observer);
         assert_eq!(stable.requests + candidate.requests, n, "requests conserved in a chunk");
-        self.note_first_exposure(self.ledger.exposed - exposed_before, to, observer);
         self.ledger.stable.add(&stable);
         self.ledger.candidate.add(&candidate);
         if let Some(s) = self.ledger.segments.last_mut() {
