@@ -212,6 +212,7 @@ fn mann_whitney(a: MannWhitneyArgs) -> Result<String, Failure> {
     let (Some(control), Some(experiment)) = (control, experiment) else {
         return Err(Failure::Input(diagnostics));
     };
+    let (control, experiment) = (control.values(), experiment.values());
     let measure = match a.effect_size {
         EffectArg::MeanRatio => EffectSizeMeasure::MeanRatio,
         EffectArg::Cles => EffectSizeMeasure::Cles,
@@ -268,7 +269,7 @@ fn chart(c: &Chart, alarms: impl Fn(&[f64], Side) -> Vec<usize>) -> Result<Strin
             c.mean, c.sd
         )));
     }
-    let x = inputs::numbers(&c.input).map_err(Failure::Input)?;
+    let x = inputs::numbers(&c.input).map_err(Failure::Input)?.values();
     if let Some(i) = x.iter().position(|v| v.is_nan()) {
         return Err(usage(format!(
             "{}: a control chart needs numbers; value {} is NaN",
@@ -290,8 +291,18 @@ fn sequential(a: SequentialArgs) -> Result<String, Failure> {
     check_range("canary-share", a.canary_share, 0.0, 1.0, true)?;
     check_range("concentration", a.concentration, 0.0, f64::MAX, true)?;
     check_range("alpha", a.alpha, 0.0, 1.0, true)?;
-    let rows = inputs::count_pairs(&a.input).map_err(Failure::Input)?;
-    let out: Vec<Value> = sequential_counts(&rows, a.canary_share, a.concentration, a.alpha)
+    let input = inputs::count_pairs(&a.input).map_err(Failure::Input)?;
+    let rows = sequential_counts(&input.values(), a.canary_share, a.concentration, a.alpha).map_err(|e| {
+        let line = input.rows[e.interval].0;
+        Failure::Input(vec![input.problem(
+            line,
+            format!(
+                "the cumulative event counts overflow here: a running total would exceed {}",
+                u64::MAX
+            ),
+        )])
+    })?;
+    let out: Vec<Value> = rows
         .iter()
         .map(|r| {
             json!({

@@ -21,7 +21,7 @@ use sim_core::judges::naive::{
     regularized_incomplete_beta, student_t_two_sided, welch, z_test,
 };
 use sim_core::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
-use sim_core::judges::sequential::{SequentialTest, log_bayes_factor, sequential_counts};
+use sim_core::judges::sequential::{CountOverflow, SequentialTest, log_bayes_factor, sequential_counts};
 use sim_core::latency::inverse_normal_cdf;
 
 // ---------------------------------------------------------------------------
@@ -1000,7 +1000,7 @@ fn sprt_error_rates_respect_wald_bounds() {
 /// = (6/5040)·12·2 / (9/256) = (1/35)·(256/9) = 256/315.
 #[test]
 fn bayes_factor_matches_closed_forms() {
-    let rows = sequential_counts(&[(2, 0), (1, 1)], 0.5, 2.0, 0.05);
+    let rows = sequential_counts(&[(2, 0), (1, 1)], 0.5, 2.0, 0.05).unwrap();
     close(rows[0].log_bayes_factor, (4.0f64 / 3.0).ln(), 1e-12, "bf (2, 0)");
     close(rows[1].log_bayes_factor, 0.8f64.ln(), 1e-12, "bf (3, 1)");
     close(rows[0].p_value, 0.75, 1e-12, "p after (2, 0)");
@@ -1058,7 +1058,7 @@ fn sequential_test_controls_type_one_error_where_peeking_does_not() {
     let (mut sequential_alarms, mut naive_alarms) = (0, 0);
     for _ in 0..streams {
         let counts = stream(&mut rng, share, 1.0, 100);
-        let rows = sequential_counts(&counts, share, 100.0, alpha);
+        let rows = sequential_counts(&counts, share, 100.0, alpha).unwrap();
         sequential_alarms += usize::from(rows.last().unwrap().reject);
         let requests: Vec<IntervalCounts> = counts
             .iter()
@@ -1108,7 +1108,7 @@ fn sequential_power_and_confidence_sequence() {
     let mut rng = ChaCha8Rng::seed_from_u64(700);
     let (mut rejected, mut missed) = (0, 0);
     for _ in 0..streams {
-        let rows = sequential_counts(&stream(&mut rng, share, ratio, 100), share, 100.0, alpha);
+        let rows = sequential_counts(&stream(&mut rng, share, ratio, 100), share, 100.0, alpha).unwrap();
         rejected += usize::from(rows.last().unwrap().reject);
         missed += usize::from(rows.iter().any(|r| !(r.ratio_low < ratio && ratio < r.ratio_high)));
     }
@@ -1121,12 +1121,35 @@ fn sequential_power_and_confidence_sequence() {
     let counts = stream(&mut rng, share, 1.0, 20);
     let mut test = SequentialTest::new(share, 100.0, alpha);
     let streamed: Vec<_> = counts.iter().map(|&(c, k)| test.update(c, k)).collect();
-    assert_eq!(streamed, sequential_counts(&counts, share, 100.0, alpha));
+    assert_eq!(streamed, sequential_counts(&counts, share, 100.0, alpha).unwrap());
     let last = streamed.last().unwrap();
     assert!(
         last.ratio_low < 1.0 && 1.0 < last.ratio_high,
         "null ratio inside {last:?}"
     );
+}
+
+/// Cumulative counts that no longer fit a u64 are an error naming the
+/// interval, never a wrapped count or a panic (overflow checks are on in
+/// release); the test keeps its state, so the counts before stay usable.
+#[test]
+fn sequential_count_overflow_is_an_error_not_a_wrap() {
+    let rows = [(1, 2), (u64::MAX - 1, 0), (1, 0)];
+    assert_eq!(
+        sequential_counts(&rows, 0.5, 100.0, 0.05),
+        Err(CountOverflow { interval: 2 })
+    );
+    let canary_rows = [(0, u64::MAX), (0, 1)];
+    assert_eq!(
+        sequential_counts(&canary_rows, 0.5, 100.0, 0.05),
+        Err(CountOverflow { interval: 1 })
+    );
+    let mut test = SequentialTest::new(0.5, 100.0, 0.05);
+    assert!(test.try_update(u64::MAX, 3).is_some());
+    assert_eq!(test.try_update(1, 0), None);
+    assert_eq!(test.counts(), (u64::MAX, 3), "a refused interval changes nothing");
+    assert!(test.try_update(0, 4).is_some());
+    assert_eq!(test.counts(), (u64::MAX, 7));
 }
 
 // ---------------------------------------------------------------------------

@@ -174,3 +174,53 @@ on_failure = "rollback"
         groups[1]["false_alarm_rate"]
     );
 }
+
+/// Runs `aviary ARGS…`, expects exit status 2, nothing on stdout and every
+/// one of `needles` on stderr.
+fn refused(args: &[&str], needles: &[&str]) {
+    let o = aviary(args);
+    assert_eq!(o.code, 2, "aviary {args:?}:\n{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.is_empty(), "aviary {args:?} printed {}", o.stdout);
+    for needle in needles {
+        assert!(
+            o.stderr.contains(needle),
+            "aviary {args:?}: {needle:?} not in\n{}",
+            o.stderr
+        );
+    }
+}
+
+/// Cumulative counts past u64::MAX used to panic on overflow (overflow
+/// checks are on in release); now the line where the running total
+/// overflows is named, exit 2. A single count too large for a u64 is named
+/// as such rather than as "not a whole number".
+#[test]
+fn sequential_count_overflow_is_a_clear_error() {
+    let max = u64::MAX.to_string();
+    let csv = temp_file("seqoverflow", "c.csv", &format!("control,canary\n1,2\n0,{max}\n3,4\n"));
+    refused(
+        &["judge", "sequential", "--input", csv.to_str().unwrap()],
+        &["c.csv:3: the cumulative event counts overflow", &max],
+    );
+    let control = temp_file(
+        "seqoverflow",
+        "control.csv",
+        &format!("control,canary\n{max},0\n\n1,0\n"),
+    );
+    refused(
+        &["judge", "sequential", "--input", control.to_str().unwrap()],
+        &["control.csv:4: the cumulative event counts overflow"],
+    );
+    let exact = temp_file(
+        "seqoverflow",
+        "exact.csv",
+        &format!("control,canary\n{max},0\n0,{max}\n"),
+    );
+    let v = json(&["judge", "sequential", "--input", exact.to_str().unwrap()]);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2, "u64::MAX itself still fits");
+    let huge = temp_file("seqoverflow", "huge.csv", "control,canary\n1,18446744073709551616\n");
+    refused(
+        &["judge", "sequential", "--input", huge.to_str().unwrap()],
+        &["huge.csv:2: count 18446744073709551616 exceeds the largest supported count"],
+    );
+}
