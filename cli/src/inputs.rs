@@ -42,10 +42,11 @@ impl<T: Copy> Lined<T> {
     }
 }
 
-/// One number per line; `NaN` is kept (the judge's NaN strategy decides).
+/// One number per line; `NaN` is kept (the judge's NaN strategy decides),
+/// an infinite value is refused.
 ///
 /// # Errors
-/// Unreadable file, or every line that is not a number.
+/// Unreadable file, or every line that is not a finite number or `NaN`.
 pub fn numbers(path: &Path) -> Result<Lined<f64>, Vec<Diagnostic>> {
     let (label, text) = read(path)?;
     let mut rows = Vec::new();
@@ -57,7 +58,14 @@ pub fn numbers(path: &Path) -> Result<Lined<f64>, Vec<Diagnostic>> {
         }
         match t.parse::<f64>() {
             Ok(x) if x.is_nan() || x.is_finite() => rows.push((i + 1, x)),
-            _ => problems.push(problem(
+            Ok(_) => problems.push(problem(
+                &label,
+                i + 1,
+                format!(
+                    "value {t:?} is infinite or out of range; expected a finite number (or NaN for a missing point)"
+                ),
+            )),
+            Err(_) => problems.push(problem(
                 &label,
                 i + 1,
                 format!("expected a number (or NaN), found {t:?}"),
