@@ -65,24 +65,24 @@ pub(crate) struct MannWhitneyArgs {
     control: PathBuf,
     #[arg(long)]
     experiment: PathBuf,
-    #[arg(long, default_value_t = 0.98)]
+    #[arg(long, default_value_t = 0.98, value_parser = finite_number, allow_negative_numbers = true)]
     confidence: f64,
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, value_parser = finite_number, allow_negative_numbers = true)]
     tolerance: f64,
     #[arg(long, value_enum, default_value_t = DirectionArg::Either)]
     direction: DirectionArg,
     #[arg(long, value_enum, default_value_t = EffectArg::MeanRatio)]
     effect_size: EffectArg,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     allowed_increase: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     allowed_decrease: Option<f64>,
     /// The metric is critical: its failure fails the whole canary.
     #[arg(long)]
     critical: bool,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     critical_increase: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     critical_decrease: Option<f64>,
     #[arg(long, value_enum, default_value_t = NanArg::Remove)]
     nan_strategy: NanArg,
@@ -98,10 +98,10 @@ pub(crate) struct Chart {
     #[arg(long)]
     input: PathBuf,
     /// In-control mean of the series.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     mean: f64,
     /// In-control standard deviation of the series.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     sd: f64,
     #[arg(long, value_enum, default_value_t = SideArg::Both)]
     side: SideArg,
@@ -114,10 +114,10 @@ pub(crate) struct CusumArgs {
     #[command(flatten)]
     chart: Chart,
     /// Reference value (allowance), in standard deviations.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     k: f64,
     /// Decision interval, in standard deviations.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     h: f64,
 }
 
@@ -125,10 +125,10 @@ pub(crate) struct CusumArgs {
 pub(crate) struct EwmaArgs {
     #[command(flatten)]
     chart: Chart,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     lambda: f64,
     /// Control-limit width L, in asymptotic standard deviations.
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     limit: f64,
 }
 
@@ -136,7 +136,7 @@ pub(crate) struct EwmaArgs {
 pub(crate) struct ShewhartArgs {
     #[command(flatten)]
     chart: Chart,
-    #[arg(long)]
+    #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     limit: f64,
 }
 
@@ -146,11 +146,11 @@ pub(crate) struct SequentialArgs {
     #[arg(long)]
     input: PathBuf,
     /// Share of traffic the canary gets (the null hypothesis).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = finite_number, allow_negative_numbers = true)]
     canary_share: f64,
-    #[arg(long, default_value_t = DEFAULT_CONCENTRATION)]
+    #[arg(long, default_value_t = DEFAULT_CONCENTRATION, value_parser = finite_number, allow_negative_numbers = true)]
     concentration: f64,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = finite_number, allow_negative_numbers = true)]
     alpha: f64,
     #[arg(long, value_enum, default_value_t = JudgeFormat::Json)]
     format: JudgeFormat,
@@ -160,12 +160,42 @@ fn usage(message: String) -> Failure {
     Failure::Usage(message)
 }
 
-fn check_range(name: &str, v: f64, lo: f64, hi: f64, open: bool) -> Result<(), Failure> {
-    let ok = v.is_finite() && if open { v > lo && v < hi } else { v >= lo && v <= hi };
-    if ok {
+/// Every numeric flag goes through this parser: `NaN` and `inf` parse as
+/// `f64` but would silently switch a comparison off (every `x >= NaN` is
+/// false), so they are refused before anything runs. clap names the flag
+/// and exits with status 2.
+fn finite_number(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err("expected a finite number".to_owned()),
+        Err(_) => Err("expected a number".to_owned()),
+    }
+}
+
+/// Where a flag's value must lie (it is already finite).
+#[derive(Clone, Copy)]
+enum Range {
+    /// v ≥ lo.
+    AtLeast(f64),
+    /// v > lo.
+    Above(f64),
+    /// lo < v < hi.
+    Between(f64, f64),
+    /// lo < v ≤ hi.
+    AboveUpTo(f64, f64),
+}
+
+fn check_range(name: &str, v: f64, range: Range) -> Result<(), Failure> {
+    let (ok, wanted) = match range {
+        Range::AtLeast(lo) => (v >= lo, format!("at least {lo}")),
+        Range::Above(lo) => (v > lo, format!("above {lo}")),
+        Range::Between(lo, hi) => (v > lo && v < hi, format!("strictly between {lo} and {hi}")),
+        Range::AboveUpTo(lo, hi) => (v > lo && v <= hi, format!("above {lo} and at most {hi}")),
+    };
+    if ok && v.is_finite() {
         Ok(())
     } else {
-        Err(usage(format!("--{name} must be in {lo}..{hi}, got {v}")))
+        Err(usage(format!("--{name} must be {wanted}, got {v}")))
     }
 }
 
@@ -183,20 +213,17 @@ pub(crate) fn run(cmd: JudgeCmd) -> Result<String, Failure> {
     match cmd {
         JudgeCmd::MannWhitney(a) => mann_whitney(a),
         JudgeCmd::Cusum(a) => {
-            check_range("k", a.k, 0.0, f64::MAX, false)?;
-            check_range("h", a.h, 0.0, f64::MAX, true)?;
+            check_range("k", a.k, Range::AtLeast(0.0))?;
+            check_range("h", a.h, Range::Above(0.0))?;
             chart(&a.chart, |z, side| cusum_alarms(z, a.k, a.h, side))
         }
         JudgeCmd::Ewma(a) => {
-            check_range("lambda", a.lambda, 0.0, 1.0, false)?;
-            if a.lambda == 0.0 {
-                return Err(usage("--lambda must be above 0".to_owned()));
-            }
-            check_range("limit", a.limit, 0.0, f64::MAX, true)?;
+            check_range("lambda", a.lambda, Range::AboveUpTo(0.0, 1.0))?;
+            check_range("limit", a.limit, Range::Above(0.0))?;
             chart(&a.chart, |z, side| ewma_alarms(z, a.lambda, a.limit, side))
         }
         JudgeCmd::Shewhart(a) => {
-            check_range("limit", a.limit, 0.0, f64::MAX, true)?;
+            check_range("limit", a.limit, Range::Above(0.0))?;
             chart(&a.chart, |z, side| shewhart_alarms(z, a.limit, side))
         }
         JudgeCmd::Sequential(a) => sequential(a),
@@ -204,14 +231,15 @@ pub(crate) fn run(cmd: JudgeCmd) -> Result<String, Failure> {
 }
 
 fn mann_whitney(a: MannWhitneyArgs) -> Result<String, Failure> {
-    check_range("confidence", a.confidence, 0.0, 1.0, true)?;
-    check_range("tolerance", a.tolerance, 0.0, f64::MAX, false)?;
+    check_range("confidence", a.confidence, Range::Between(0.0, 1.0))?;
+    check_range("tolerance", a.tolerance, Range::AtLeast(0.0))?;
     let mut diagnostics = Vec::new();
     let control = inputs::numbers(&a.control).map_err(|d| diagnostics.extend(d)).ok();
     let experiment = inputs::numbers(&a.experiment).map_err(|d| diagnostics.extend(d)).ok();
     let (Some(control), Some(experiment)) = (control, experiment) else {
         return Err(Failure::Input(diagnostics));
     };
+    let (control, experiment) = (control.values(), experiment.values());
     let measure = match a.effect_size {
         EffectArg::MeanRatio => EffectSizeMeasure::MeanRatio,
         EffectArg::Cles => EffectSizeMeasure::Cles,
@@ -262,20 +290,23 @@ fn mann_whitney(a: MannWhitneyArgs) -> Result<String, Failure> {
 }
 
 fn chart(c: &Chart, alarms: impl Fn(&[f64], Side) -> Vec<usize>) -> Result<String, Failure> {
-    if !(c.sd.is_finite() && c.sd > 0.0 && c.mean.is_finite()) {
-        return Err(usage(format!(
-            "--mean must be finite and --sd above 0, got {} and {}",
-            c.mean, c.sd
-        )));
+    check_range("sd", c.sd, Range::Above(0.0))?;
+    let input = inputs::numbers(&c.input).map_err(Failure::Input)?;
+    let missing: Vec<_> = input
+        .rows
+        .iter()
+        .filter(|(_, v)| v.is_nan())
+        .map(|&(line, _)| {
+            input.problem(
+                line,
+                "a control chart needs a number on every line, found NaN".to_owned(),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::Input(missing));
     }
-    let x = inputs::numbers(&c.input).map_err(Failure::Input)?;
-    if let Some(i) = x.iter().position(|v| v.is_nan()) {
-        return Err(usage(format!(
-            "{}: a control chart needs numbers; value {} is NaN",
-            c.input.display(),
-            i + 1
-        )));
-    }
+    let x = input.values();
     let side = match c.side {
         SideArg::Upper => Side::Upper,
         SideArg::Lower => Side::Lower,
@@ -287,11 +318,21 @@ fn chart(c: &Chart, alarms: impl Fn(&[f64], Side) -> Vec<usize>) -> Result<Strin
 }
 
 fn sequential(a: SequentialArgs) -> Result<String, Failure> {
-    check_range("canary-share", a.canary_share, 0.0, 1.0, true)?;
-    check_range("concentration", a.concentration, 0.0, f64::MAX, true)?;
-    check_range("alpha", a.alpha, 0.0, 1.0, true)?;
-    let rows = inputs::count_pairs(&a.input).map_err(Failure::Input)?;
-    let out: Vec<Value> = sequential_counts(&rows, a.canary_share, a.concentration, a.alpha)
+    check_range("canary-share", a.canary_share, Range::Between(0.0, 1.0))?;
+    check_range("concentration", a.concentration, Range::Above(0.0))?;
+    check_range("alpha", a.alpha, Range::Between(0.0, 1.0))?;
+    let input = inputs::count_pairs(&a.input).map_err(Failure::Input)?;
+    let rows = sequential_counts(&input.values(), a.canary_share, a.concentration, a.alpha).map_err(|e| {
+        let line = input.rows[e.interval].0;
+        Failure::Input(vec![input.problem(
+            line,
+            format!(
+                "the cumulative event counts overflow here: a running total would exceed {}",
+                u64::MAX
+            ),
+        )])
+    })?;
+    let out: Vec<Value> = rows
         .iter()
         .map(|r| {
             json!({

@@ -21,7 +21,7 @@ use sim_core::judges::naive::{
     regularized_incomplete_beta, student_t_two_sided, welch, z_test,
 };
 use sim_core::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
-use sim_core::judges::sequential::{SequentialTest, log_bayes_factor, sequential_counts};
+use sim_core::judges::sequential::{CountOverflow, SequentialTest, log_bayes_factor, sequential_counts};
 use sim_core::latency::inverse_normal_cdf;
 
 // ---------------------------------------------------------------------------
@@ -451,7 +451,7 @@ fn zeroin(f: impl Fn(f64) -> f64, ax: f64, bx: f64, tol: f64) -> f64 {
 }
 
 /// R's interval and estimate (`wilcox.test(x, y, conf.int = TRUE,
-/// exact = FALSE)`, R ≥ 4.0) with root-finder tolerance `tol` (R: 1e-4).
+/// exact = FALSE)`) with root-finder tolerance `tol` (R: 1e-4).
 fn r_wilcox(x: &[f64], y: &[f64], confidence: f64, tol: f64) -> (f64, f64, f64) {
     let mumin = x.iter().copied().fold(f64::INFINITY, f64::min) - y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mumax = x.iter().copied().fold(f64::NEG_INFINITY, f64::max) - y.iter().copied().fold(f64::INFINITY, f64::min);
@@ -470,11 +470,20 @@ fn r_wilcox(x: &[f64], y: &[f64], confidence: f64, tol: f64) -> (f64, f64, f64) 
     (root(z), root(-z), estimate)
 }
 
+/// Kayenta's estimate (MannWhitney.scala): the same root finder on R's
+/// statistic, but with the continuity correction kept.
+fn kayenta_estimate(x: &[f64], y: &[f64]) -> f64 {
+    let mumin = x.iter().copied().fold(f64::INFINITY, f64::min) - y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mumax = x.iter().copied().fold(f64::NEG_INFINITY, f64::max) - y.iter().copied().fold(f64::INFINITY, f64::min);
+    zeroin(|d| r_wdiff(x, y, d, 0.0, true), mumin, mumax, 1e-4)
+}
+
 /// Kayenta's MannWhitneySuite interval cases.
 ///
 /// The expected values are R's / Kayenta's root-finder output (tolerance
 /// 1e-4). The R reproduction above matches them to Kayenta's 1e-6, which
-/// validates the statistic; the library's exact roots must equal that same
+/// validates the statistic (the estimates are R's, without the continuity
+/// correction; Kayenta's code keeps it and meets them to its 1e-4 only); the library's exact roots must equal that same
 /// root finder run to 1e-12, and lie within R's 1e-4 of the expected values.
 /// In the "problem case" all differences lie within 3.3e-5 of each other,
 /// less than R's tolerance, so R and Kayenta return the data range
@@ -555,6 +564,155 @@ fn tied_interval_matches_hand_computation() {
     close(lo, 1.0, 1e-11, "r lower");
     close(hi, 4.0, 1e-11, "r upper");
     close(est, 2.0, 1e-11, "r estimate");
+}
+
+// Reference: tests/data/wilcox_reference.py, a transcription of R's
+// `.wilcox_test_two_cint_asymp` (stats/R/wilcox.test.R) and `R_zeroin2`
+// (stats/src/zeroin.c), and of Kayenta's estimate (MannWhitney.scala), run
+// with numpy 2.4 and scipy 1.17 on two latency samples that script draws.
+// The intervals are at 98 %, of experiment − control; every number comes
+// from a root finder stopped at R's and Kayenta's tolerance 1e-4.
+
+// Whole milliseconds, seed 22: N = 2050, middle differences 14 and 15.
+const WHOLE_MS_CONTROL: [f64; 41] = [
+    85.0, 89.0, 87.0, 103.0, 172.0, 80.0, 152.0, 165.0, 110.0, 101.0, 135.0, 163.0, 206.0, 150.0, 179.0, 107.0, 96.0,
+    78.0, 90.0, 110.0, 126.0, 86.0, 147.0, 117.0, 102.0, 99.0, 199.0, 125.0, 96.0, 95.0, 190.0, 104.0, 162.0, 171.0,
+    67.0, 168.0, 114.0, 92.0, 105.0, 138.0, 132.0,
+];
+const WHOLE_MS_EXPERIMENT: [f64; 50] = [
+    140.0, 105.0, 173.0, 183.0, 199.0, 162.0, 202.0, 213.0, 150.0, 157.0, 146.0, 145.0, 156.0, 82.0, 116.0, 142.0,
+    74.0, 88.0, 187.0, 97.0, 112.0, 138.0, 112.0, 102.0, 111.0, 113.0, 109.0, 132.0, 188.0, 138.0, 189.0, 152.0, 155.0,
+    146.0, 117.0, 140.0, 136.0, 95.0, 152.0, 146.0, 138.0, 110.0, 65.0, 182.0, 124.0, 73.0, 148.0, 106.0, 150.0, 123.0,
+];
+const WHOLE_MS_R_LOW: f64 = -5.0000446865431405;
+const WHOLE_MS_R_HIGH: f64 = 34.000031865397986;
+const WHOLE_MS_R_ESTIMATE: f64 = 14.624540709085577;
+const WHOLE_MS_KAYENTA_ESTIMATE: f64 = 14.605176398895615;
+
+// Hundredths of a millisecond, seed 1: N = 1271, differences around the
+// median 0.81, 1.0, 1.02.
+const CENTI_MS_CONTROL: [f64; 31] = [
+    130.83, 147.36, 130.33, 86.63, 150.48, 134.17, 104.93, 138.76, 131.45, 129.16, 120.86, 137.58, 99.82, 115.21,
+    106.37, 139.38, 121.20, 111.54, 98.69, 112.53, 120.24, 112.01, 165.84, 154.34, 60.93, 74.83, 114.87, 107.98,
+    126.58, 126.70, 203.76,
+];
+const CENTI_MS_EXPERIMENT: [f64; 41] = [
+    95.42, 114.65, 209.97, 148.11, 148.72, 110.81, 83.45, 131.39, 129.48, 92.71, 106.22, 123.75, 99.49, 122.94, 129.04,
+    127.13, 111.02, 146.16, 157.44, 136.52, 102.69, 151.29, 111.15, 156.97, 96.38, 158.36, 125.37, 92.21, 116.49,
+    127.72, 134.89, 98.57, 95.53, 132.45, 112.12, 133.64, 152.35, 83.44, 134.27, 171.13, 116.97,
+];
+const CENTI_MS_R_LOW: f64 = -13.49000119456977;
+const CENTI_MS_R_HIGH: f64 = 16.180014355578777;
+const CENTI_MS_R_ESTIMATE: f64 = 1.0000876619682737;
+const CENTI_MS_KAYENTA_ESTIMATE: f64 = 0.8292682310145558;
+
+/// A realistic sample (41 and 50 latencies in whole milliseconds, ties
+/// within and across the samples) against R's `wilcox.test(x, y, exact =
+/// FALSE, correct = TRUE, conf.int = TRUE)`; reference numbers above.
+///
+/// The interval: R's ends are within its 1e-4 of the exact jump points of
+/// the corrected statistic, the order statistics −5 and 34.
+///
+/// The estimate: R solves the *uncorrected* statistic for it (`correct <-
+/// FALSE` first; its help page: "continuity-corrected for the interval but
+/// not the estimate"). Here the middle two of the N = 2050 differences are
+/// d₍₁₀₂₅₎ = 14 and d₍₁₀₂₆₎ = 15, so that statistic is exactly 0 on all of
+/// (14, 15): every point there is a root, and R returns where its root
+/// finder first landed, 14.6245. Kayenta solves the corrected statistic,
+/// which is 0 there too, and lands at 14.6052. The Hodges-Lehmann median
+/// 14.5 is a root of both; it matches R's estimate to half the width of the
+/// zero set (0.5), not to R's 1e-4.
+#[test]
+fn whole_ms_latency_sample_matches_r() {
+    let (x, y) = (&WHOLE_MS_EXPERIMENT[..], &WHOLE_MS_CONTROL[..]);
+    let s = shift_interval(x, y, 0.98).unwrap();
+    assert_eq!((s.low, s.high), (-5.0, 34.0), "exact interval ends");
+    close(s.low, WHOLE_MS_R_LOW, 1e-4, "lower end vs R");
+    close(s.high, WHOLE_MS_R_HIGH, 1e-4, "upper end vs R");
+
+    assert_eq!(s.estimate, 14.5, "Hodges-Lehmann median");
+    let estimates = [
+        (s.estimate, "ours"),
+        (WHOLE_MS_R_ESTIMATE, "R's"),
+        (WHOLE_MS_KAYENTA_ESTIMATE, "Kayenta's"),
+    ];
+    for (mu, who) in estimates {
+        assert!(mu > 14.0 && mu < 15.0, "{who} estimate {mu} in the gap (14, 15)");
+        assert_eq!(
+            r_wdiff(x, y, mu, 0.0, false),
+            0.0,
+            "R's statistic is 0 at {who} estimate"
+        );
+        assert_eq!(
+            wilcoxon_statistic(x, y, mu, 0.0),
+            0.0,
+            "Kayenta's statistic is 0 at {who} estimate"
+        );
+    }
+    // ... and nowhere outside the gap: both change sign across it.
+    assert!(r_wdiff(x, y, 13.5, 0.0, false) > 0.0 && r_wdiff(x, y, 15.5, 0.0, false) < 0.0);
+    assert!(wilcoxon_statistic(x, y, 13.5, 0.0) > 0.0 && wilcoxon_statistic(x, y, 15.5, 0.0) < 0.0);
+    close(
+        s.estimate,
+        WHOLE_MS_R_ESTIMATE,
+        0.5 * (15.0 - 14.0),
+        "estimate vs R, half the zero set",
+    );
+
+    // The in-test transcriptions of R and Kayenta (independent of the
+    // Python ones) land on the same points with the same root finder.
+    let (lo, hi, est) = r_wilcox(x, y, 0.98, 1e-4);
+    close(lo, WHOLE_MS_R_LOW, 1e-9, "in-test R lower end");
+    close(hi, WHOLE_MS_R_HIGH, 1e-9, "in-test R upper end");
+    close(est, WHOLE_MS_R_ESTIMATE, 1e-9, "in-test R estimate");
+    close(
+        kayenta_estimate(x, y),
+        WHOLE_MS_KAYENTA_ESTIMATE,
+        1e-9,
+        "in-test Kayenta estimate",
+    );
+}
+
+/// The same comparison on 31 and 41 latencies in hundredths of a
+/// millisecond: N = 1271 is odd, so R's uncorrected statistic changes sign
+/// at the median d₍₆₃₆₎ = 1.0 alone and R's estimate is the median to its
+/// 1e-4. Kayenta's corrected statistic is 0 wherever |dz| ≤ ½, here from
+/// d₍₆₃₅₎ = 0.81 to d₍₆₃₇₎ = 1.02, and Kayenta returns 0.8293 from inside
+/// that stretch: 0.17 ms from R, which is not a root of R's equation.
+#[test]
+fn centi_ms_latency_sample_matches_r() {
+    let (x, y) = (&CENTI_MS_EXPERIMENT[..], &CENTI_MS_CONTROL[..]);
+    let s = shift_interval(x, y, 0.98).unwrap();
+    close(s.low, CENTI_MS_R_LOW, 1e-4, "lower end vs R");
+    close(s.high, CENTI_MS_R_HIGH, 1e-4, "upper end vs R");
+    close(s.estimate, 1.0, 1e-12, "Hodges-Lehmann median");
+    close(s.estimate, CENTI_MS_R_ESTIMATE, 1e-4, "estimate vs R");
+
+    assert_eq!(
+        wilcoxon_statistic(x, y, s.estimate, 0.0),
+        0.0,
+        "ours is a root of Kayenta's statistic"
+    );
+    assert_eq!(
+        wilcoxon_statistic(x, y, CENTI_MS_KAYENTA_ESTIMATE, 0.0),
+        0.0,
+        "Kayenta's number is a root of its own statistic"
+    );
+    assert!(
+        r_wdiff(x, y, CENTI_MS_KAYENTA_ESTIMATE, 0.0, false) > 0.0,
+        "but not of R's: R's statistic is still positive there"
+    );
+
+    let (lo, hi, est) = r_wilcox(x, y, 0.98, 1e-4);
+    close(lo, CENTI_MS_R_LOW, 1e-9, "in-test R lower end");
+    close(hi, CENTI_MS_R_HIGH, 1e-9, "in-test R upper end");
+    close(est, CENTI_MS_R_ESTIMATE, 1e-9, "in-test R estimate");
+    close(
+        kayenta_estimate(x, y),
+        CENTI_MS_KAYENTA_ESTIMATE,
+        1e-9,
+        "in-test Kayenta estimate",
+    );
 }
 
 /// R's statistic with ties across the samples, by hand: x = 1, 2, 2 and
@@ -1000,7 +1158,7 @@ fn sprt_error_rates_respect_wald_bounds() {
 /// = (6/5040)·12·2 / (9/256) = (1/35)·(256/9) = 256/315.
 #[test]
 fn bayes_factor_matches_closed_forms() {
-    let rows = sequential_counts(&[(2, 0), (1, 1)], 0.5, 2.0, 0.05);
+    let rows = sequential_counts(&[(2, 0), (1, 1)], 0.5, 2.0, 0.05).unwrap();
     close(rows[0].log_bayes_factor, (4.0f64 / 3.0).ln(), 1e-12, "bf (2, 0)");
     close(rows[1].log_bayes_factor, 0.8f64.ln(), 1e-12, "bf (3, 1)");
     close(rows[0].p_value, 0.75, 1e-12, "p after (2, 0)");
@@ -1058,7 +1216,7 @@ fn sequential_test_controls_type_one_error_where_peeking_does_not() {
     let (mut sequential_alarms, mut naive_alarms) = (0, 0);
     for _ in 0..streams {
         let counts = stream(&mut rng, share, 1.0, 100);
-        let rows = sequential_counts(&counts, share, 100.0, alpha);
+        let rows = sequential_counts(&counts, share, 100.0, alpha).unwrap();
         sequential_alarms += usize::from(rows.last().unwrap().reject);
         let requests: Vec<IntervalCounts> = counts
             .iter()
@@ -1108,7 +1266,7 @@ fn sequential_power_and_confidence_sequence() {
     let mut rng = ChaCha8Rng::seed_from_u64(700);
     let (mut rejected, mut missed) = (0, 0);
     for _ in 0..streams {
-        let rows = sequential_counts(&stream(&mut rng, share, ratio, 100), share, 100.0, alpha);
+        let rows = sequential_counts(&stream(&mut rng, share, ratio, 100), share, 100.0, alpha).unwrap();
         rejected += usize::from(rows.last().unwrap().reject);
         missed += usize::from(rows.iter().any(|r| !(r.ratio_low < ratio && ratio < r.ratio_high)));
     }
@@ -1121,12 +1279,35 @@ fn sequential_power_and_confidence_sequence() {
     let counts = stream(&mut rng, share, 1.0, 20);
     let mut test = SequentialTest::new(share, 100.0, alpha);
     let streamed: Vec<_> = counts.iter().map(|&(c, k)| test.update(c, k)).collect();
-    assert_eq!(streamed, sequential_counts(&counts, share, 100.0, alpha));
+    assert_eq!(streamed, sequential_counts(&counts, share, 100.0, alpha).unwrap());
     let last = streamed.last().unwrap();
     assert!(
         last.ratio_low < 1.0 && 1.0 < last.ratio_high,
         "null ratio inside {last:?}"
     );
+}
+
+/// Cumulative counts that no longer fit a u64 are an error naming the
+/// interval, never a wrapped count or a panic (overflow checks are on in
+/// release); the test keeps its state, so the counts before stay usable.
+#[test]
+fn sequential_count_overflow_is_an_error_not_a_wrap() {
+    let rows = [(1, 2), (u64::MAX - 1, 0), (1, 0)];
+    assert_eq!(
+        sequential_counts(&rows, 0.5, 100.0, 0.05),
+        Err(CountOverflow { interval: 2 })
+    );
+    let canary_rows = [(0, u64::MAX), (0, 1)];
+    assert_eq!(
+        sequential_counts(&canary_rows, 0.5, 100.0, 0.05),
+        Err(CountOverflow { interval: 1 })
+    );
+    let mut test = SequentialTest::new(0.5, 100.0, 0.05);
+    assert!(test.try_update(u64::MAX, 3).is_some());
+    assert_eq!(test.try_update(1, 0), None);
+    assert_eq!(test.counts(), (u64::MAX, 3), "a refused interval changes nothing");
+    assert!(test.try_update(0, 4).is_some());
+    assert_eq!(test.counts(), (u64::MAX, 7));
 }
 
 // ---------------------------------------------------------------------------

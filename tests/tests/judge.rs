@@ -174,3 +174,249 @@ on_failure = "rollback"
         groups[1]["false_alarm_rate"]
     );
 }
+
+/// Runs `aviary ARGS…`, expects exit status 2, nothing on stdout and every
+/// one of `needles` on stderr.
+fn refused(args: &[&str], needles: &[&str]) {
+    let o = aviary(args);
+    assert_eq!(o.code, 2, "aviary {args:?}:\n{}{}", o.stdout, o.stderr);
+    assert!(o.stdout.is_empty(), "aviary {args:?} printed {}", o.stdout);
+    for needle in needles {
+        assert!(
+            o.stderr.contains(needle),
+            "aviary {args:?}: {needle:?} not in\n{}",
+            o.stderr
+        );
+    }
+}
+
+/// Numeric flags of one judge, each with a valid value.
+type Flags<'a> = Vec<(&'a str, &'a str)>;
+
+/// `NaN` and `inf` parse as numbers, and a threshold of NaN used to switch a
+/// check off without a word (every `x >= NaN` is false). Every numeric flag
+/// of every judge now refuses them, naming the flag, with status 2.
+#[test]
+fn non_finite_numeric_flags_are_refused_naming_the_flag() {
+    let series = temp_file("nonfinite", "z.txt", "0\n1\n");
+    let counts = temp_file("nonfinite", "c.csv", "control,canary\n1,2\n");
+    let (series, counts) = (series.to_str().unwrap(), counts.to_str().unwrap());
+    let chart = [("mean", "0"), ("sd", "1")];
+    let mw = vec!["judge", "mann-whitney", "--control", series, "--experiment", series];
+    // (the command with its files, its numeric flags with a valid value each)
+    let cases: [(Vec<&str>, Flags); 5] = [
+        (
+            mw,
+            vec![
+                ("confidence", "0.95"),
+                ("tolerance", "0.25"),
+                ("allowed-increase", "1"),
+                ("allowed-decrease", "1"),
+                ("critical-increase", "1"),
+                ("critical-decrease", "1"),
+            ],
+        ),
+        (
+            vec!["judge", "cusum", "--input", series],
+            [&chart[..], &[("k", "0.5"), ("h", "4")]].concat(),
+        ),
+        (
+            vec!["judge", "ewma", "--input", series],
+            [&chart[..], &[("lambda", "0.2"), ("limit", "3")]].concat(),
+        ),
+        (
+            vec!["judge", "shewhart", "--input", series],
+            [&chart[..], &[("limit", "3")]].concat(),
+        ),
+        (
+            vec!["judge", "sequential", "--input", counts],
+            vec![("canary-share", "0.5"), ("concentration", "100"), ("alpha", "0.05")],
+        ),
+    ];
+    for (files, flags) in &cases {
+        let command = |bad: Option<(&str, &str)>| -> Vec<String> {
+            let mut args: Vec<String> = files.iter().map(|a| (*a).to_owned()).collect();
+            for &(flag, good) in flags {
+                let value = bad.filter(|b| b.0 == flag).map_or(good, |b| b.1);
+                args.push(format!("--{flag}={value}"));
+            }
+            args
+        };
+        let good = command(None);
+        let good: Vec<&str> = good.iter().map(String::as_str).collect();
+        let o = aviary(&good);
+        assert_eq!(o.code, 0, "{good:?}: {}", o.stderr);
+        for &(flag, _) in flags {
+            for bad in ["NaN", "nan", "inf", "-inf", "infinity"] {
+                let args = command(Some((flag, bad)));
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                refused(
+                    &args,
+                    &[&format!("--{flag}"), &format!("'{bad}'"), "expected a finite number"],
+                );
+            }
+        }
+    }
+}
+
+/// The NaN threshold of the regression above, on Kayenta's vector: with
+/// --allowed-increase NaN the clear increase used to come out as "pass".
+#[test]
+fn a_nan_threshold_no_longer_passes_a_clear_increase() {
+    let x = temp_file("nanthreshold", "x.txt", "10\n20\n30\n40\n");
+    let y = temp_file("nanthreshold", "y.txt", "1\n2\n3\n4\n");
+    let base = [
+        "judge",
+        "mann-whitney",
+        "--control",
+        y.to_str().unwrap(),
+        "--experiment",
+        x.to_str().unwrap(),
+        "--confidence",
+        "0.95",
+    ];
+    assert_eq!(json(&base)["classification"], "high");
+    let with_nan: Vec<&str> = base.iter().copied().chain(["--allowed-increase", "NaN"]).collect();
+    refused(&with_nan, &["--allowed-increase", "NaN"]);
+}
+
+/// Out-of-range flags name the flag and the range in words (the upper
+/// bound of an unbounded flag used to print as f64::MAX's 309 digits).
+#[test]
+fn out_of_range_flags_say_the_range() {
+    let series = temp_file("range", "z.txt", "0\n1\n");
+    let series = series.to_str().unwrap();
+    let chart = |judge: &'static str, extra: &[&'static str]| -> Vec<String> {
+        ["judge", judge, "--input", series, "--mean", "0", "--sd", "1"]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let check = |args: Vec<String>, needle: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&args, &[needle]);
+    };
+    // A negative value is read as a number, not as an unknown flag.
+    check(
+        chart("cusum", &["--k", "-1", "--h", "4"]),
+        "--k must be at least 0, got -1",
+    );
+    check(
+        chart("cusum", &["--k", "0.5", "--h", "0"]),
+        "--h must be above 0, got 0",
+    );
+    check(
+        chart("ewma", &["--lambda", "1.5", "--limit", "3"]),
+        "--lambda must be above 0 and at most 1, got 1.5",
+    );
+    check(chart("shewhart", &["--limit=-3"]), "--limit must be above 0, got -3");
+    let mut sd_zero = chart("shewhart", &["--limit", "3"]);
+    sd_zero[7] = "0".to_owned();
+    check(sd_zero, "--sd must be above 0, got 0");
+}
+
+/// An infinite sample value (written `inf`, or a literal too large for an
+/// f64) is refused with the file, the line and the value as written; every
+/// such line is reported in one pass. NaN stays allowed for Mann-Whitney,
+/// where --nan-strategy decides what it means.
+#[test]
+fn infinite_sample_values_name_file_line_and_value() {
+    let control = temp_file("infsample", "control.txt", "1\n# warm-up\n\n2\ninf\n3\n");
+    let experiment = temp_file("infsample", "experiment.txt", "NaN\n4\n-1e400\n5\n");
+    refused(
+        &[
+            "judge",
+            "mann-whitney",
+            "--control",
+            control.to_str().unwrap(),
+            "--experiment",
+            experiment.to_str().unwrap(),
+        ],
+        &[
+            "control.txt:5: value \"inf\" is infinite",
+            "experiment.txt:3: value \"-1e400\" is infinite",
+            "2 problems found",
+        ],
+    );
+    refused(
+        &[
+            "judge",
+            "cusum",
+            "--input",
+            control.to_str().unwrap(),
+            "--mean",
+            "0",
+            "--sd",
+            "1",
+            "--k",
+            "0.5",
+            "--h",
+            "4",
+        ],
+        &["control.txt:5: value \"inf\" is infinite"],
+    );
+}
+
+/// A control chart has no NaN strategy: each NaN is an error naming its
+/// line. The message used to give the value's position among the numbers
+/// ("value 2"), which is not the line once comments or blank lines come
+/// first.
+#[test]
+fn nan_in_a_chart_series_names_the_line() {
+    let input = temp_file("nanchart", "z.txt", "# p99 per scrape\n0\n\nNaN\n1\nnan\n");
+    refused(
+        &[
+            "judge",
+            "shewhart",
+            "--input",
+            input.to_str().unwrap(),
+            "--mean",
+            "0",
+            "--sd",
+            "1",
+            "--limit",
+            "3",
+        ],
+        &[
+            "z.txt:4: a control chart needs a number on every line, found NaN",
+            "z.txt:6: a control chart needs a number on every line, found NaN",
+            "2 problems found",
+        ],
+    );
+}
+
+/// Cumulative counts past u64::MAX used to panic on overflow (overflow
+/// checks are on in release); now the line where the running total
+/// overflows is named, exit 2. A single count too large for a u64 is named
+/// as such rather than as "not a whole number".
+#[test]
+fn sequential_count_overflow_is_a_clear_error() {
+    let max = u64::MAX.to_string();
+    let csv = temp_file("seqoverflow", "c.csv", &format!("control,canary\n1,2\n0,{max}\n3,4\n"));
+    refused(
+        &["judge", "sequential", "--input", csv.to_str().unwrap()],
+        &["c.csv:3: the cumulative event counts overflow", &max],
+    );
+    let control = temp_file(
+        "seqoverflow",
+        "control.csv",
+        &format!("control,canary\n{max},0\n\n1,0\n"),
+    );
+    refused(
+        &["judge", "sequential", "--input", control.to_str().unwrap()],
+        &["control.csv:4: the cumulative event counts overflow"],
+    );
+    let exact = temp_file(
+        "seqoverflow",
+        "exact.csv",
+        &format!("control,canary\n{max},0\n0,{max}\n"),
+    );
+    let v = json(&["judge", "sequential", "--input", exact.to_str().unwrap()]);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2, "u64::MAX itself still fits");
+    let huge = temp_file("seqoverflow", "huge.csv", "control,canary\n1,18446744073709551616\n");
+    refused(
+        &["judge", "sequential", "--input", huge.to_str().unwrap()],
+        &["huge.csv:2: count 18446744073709551616 exceeds the largest supported count"],
+    );
+}

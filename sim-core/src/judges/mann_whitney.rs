@@ -10,9 +10,10 @@
 //!    `Pass` when NaNs are replaced); identical samples, or samples that hold
 //!    one value between them, give `Pass`.
 //! 3. The shift interval ([`shift_interval`]): the Hodges-Lehmann estimate
-//!    (median of the pairwise differences) and the asymptotic confidence
-//!    interval of R's `wilcox.test(x, y, conf.int = TRUE, exact = FALSE,
-//!    correct = TRUE)`.
+//!    (median of the pairwise differences, a root of R's estimating
+//!    equation and of Kayenta's) and the asymptotic confidence interval of
+//!    R's `wilcox.test(x, y, conf.int = TRUE, exact = FALSE, correct =
+//!    TRUE)`.
 //! 4. The tolerance band ±tolerance·|estimate|: `High` when the interval lies
 //!    above the band, `Low` when it lies below, otherwise `Pass`; a `High`
 //!    also needs the effect size ≥ `allowed_increase`, a `Low` ≤
@@ -398,9 +399,22 @@ fn two_sided_quantile(confidence: f64) -> f64 {
 /// non-increasing step function of c, and its root is exactly the order
 /// statistic d₍c*₎, c* the smallest c with a non-positive value (found by
 /// bisection on c). R's answer approximates the same point to 1e-4; this
-/// one is exact and scale-free. The estimate is the median of the N
-/// differences (R ≥ 4.0 solves the uncorrected statistic for it, whose root
-/// is that median).
+/// one is exact and scale-free.
+///
+/// The estimate is the median of the N differences. R solves the
+/// *uncorrected* statistic dz/σ = 0 for it (`correct <- FALSE` before the
+/// `uniroot`; its help page: "continuity-corrected for the interval but not
+/// the estimate"). With N odd that statistic changes sign at the median
+/// d₍ₖ₎, k = (N+1)/2, and R returns it to 1e-4. With N even it is exactly 0
+/// between the middle two differences: every point there is a root, R
+/// returns wherever `uniroot` first lands, and the median (their midpoint)
+/// is the canonical one, so the two agree to half that gap. Kayenta's
+/// `MannWhitney.scala` keeps the continuity correction for the estimate as
+/// well; that statistic is 0 wherever |dz| ≤ ½ (for distinct differences,
+/// from d₍ₖ₋₁₎ to d₍ₖ₊₁₎ when N is odd, from d₍N/2₎ to d₍N/2+1₎ when N is
+/// even) and changes sign at the median, so the median is a root of
+/// Kayenta's statistic too, and Kayenta's number is where its Brent solver
+/// (tolerance 1e-4) first enters that set.
 ///
 /// `None` when a sample is empty. Values must be finite. Needs O(n + m)
 /// memory and O((n + m)·64) time per order statistic.

@@ -75,19 +75,32 @@ impl SequentialTest {
     }
 
     /// Adds one interval's event counts.
+    ///
+    /// # Panics
+    /// When a cumulative count no longer fits a `u64` (use
+    /// [`SequentialTest::try_update`] for counts a user supplied).
     pub fn update(&mut self, control: u64, canary: u64) -> SequentialRow {
-        self.control += control;
-        self.canary += canary;
+        self.try_update(control, canary)
+            .expect("cumulative event counts fit in a u64")
+    }
+
+    /// Adds one interval's event counts; `None`, and the test unchanged,
+    /// when a cumulative count would no longer fit a `u64`.
+    pub fn try_update(&mut self, control: u64, canary: u64) -> Option<SequentialRow> {
+        let control_total = self.control.checked_add(control)?;
+        let canary_total = self.canary.checked_add(canary)?;
+        self.control = control_total;
+        self.canary = canary_total;
         let lbf = log_bayes_factor(self.control, self.canary, self.share, self.concentration);
         self.p_value = self.p_value.min(libm::exp(-lbf.max(0.0)));
         let (low, high) = self.share_interval();
-        SequentialRow {
+        Some(SequentialRow {
             log_bayes_factor: lbf,
             p_value: self.p_value,
             reject: self.p_value <= self.alpha,
             ratio_low: rate_ratio(low, self.share),
             ratio_high: rate_ratio(high, self.share),
-        }
+        })
     }
 
     /// Cumulative (control, canary) counts.
@@ -158,10 +171,29 @@ fn rate_ratio(p: f64, share: f64) -> f64 {
     }
 }
 
+/// The cumulative counts of a series no longer fit a `u64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountOverflow {
+    /// Index (0-based) of the interval whose counts overflowed.
+    pub interval: usize,
+}
+
 /// Runs [`SequentialTest`] over per-interval (control, canary) counts.
-pub fn sequential_counts(rows: &[(u64, u64)], canary_share: f64, concentration: f64, alpha: f64) -> Vec<SequentialRow> {
+///
+/// # Errors
+/// [`CountOverflow`] naming the first interval after which a cumulative
+/// count would exceed `u64::MAX`.
+pub fn sequential_counts(
+    rows: &[(u64, u64)],
+    canary_share: f64,
+    concentration: f64,
+    alpha: f64,
+) -> Result<Vec<SequentialRow>, CountOverflow> {
     let mut test = SequentialTest::new(canary_share, concentration, alpha);
-    rows.iter().map(|&(c, k)| test.update(c, k)).collect()
+    rows.iter()
+        .enumerate()
+        .map(|(interval, &(c, k))| test.try_update(c, k).ok_or(CountOverflow { interval }))
+        .collect()
 }
 
 /// The time-uniform DKW radius of Howard and Ramdas ("Sequential estimation
