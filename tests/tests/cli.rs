@@ -33,10 +33,17 @@ fn run_json_has_the_contract_keys() {
     assert_eq!(v["policy"], "default");
     assert_eq!(v["seed"], 7);
     assert_eq!(v["outcome"], "rolled_back");
-    // The candidate's first instance is ready 30 s after the 10-minute warm-up.
-    assert_eq!(v["fault_onset_s"], 630.0);
+    // The candidate's first instance is ready 30 s after the 10-minute
+    // warm-up; the onset is its first harmed request, within the first
+    // second at 4 canary requests a second.
+    let onset = v["fault_onset_s"].as_f64().unwrap();
+    assert!((630.0..631.0).contains(&onset), "{onset}");
     let detected = v["detected_at_s"].as_f64().unwrap();
-    assert_eq!(v["detection_time_s"].as_f64().unwrap(), detected - 630.0);
+    let t = v["detection_time_s"].as_f64().unwrap();
+    assert!((t - (detected - onset)).abs() < 1e-3, "{t}");
+    assert_eq!(v["harmed"], true);
+    assert_eq!(v["detected"], true);
+    assert_eq!(v["blind_steps"], 0);
 }
 
 #[test]
@@ -140,7 +147,15 @@ fn batch_json_has_the_contract_keys() {
     }
     assert_eq!(groups[0]["scenario"], "healthy-release");
     assert!(groups[0]["false_alarm_rate"].is_number() && groups[0]["detection_rate"].is_null());
-    assert!(groups[2]["detection_rate"].is_number() && groups[2]["false_alarm_rate"].is_null());
+    // Every group reports all three rates and the counts behind them; a
+    // group without harmed runs has no detection or escape rate.
+    assert!(groups[2]["detection_rate"].is_number() && groups[2]["false_alarm_rate"].is_number());
+    for g in groups {
+        for k in ["runs", "fault_runs", "false_alarms", "detected", "escaped", "blind_promotion_rate"] {
+            assert!(g.get(k).is_some(), "missing {k}");
+        }
+        assert!(g["false_alarm_rate_ci95"].as_array().is_some_and(|a| a.len() == 2));
+    }
 }
 
 #[test]
@@ -174,7 +189,7 @@ fn batch_csv_header_is_the_documented_contract() {
          rollout_duration_s,failed_requests,slow_requests,users_affected,requests_total,\
          requests_candidate,requests_exposed,failed_requests_total,slow_requests_total,strategy,\
          lost_conversions,inconsistent_sessions,error_budget_consumed,extra_instance_hours,\
-         oom_kills,action_took_s"
+         oom_kills,action_took_s,harmed,detected,escaped,blind_steps,users_slowed"
     );
 }
 
