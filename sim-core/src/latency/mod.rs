@@ -7,6 +7,9 @@
 //! log-linear interpolation inside the bucket (as `histogram_quantile` does,
 //! but geometric, which suits log-spaced buckets).
 
+pub mod exact;
+pub mod prometheus;
+
 /// z such that Φ(z) = 0.99.
 pub const Z99: f64 = 2.326_347_874_040_841;
 
