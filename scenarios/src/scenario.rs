@@ -26,8 +26,8 @@ use std::path::Path;
 
 use sim_core::limits::{CSV_ROWS_MAX, FAULTS_MAX as MAX_FAULTS, INSTANCES_MAX};
 use sim_core::model::{
-    Dependency, Fault, FaultEffect, FleetSpec, Incident, MigrationFault, MigrationWorld, MonitoringSpec, Noise,
-    Scenario, SchemaChange, SegmentSpec, Shape, Slo, Spike, Traffic, VersionSpec,
+    Dependency, Fault, FaultEffect, FleetSpec, Incident, LatencyModel, MigrationFault, MigrationWorld, MonitoringSpec,
+    Noise, Scenario, SchemaChange, SegmentSpec, Shape, Slo, Spike, Traffic, VersionSpec,
 };
 use sim_core::time::{SimDuration, parse_duration};
 
@@ -734,6 +734,7 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
     let default = MonitoringSpec {
         scrape_interval: SimDuration::from_secs(15),
         ingestion_delay: SimDuration::ZERO,
+        latency: LatencyModel::default_model(),
     };
     let Some(mut t) = t else { return Some(default) };
     let scrape = t.opt_duration(src, "scrape_interval", SimDuration::from_secs(3600));
@@ -746,6 +747,7 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
     Some(MonitoringSpec {
         scrape_interval: scrape.unwrap_or(default.scrape_interval),
         ingestion_delay: delay.unwrap_or(default.ingestion_delay),
+        latency: default.latency,
     })
 }
 

@@ -190,9 +190,11 @@ pub(crate) enum S {
     Users,
     Fleet,
     Migration,
+    /// The Prometheus model's `le` bucket counts within each log bucket.
+    Prometheus,
 }
 
-const SLOTTED: [&str; 7] = [
+const SLOTTED: [&str; 8] = [
     "traffic",
     "routing",
     "stable",
@@ -200,6 +202,7 @@ const SLOTTED: [&str; 7] = [
     "users",
     "fleet",
     "migration",
+    "prometheus",
 ];
 
 /// The world's random streams. The slotted ones are re-derived for each
@@ -207,10 +210,10 @@ const SLOTTED: [&str; 7] = [
 /// `noise`, whose redraws are at the world's own fixed times, is not.
 pub(crate) struct Rngs {
     current: u64,
-    bases: [SlotStream; 7],
-    streams: [ChaCha8Rng; 7],
+    bases: [SlotStream; 8],
+    streams: [ChaCha8Rng; 8],
     /// The slot each stream in `streams` was derived for.
-    derived: [u64; 7],
+    derived: [u64; 8],
     pub noise: ChaCha8Rng,
 }
 
@@ -222,7 +225,7 @@ impl Rngs {
             current: 0,
             bases,
             streams,
-            derived: [0; 7],
+            derived: [0; 8],
             noise: stream(key, "noise"),
         }
     }
@@ -240,6 +243,21 @@ impl Rngs {
             self.derived[i] = self.current;
         }
         &mut self.streams[i]
+    }
+
+    /// Streams `a` and `b` of the current slot at once (`a ≠ b`).
+    pub(crate) fn pair(&mut self, a: S, b: S) -> (&mut ChaCha8Rng, &mut ChaCha8Rng) {
+        let (i, j) = (a as usize, b as usize);
+        assert_ne!(i, j, "two different streams");
+        self.get(a);
+        self.get(b);
+        if i < j {
+            let (low, high) = self.streams.split_at_mut(j);
+            (&mut low[i], &mut high[0])
+        } else {
+            let (low, high) = self.streams.split_at_mut(i);
+            (&mut high[0], &mut low[j])
+        }
     }
 }
 
@@ -308,7 +326,7 @@ impl<'a> World<'a> {
             onset_passed: 0,
             fault_onset: None,
             fixed: false,
-            monitoring: Monitoring::new(sc.monitoring.ingestion_delay, retention),
+            monitoring: Monitoring::new(&sc.monitoring, key, retention),
             ledger: Ledger::default(),
             noise: [[1.0; 2]; 2],
             cells: Vec::new(),
