@@ -230,6 +230,24 @@ impl<'t, 'i> Table<'t, 'i> {
         strings
     }
 
+    /// An array of numbers, each with its span (where a problem with that
+    /// element should point); `None` if absent, or (with a diagnostic) if
+    /// it is not an array of numbers.
+    pub fn opt_numbers(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<Vec<(f64, Range<usize>)>> {
+        let v = self.get(key)?;
+        let numbers = match v.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .map(|i| as_number(i.get_ref()).map(|x| (x, i.span())))
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        };
+        if numbers.is_none() {
+            self.wrong(src, key, v, "an array of numbers");
+        }
+        numbers
+    }
+
     /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`.
     pub fn opt_number_map(
         &mut self,

@@ -22,12 +22,13 @@
 //! onset = "0s"
 //! ```
 
+use std::ops::Range;
 use std::path::Path;
 
-use sim_core::limits::{CSV_ROWS_MAX, FAULTS_MAX as MAX_FAULTS, INSTANCES_MAX};
+use sim_core::limits::{CSV_ROWS_MAX, FAULTS_MAX as MAX_FAULTS, INSTANCES_MAX, PROMETHEUS_BUCKETS_MAX};
 use sim_core::model::{
-    Dependency, Fault, FaultEffect, FleetSpec, Incident, MigrationFault, MigrationWorld, MonitoringSpec, Noise,
-    Scenario, SchemaChange, SegmentSpec, Shape, Slo, Spike, Traffic, VersionSpec,
+    Dependency, Fault, FaultEffect, FleetSpec, Incident, LatencyModel, MigrationFault, MigrationWorld, MonitoringSpec,
+    Noise, Scenario, SchemaChange, SegmentSpec, Shape, Slo, Spike, Traffic, VersionSpec,
 };
 use sim_core::time::{SimDuration, parse_duration};
 
@@ -734,6 +735,7 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
     let default = MonitoringSpec {
         scrape_interval: SimDuration::from_secs(15),
         ingestion_delay: SimDuration::ZERO,
+        latency: LatencyModel::default_model(),
     };
     let Some(mut t) = t else { return Some(default) };
     let scrape = t.opt_duration(src, "scrape_interval", SimDuration::from_secs(3600));
@@ -742,11 +744,105 @@ fn monitoring(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Monitori
         let span = t.span_of("scrape_interval");
         src.error(&span, &t.key_path("scrape_interval"), "must be at least 1s");
     }
+    let latency = latency_model(src, &mut t);
     t.finish(src);
     Some(MonitoringSpec {
         scrape_interval: scrape.unwrap_or(default.scrape_interval),
         ingestion_delay: delay.unwrap_or(default.ingestion_delay),
+        latency: latency.unwrap_or(default.latency),
     })
+}
+
+/// `[monitoring] latency` and, for the Prometheus model, `buckets`.
+fn latency_model(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<LatencyModel> {
+    let name = t.opt_str(src, "latency");
+    let buckets = t.opt_numbers(src, "buckets");
+    let mut model = match &name {
+        None if t.has("latency") => return None,
+        None => LatencyModel::default_model(),
+        Some(name) => {
+            let Some(model) = LatencyModel::from_name(name) else {
+                let known = LatencyModel::all().map(|m| m.name()).join(", ");
+                src.error(
+                    &t.span_of("latency"),
+                    &t.key_path("latency"),
+                    format!("unknown latency model {name:?} (known: {known})"),
+                );
+                return None;
+            };
+            model
+        }
+    };
+    let Some(buckets) = buckets else {
+        // Absent, or not an array of numbers (already reported).
+        return (!t.has("buckets")).then_some(model);
+    };
+    match &mut model {
+        LatencyModel::Prometheus { buckets_ms } => *buckets_ms = le_buckets_ms(src, t, &buckets)?,
+        LatencyModel::Exact | LatencyModel::LogHistogram => {
+            let default = if name.is_none() { " (the default)" } else { "" };
+            src.error(
+                &t.span_of("buckets"),
+                &t.key_path("buckets"),
+                format!(
+                    "applies only to latency = \"prometheus\", and latency here is {:?}{default}",
+                    model.name()
+                ),
+            );
+            return None;
+        }
+    }
+    Some(model)
+}
+
+/// Prometheus bucket bounds, seconds in the file, milliseconds out: at
+/// least one, at most `PROMETHEUS_BUCKETS_MAX`, each positive and finite,
+/// strictly increasing (the `+Inf` bucket is implicit).
+fn le_buckets_ms(src: &mut Source<'_>, t: &Table<'_, '_>, buckets: &[(f64, Range<usize>)]) -> Option<Vec<f64>> {
+    let key = t.key_path("buckets");
+    if buckets.is_empty() {
+        src.error(
+            &t.span_of("buckets"),
+            &key,
+            "needs at least one finite bucket bound (the +Inf bucket is implicit)",
+        );
+        return None;
+    }
+    if buckets.len() > PROMETHEUS_BUCKETS_MAX {
+        src.error(
+            &t.span_of("buckets"),
+            &key,
+            format!("{} buckets; at most {PROMETHEUS_BUCKETS_MAX}", buckets.len()),
+        );
+        return None;
+    }
+    let max_s = MAX_LATENCY_MS / 1000.0;
+    let before = src.diagnostics.len();
+    for (i, (x, span)) in buckets.iter().enumerate() {
+        let element = format!("{key}[{}]", i + 1);
+        if *x == f64::INFINITY {
+            src.error(
+                span,
+                &element,
+                "the +Inf bucket is implicit: list only the finite bounds",
+            );
+        } else if !x.is_finite() || *x <= 0.0 || *x > max_s {
+            src.error(
+                span,
+                &element,
+                format!("{x} is not a number of seconds in (0, {max_s}]"),
+            );
+        } else if let Some((prev, _)) = i.checked_sub(1).map(|p| &buckets[p])
+            && *x <= *prev
+        {
+            src.error(
+                span,
+                &element,
+                format!("{x} is not above the bound before it ({prev}): bounds increase"),
+            );
+        }
+    }
+    (src.diagnostics.len() == before).then(|| buckets.iter().map(|(x, _)| x * 1000.0).collect())
 }
 
 fn slo(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Slo> {

@@ -559,3 +559,98 @@ fn a_gate_takes_bounds_only() {
         ]
     );
 }
+
+fn with_monitoring(lines: &str) -> String {
+    format!("{SCENARIO}[monitoring]\n{lines}")
+}
+
+#[test]
+fn latency_models_are_read() {
+    use sim_core::latency::prometheus::DEFAULT_BUCKETS_MS;
+    use sim_core::model::LatencyModel;
+    let model = |lines: &str| {
+        parse_scenario("f.toml", &with_monitoring(lines))
+            .unwrap()
+            .monitoring
+            .latency
+    };
+    assert_eq!(model("latency = \"exact\"\n"), LatencyModel::Exact);
+    assert_eq!(model("latency = \"log_histogram\"\n"), LatencyModel::LogHistogram);
+    assert_eq!(
+        model("latency = \"prometheus\"\n"),
+        LatencyModel::Prometheus {
+            buckets_ms: DEFAULT_BUCKETS_MS.to_vec()
+        },
+        "the client libraries' default buckets"
+    );
+    assert_eq!(
+        model("latency = \"prometheus\"\nbuckets = [0.05, 0.1, 0.2, 0.4, 1]\n"),
+        LatencyModel::Prometheus {
+            buckets_ms: vec![50.0, 100.0, 200.0, 400.0, 1000.0]
+        },
+        "seconds in the file, milliseconds in the model"
+    );
+    let unset = parse_scenario("f.toml", SCENARIO).unwrap().monitoring.latency;
+    assert_eq!(unset, LatencyModel::default_model());
+}
+
+#[test]
+fn bad_latency_settings_name_line_and_key() {
+    let check_m = |lines: &str, expected: &[&str]| check(&with_monitoring(lines), expected);
+    check_m(
+        "latency = \"p2\"\n",
+        &[
+            "f.toml:25: key 'monitoring.latency': unknown latency model \"p2\" (known: exact, prometheus, log_histogram)",
+        ],
+    );
+    check_m(
+        "latency = 3\n",
+        &["f.toml:25: key 'monitoring.latency': expected a string, found integer 3"],
+    );
+    check_m(
+        "latency = \"exact\"\nbuckets = [0.1, 1]\n",
+        &[
+            "f.toml:26: key 'monitoring.buckets': applies only to latency = \"prometheus\", and latency here is \"exact\"",
+        ],
+    );
+    check_m(
+        "latency = \"p2\"\nbuckets = [0.1]\n",
+        &[
+            "f.toml:25: key 'monitoring.latency': unknown latency model \"p2\" (known: exact, prometheus, log_histogram)",
+        ],
+    );
+    check_m(
+        "buckets = [0.1, 1]\n",
+        &[
+            "f.toml:25: key 'monitoring.buckets': applies only to latency = \"prometheus\", and latency here is \"log_histogram\" (the default)",
+        ],
+    );
+    check_m(
+        "latency = \"prometheus\"\nbuckets = []\n",
+        &["f.toml:26: key 'monitoring.buckets': needs at least one finite bucket bound (the +Inf bucket is implicit)"],
+    );
+    check_m(
+        "latency = \"prometheus\"\nbuckets = \"0.1\"\n",
+        &["f.toml:26: key 'monitoring.buckets': expected an array of numbers, found string \"0.1\""],
+    );
+    check_m(
+        "latency = \"prometheus\"\nbuckets = [0.1, \"1\"]\n",
+        &["f.toml:26: key 'monitoring.buckets': expected an array of numbers, found an array"],
+    );
+    // Every bad element at once, each on its own line.
+    check_m(
+        "latency = \"prometheus\"\nbuckets = [\n  0.1,\n  0.05,\n  -1,\n  nan,\n  0.5,\n  0.5,\n  inf,\n]\n",
+        &[
+            "f.toml:28: key 'monitoring.buckets[2]': 0.05 is not above the bound before it (0.1): bounds increase",
+            "f.toml:29: key 'monitoring.buckets[3]': -1 is not a number of seconds in (0, 3600]",
+            "f.toml:30: key 'monitoring.buckets[4]': NaN is not a number of seconds in (0, 3600]",
+            "f.toml:32: key 'monitoring.buckets[6]': 0.5 is not above the bound before it (0.5): bounds increase",
+            "f.toml:33: key 'monitoring.buckets[7]': the +Inf bucket is implicit: list only the finite bounds",
+        ],
+    );
+    let many: Vec<String> = (1..=65).map(|i| format!("{i}")).collect();
+    check_m(
+        &format!("latency = \"prometheus\"\nbuckets = [{}]\n", many.join(", ")),
+        &["f.toml:26: key 'monitoring.buckets': 65 buckets; at most 64"],
+    );
+}

@@ -34,3 +34,14 @@ pub const SCRIPT_COMMANDS_MAX: usize = 100_000;
 
 /// Fault-caused failures per chunk placed on users one by one (exactly).
 pub const EXACT_USER_DRAWS: u64 = 256;
+
+/// Most finite buckets of a Prometheus latency histogram (`[monitoring] buckets`).
+pub const PROMETHEUS_BUCKETS_MAX: usize = 64;
+
+/// Most latency distributions the exact model keeps per arm and scrape
+/// interval; past it, the two closest are merged.
+pub const LATENCY_MIXTURE_MAX: usize = 16;
+
+/// Most latency distributions the exact model inverts for one window;
+/// past it, neighbours are merged.
+pub const LATENCY_MIXTURE_WINDOW_MAX: usize = 64;

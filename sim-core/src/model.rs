@@ -211,6 +211,67 @@ pub struct MonitoringSpec {
     pub scrape_interval: SimDuration,
     /// Time between a scrape and its data being queryable.
     pub ingestion_delay: SimDuration,
+    /// How a window's latency quantiles are measured.
+    pub latency: LatencyModel,
+}
+
+/// How monitoring turns the requests of a window into the latency
+/// quantiles a check reads: what the team's monitoring really has.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LatencyModel {
+    /// The window's sample quantile: the order statistic x₍⌈q·n⌉₎ of its n
+    /// completed requests (`latency::exact`).
+    Exact,
+    /// A Prometheus classic histogram, read by `histogram_quantile`'s linear
+    /// interpolation (`latency::prometheus`).
+    Prometheus {
+        /// Finite bucket upper bounds (`le`), milliseconds, strictly
+        /// increasing; the `+Inf` bucket is implicit.
+        buckets_ms: Vec<f64>,
+    },
+    /// 64 log-spaced buckets from 1 ms to 60 s and an overflow bucket, read
+    /// by log-linear interpolation (`latency::histogram_quantile`).
+    LogHistogram,
+}
+
+impl LatencyModel {
+    /// Every model, Prometheus with the client libraries' default buckets.
+    pub fn all() -> [LatencyModel; 3] {
+        [
+            LatencyModel::Exact,
+            LatencyModel::Prometheus {
+                buckets_ms: crate::latency::prometheus::DEFAULT_BUCKETS_MS.to_vec(),
+            },
+            LatencyModel::LogHistogram,
+        ]
+    }
+
+    /// The model a scenario that names none gets.
+    pub fn default_model() -> LatencyModel {
+        LatencyModel::LogHistogram
+    }
+
+    /// The name used in scenario files (`[monitoring] latency`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            LatencyModel::Exact => "exact",
+            LatencyModel::Prometheus { .. } => "prometheus",
+            LatencyModel::LogHistogram => "log_histogram",
+        }
+    }
+
+    /// The model named `name`, Prometheus with the default buckets.
+    pub fn from_name(name: &str) -> Option<LatencyModel> {
+        LatencyModel::all().into_iter().find(|m| m.name() == name)
+    }
+
+    /// The Prometheus model's finite bucket bounds; empty for the others.
+    pub fn le_bounds_ms(&self) -> &[f64] {
+        match self {
+            LatencyModel::Prometheus { buckets_ms } => buckets_ms,
+            LatencyModel::Exact | LatencyModel::LogHistogram => &[],
+        }
+    }
 }
 
 /// Service-level objectives, for scoring.

@@ -7,6 +7,7 @@ use sim_core::engine::{Collect, Discard, Event, Verdict, run};
 use sim_core::model::*;
 use sim_core::score::{Outcome, RunResult};
 use sim_core::time::SimDuration;
+use sim_core::timeline::Measurement;
 
 fn secs(s: u64) -> SimDuration {
     SimDuration::from_secs(s)
@@ -45,6 +46,7 @@ fn scenario(faults: Vec<Fault>) -> Scenario {
         monitoring: MonitoringSpec {
             scrape_interval: secs(15),
             ingestion_delay: SimDuration::ZERO,
+            latency: LatencyModel::LogHistogram,
         },
         slo: Slo {
             latency_ms: 1000.0,
@@ -627,4 +629,70 @@ fn an_observer_can_stop_a_run() {
     assert_eq!(r.outcome, Outcome::Stopped);
     assert_eq!(r.events, 50);
     assert_eq!(r.promoted_at, None);
+}
+
+fn latency_fault(p99_factor: f64) -> Fault {
+    fault(
+        FaultEffect::Latency {
+            p50_factor: 1.0,
+            p50_add_ms: 0.0,
+            p99_factor,
+            p99_add_ms: 0.0,
+        },
+        0,
+    )
+}
+
+/// The latency model changes what monitoring reports and nothing else:
+/// its draws come from streams of their own, so a policy that never acts
+/// meets the same traffic, failures and slow requests under every model,
+/// and reads the same error rates; only the latency quantiles differ. Each
+/// model gives the same bytes for the same seed, run after run.
+#[test]
+fn the_latency_model_changes_only_what_monitoring_reports() {
+    let mut never = playbook();
+    never.analysis.failure_limit = 1_000_000;
+    // A slow Mann-Whitney p99 check reads every per-scrape window as well.
+    never.analysis.checks.push(Check {
+        rule: Rule::Judge(Judge::MannWhitney {
+            confidence: 0.98,
+            tolerance: 0.25,
+        }),
+        ..Check::bounds(Metric::LatencyP99, Bounds::default())
+    });
+    let timelines: Vec<(RunResult, Vec<Measurement>)> = LatencyModel::all()
+        .into_iter()
+        .map(|model| {
+            let mut s = scenario(vec![latency_fault(1.4)]);
+            s.monitoring.latency = model;
+            let (mut first, mut again) = (Collect::default(), Collect::default());
+            let r = run(&s, &never, 5, 2, &mut first);
+            assert_eq!(r, run(&s, &never, 5, 2, &mut again), "{:?}", s.monitoring.latency);
+            assert_eq!(first.0, again.0, "the same timeline, {:?}", s.monitoring.latency);
+            let measurements = first
+                .0
+                .into_iter()
+                .flat_map(|(_, e)| match e {
+                    Event::Analysis { measurements } => measurements,
+                    _ => vec![],
+                })
+                .collect();
+            (r, measurements)
+        })
+        .collect();
+    let (reference, reference_measurements) = &timelines[2];
+    for (r, measurements) in &timelines[..2] {
+        assert_eq!(r, reference, "the same run under every model");
+        assert_eq!(measurements.len(), reference_measurements.len());
+        let mut latency_differs = false;
+        for (m, base) in measurements.iter().zip(reference_measurements) {
+            if m.metric == Metric::ErrorRate {
+                assert_eq!(m, base, "error rates read alike");
+            } else {
+                assert_eq!(m.candidate_requests, base.candidate_requests);
+                latency_differs |= m.candidate != base.candidate;
+            }
+        }
+        assert!(latency_differs, "the models read latency differently");
+    }
 }

@@ -69,8 +69,8 @@ fn counts(metric: Metric, c: &Counters) -> Option<(u64, u64)> {
 
 /// The standardised difference, positive when the canary is worse.
 fn standardised(metric: Metric, w: &Window) -> Option<f64> {
-    let (ec, nc) = counts(metric, &w.canary)?;
-    let (eb, nb) = counts(metric, &w.baseline)?;
+    let (ec, nc) = counts(metric, &w.canary.counters)?;
+    let (eb, nb) = counts(metric, &w.baseline.counters)?;
     if nc == 0 || nb == 0 {
         return None;
     }
@@ -189,7 +189,7 @@ impl<'p> Analysis<'p> {
                 Some(w) => (
                     w.canary.metric(check.metric),
                     w.baseline.metric(check.metric),
-                    w.canary.routed,
+                    w.canary.counters.routed,
                 ),
                 None => (None, None, 0),
             };
@@ -333,7 +333,7 @@ impl Analysis<'_> {
     /// rate, else Welch's statistic on the window's per-scrape values,
     /// `(m_c − m_b) / √(s²_c/n_c + s²_b/n_b)`, signed so worse is positive.
     fn standardised_any(&self, metric: Metric, w: &Window, obs: &Observation<'_>) -> Option<f64> {
-        if counts(metric, &w.canary).is_some() {
+        if counts(metric, &w.canary.counters).is_some() {
             return standardised(metric, w);
         }
         let series = obs.series(self.policy.analysis.interval);
@@ -367,8 +367,10 @@ impl Analysis<'_> {
 
     fn judge_sequential(&mut self, i: usize, check: &Check, w: &Window, test: (f64, f64), share: f64) -> Verdict {
         let (concentration, alpha) = test;
-        let (Some((ec, nc)), Some((eb, nb))) = (counts(check.metric, &w.canary), counts(check.metric, &w.baseline))
-        else {
+        let (Some((ec, nc)), Some((eb, nb))) = (
+            counts(check.metric, &w.canary.counters),
+            counts(check.metric, &w.baseline.counters),
+        ) else {
             return Verdict::Inconclusive;
         };
         if nc + nb == 0 {
@@ -418,18 +420,18 @@ impl Analysis<'_> {
             // As for counts, the window that saw the change starts nothing.
             *state = (share > 0.0 && share < 1.0).then(|| {
                 (
-                    vec![0; w.canary.latency.len()],
-                    vec![0; w.baseline.latency.len()],
+                    vec![0; w.canary.latency_buckets().len()],
+                    vec![0; w.baseline.latency_buckets().len()],
                     share,
                 )
             });
             return Verdict::Inconclusive;
         }
         let (canary, baseline, _) = state.as_mut().expect("checked above");
-        for (acc, x) in canary.iter_mut().zip(&w.canary.latency) {
+        for (acc, x) in canary.iter_mut().zip(w.canary.latency_buckets()) {
             *acc += x;
         }
-        for (acc, x) in baseline.iter_mut().zip(&w.baseline.latency) {
+        for (acc, x) in baseline.iter_mut().zip(w.baseline.latency_buckets()) {
             *acc += x;
         }
         verdict(crate::judges::sequential::stochastically_larger(

@@ -192,9 +192,11 @@ pub(crate) enum S {
     Migration,
     Slowed,
     Onset,
+    /// The Prometheus model's `le` bucket counts within each log bucket.
+    Prometheus,
 }
 
-const SLOTTED: [&str; 9] = [
+const SLOTTED: [&str; 10] = [
     "traffic",
     "routing",
     "stable",
@@ -204,6 +206,7 @@ const SLOTTED: [&str; 9] = [
     "migration",
     "slowed",
     "onset",
+    "prometheus",
 ];
 
 /// The world's random streams. The slotted ones are re-derived for each
@@ -211,10 +214,10 @@ const SLOTTED: [&str; 9] = [
 /// `noise`, whose redraws are at the world's own fixed times, is not.
 pub(crate) struct Rngs {
     current: u64,
-    bases: [SlotStream; 9],
-    streams: [ChaCha8Rng; 9],
+    bases: [SlotStream; 10],
+    streams: [ChaCha8Rng; 10],
     /// The slot each stream in `streams` was derived for.
-    derived: [u64; 9],
+    derived: [u64; 10],
     pub noise: ChaCha8Rng,
 }
 
@@ -226,7 +229,7 @@ impl Rngs {
             current: 0,
             bases,
             streams,
-            derived: [0; 9],
+            derived: [0; 10],
             noise: stream(key, "noise"),
         }
     }
@@ -244,6 +247,21 @@ impl Rngs {
             self.derived[i] = self.current;
         }
         &mut self.streams[i]
+    }
+
+    /// Streams `a` and `b` of the current slot at once (`a ≠ b`).
+    pub(crate) fn pair(&mut self, a: S, b: S) -> (&mut ChaCha8Rng, &mut ChaCha8Rng) {
+        let (i, j) = (a as usize, b as usize);
+        assert_ne!(i, j, "two different streams");
+        self.get(a);
+        self.get(b);
+        if i < j {
+            let (low, high) = self.streams.split_at_mut(j);
+            (&mut low[i], &mut high[0])
+        } else {
+            let (low, high) = self.streams.split_at_mut(i);
+            (&mut high[0], &mut low[j])
+        }
     }
 }
 
@@ -311,7 +329,7 @@ impl<'a> World<'a> {
             onset_passed: 0,
             fault_active_at: None,
             fixed: false,
-            monitoring: Monitoring::new(sc.monitoring.ingestion_delay, retention),
+            monitoring: Monitoring::new(&sc.monitoring, key, retention),
             ledger: Ledger::default(),
             noise: [[1.0; 2]; 2],
             cells: Vec::new(),

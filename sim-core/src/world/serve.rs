@@ -11,10 +11,10 @@ use rand_distr::{Binomial, Distribution, Poisson};
 
 use super::{Routing, S, Timer, World};
 use crate::fleet::{Version, queue_factor, shed_fraction};
-use crate::latency::{CellTable, Histogram, LogNormal};
+use crate::latency::{Cell, CellTable, LogNormal};
 use crate::ledger::VersionTruth;
 use crate::model::FaultEffect;
-use crate::monitoring::Counters;
+use crate::monitoring::{Arm, Counters};
 use crate::time::SimTime;
 use crate::timeline::{Event, Observer};
 use crate::traffic;
@@ -57,30 +57,58 @@ fn coupled(rng: &mut ChaCha8Rng, n: u64, p_reference: f64, p_actual: f64) -> (u6
     }
 }
 
-/// Spreads `n` requests over `cells` (a multinomial by sequential binomials).
-fn fill_histogram(rng: &mut ChaCha8Rng, n: u64, cells: &[(usize, f64)], histogram: &mut Histogram) {
+/// Spreads `n` requests over `items` in proportion to `p(item)` (a
+/// multinomial by sequential binomials); `put` gets each item's share.
+fn spread<T>(rng: &mut ChaCha8Rng, n: u64, items: &[T], p: impl Fn(&T) -> f64, mut put: impl FnMut(&T, u64)) {
     let mut left = n;
-    let mut mass: f64 = cells.iter().map(|c| c.1).sum();
-    for (k, &(bucket, p)) in cells.iter().enumerate() {
+    let mut mass: f64 = items.iter().map(&p).sum();
+    for (k, item) in items.iter().enumerate() {
         if left == 0 {
             break;
         }
-        let take = if k + 1 == cells.len() || mass <= p {
+        let pk = p(item);
+        let take = if k + 1 == items.len() || mass <= pk {
             left
         } else {
-            binomial(rng, left, (p / mass).clamp(0.0, 1.0))
+            binomial(rng, left, (pk / mass).clamp(0.0, 1.0))
         };
-        histogram[bucket] += take;
+        put(item, take);
         left -= take;
-        mass -= p;
+        mass -= pk;
     }
 }
 
-/// Which monitoring arm a group reports to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Arm {
-    Baseline,
-    Canary,
+/// Spreads `n` requests over `cells` into the log histogram and, under the
+/// Prometheus model (`le_rng` given), each cell's share over its `le`
+/// buckets, from that stream: the log histogram's draws are the same under
+/// every model.
+fn fill_histogram(
+    rng: &mut ChaCha8Rng,
+    n: u64,
+    cells: &[Cell],
+    le_parts: &[(usize, f64)],
+    counters: &mut Counters,
+    mut le_rng: Option<&mut ChaCha8Rng>,
+) {
+    let (latency, le) = (&mut counters.latency, &mut counters.le);
+    spread(
+        rng,
+        n,
+        cells,
+        |c| c.p,
+        |c, take| {
+            latency[c.bucket] += take;
+            if let Some(r) = le_rng.as_deref_mut() {
+                spread(
+                    r,
+                    take,
+                    &le_parts[c.le.clone()],
+                    |part| part.1,
+                    |part, t| le[part.0] += t,
+                );
+            }
+        },
+    );
 }
 
 /// One group of requests: who serves them, where monitoring counts them,
@@ -273,7 +301,11 @@ impl World<'_> {
             if self.cells.len() >= 32 {
                 self.cells.remove(0);
             }
-            let table = CellTable::new(&LogNormal::from_p50_p99(p50, p99), self.sc.slo.latency_ms);
+            let table = CellTable::new(
+                &LogNormal::from_p50_p99(p50, p99),
+                self.sc.slo.latency_ms,
+                self.sc.monitoring.latency.le_bounds_ms(),
+            );
             self.cells.push((key, table));
         }
         key
@@ -393,9 +425,16 @@ impl World<'_> {
             .find(|(k, _)| *k == m.cells)
             .expect("cells_for inserted it")
             .1;
-        let rng = match version {
-            Version::Stable => self.rngs.get(S::Stable),
-            Version::Candidate => self.rngs.get(S::Candidate),
+        let stream = match version {
+            Version::Stable => S::Stable,
+            Version::Candidate => S::Candidate,
+        };
+        // The Prometheus buckets draw from their own stream.
+        let (rng, le_rng) = if table.le.is_empty() {
+            (self.rngs.get(stream), None)
+        } else {
+            let (rng, le_rng) = self.rngs.pair(stream, S::Prometheus);
+            (rng, Some(le_rng))
         };
         let hung = binomial(rng, n, m.hang);
         let served = n - hung;
@@ -405,8 +444,16 @@ impl World<'_> {
             Arm::Baseline => &mut self.monitoring.live_baseline,
             Arm::Canary => &mut self.monitoring.live_canary,
         };
-        fill_histogram(rng, served - slow, &table.below, &mut counters.latency);
-        fill_histogram(rng, slow, &table.above, &mut counters.latency);
+        let mut le_rng = le_rng;
+        fill_histogram(
+            rng,
+            served - slow,
+            &table.below,
+            &table.le,
+            counters,
+            le_rng.as_deref_mut(),
+        );
+        fill_histogram(rng, slow, &table.above, &table.le, counters, le_rng);
         let ok = served - failed;
         let reference_conversions = binomial(rng, ok, m.conversion_reference);
         let (conversions, kpi_lost) = if m.conversion >= m.conversion_reference {
@@ -425,6 +472,7 @@ impl World<'_> {
         counters.requests += served;
         counters.errors += failed;
         counters.conversions += conversions;
+        self.monitoring.record_served(arm, table.dist, served);
         if mirrored {
             if m.exposed {
                 self.ledger.mirrored_exposed += n;
@@ -796,5 +844,65 @@ impl World<'_> {
         self.monitoring.live_baseline.memory = mem_b;
         self.monitoring.live_canary.cpu = cpu_c;
         self.monitoring.live_canary.memory = mem_c;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::prometheus::DEFAULT_BUCKETS_MS;
+    use rand::SeedableRng;
+
+    /// Under the Prometheus model each log cell's count is split over the
+    /// `le` buckets inside it: the two records count the same requests, and
+    /// each `le` bucket gets its probability's share.
+    #[test]
+    fn le_buckets_refine_the_log_histogram() {
+        let dist = LogNormal::from_p50_p99(40.0, 200.0);
+        let table = CellTable::new(&dist, 250.0, &DEFAULT_BUCKETS_MS);
+        let mut counters = Counters {
+            le: vec![0; DEFAULT_BUCKETS_MS.len() + 1],
+            ..Counters::default()
+        };
+        let (mut rng, mut le_rng) = (ChaCha8Rng::seed_from_u64(1), ChaCha8Rng::seed_from_u64(2));
+        let n = 1_000_000;
+        let slow = binomial(&mut rng, n, table.p_above);
+        fill_histogram(
+            &mut rng,
+            n - slow,
+            &table.below,
+            &table.le,
+            &mut counters,
+            Some(&mut le_rng),
+        );
+        fill_histogram(
+            &mut rng,
+            slow,
+            &table.above,
+            &table.le,
+            &mut counters,
+            Some(&mut le_rng),
+        );
+        assert_eq!(counters.latency.iter().sum::<u64>(), n);
+        assert_eq!(counters.le.iter().sum::<u64>(), n);
+        let mut lower = 0.0;
+        for (j, &count) in counters.le.iter().enumerate() {
+            let upper = DEFAULT_BUCKETS_MS.get(j).map_or(1.0, |&b| dist.cdf(b));
+            let p = upper - lower;
+            let sd = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (count as f64 - n as f64 * p).abs() <= 5.0 * sd + 1.0,
+                "le bucket {j}: {count} vs {}",
+                n as f64 * p
+            );
+            lower = upper;
+        }
+        // Without the Prometheus model, the same log-histogram draws.
+        let mut plain = Counters::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let slow_again = binomial(&mut rng, n, table.p_above);
+        fill_histogram(&mut rng, n - slow_again, &table.below, &table.le, &mut plain, None);
+        fill_histogram(&mut rng, slow_again, &table.above, &table.le, &mut plain, None);
+        assert_eq!(plain.latency, counters.latency);
     }
 }

@@ -1,11 +1,26 @@
-//! Latency distributions and the histogram monitoring exports.
+//! Latency distributions, and the records monitoring keeps of them.
 //!
 //! A version's latency is log-normal, fitted to its median and 99th
-//! percentile: `mu = ln p50`, `sigma = (ln p99 − ln p50) / z99`. Monitoring
-//! keeps Prometheus-style histograms with [`BUCKETS`] log-spaced buckets from
-//! 1 ms to 60 s, plus an overflow bucket; quantiles are read back by
-//! log-linear interpolation inside the bucket (as `histogram_quantile` does,
-//! but geometric, which suits log-spaced buckets).
+//! percentile: `mu = ln p50`, `sigma = (ln p99 − ln p50) / z99`.
+//!
+//! Every request an arm completes is recorded in a log histogram of
+//! [`BUCKETS`] log-spaced buckets from 1 ms to 60 s, plus an overflow
+//! bucket: the simulator's record of the sample, filled by multinomial
+//! draws in aggregated chunks. What the team's monitoring shows of it is the
+//! scenario's latency model (`model::LatencyModel`):
+//! - `log_histogram` reads the record itself, by log-linear interpolation
+//!   inside a bucket ([`histogram_quantile`]: `histogram_quantile`'s rule,
+//!   but geometric, which suits log-spaced buckets);
+//! - `prometheus` refines each bucket's count into Prometheus `le`
+//!   buckets and reads them as Prometheus does ([`prometheus`]);
+//! - `exact` draws the window's sample quantile from the record and the
+//!   distributions served ([`exact`]).
+//!
+//! The refinements draw from streams of their own, so the record, and
+//! every other draw of a run, is the same under every model.
+
+pub mod exact;
+pub mod prometheus;
 
 /// z such that Φ(z) = 0.99.
 pub const Z99: f64 = 2.326_347_874_040_841;
@@ -21,8 +36,29 @@ const HIGHEST_MS: f64 = 60_000.0;
 /// Upper bound of finite bucket `i`, in milliseconds.
 pub fn bucket_upper_ms(i: usize) -> f64 {
     debug_assert!(i < BUCKETS);
-    let step = libm::log(HIGHEST_MS / LOWEST_MS) / (BUCKETS - 1) as f64;
-    LOWEST_MS * libm::exp(step * i as f64)
+    LOWEST_MS * libm::exp(log_step() * i as f64)
+}
+
+fn log_step() -> f64 {
+    libm::log(HIGHEST_MS / LOWEST_MS) / (BUCKETS - 1) as f64
+}
+
+/// The bucket that counts a request of `x_ms`: the first whose upper bound
+/// it does not exceed, or the overflow bucket.
+pub fn bucket_of(x_ms: f64) -> usize {
+    assert!(x_ms >= 0.0, "a latency is a non-negative number of ms, got {x_ms}");
+    if x_ms <= LOWEST_MS {
+        return 0;
+    }
+    // The closed form, then a step either way for rounding at a bound.
+    let mut i = ((libm::log(x_ms / LOWEST_MS) / log_step()).ceil() as usize).min(BUCKETS);
+    while i > 0 && x_ms <= bucket_upper_ms(i - 1) {
+        i -= 1;
+    }
+    while i < BUCKETS && x_ms > bucket_upper_ms(i) {
+        i += 1;
+    }
+    i
 }
 
 /// The standard normal CDF, from the portable `libm` error function.
@@ -146,23 +182,45 @@ pub fn histogram_quantile(counts: &Histogram, q: f64) -> Option<f64> {
     Some(bucket_upper_ms(BUCKETS - 1))
 }
 
+/// One cell of a [`CellTable`]: a bucket, or the part of a bucket on one
+/// side of the cut.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub bucket: usize,
+    /// P(latency in the cell).
+    pub p: f64,
+    /// The cell's parts in each Prometheus bucket: `CellTable::le[le]`.
+    pub le: std::ops::Range<usize>,
+}
+
 /// Probability of each histogram bucket under `dist`, split at `cut_ms` into
 /// the part at or below the cut and the part above it.
 ///
-/// Returns `(bucket, probability)` cells in increasing latency order; the
-/// cells of a bucket that straddles the cut appear on both sides.
+/// Cells are in increasing latency order; the cells of a bucket that
+/// straddles the cut appear on both sides. With Prometheus bounds, each
+/// cell also lists its parts per `le` bucket (most cells lie inside one).
 #[derive(Clone, Debug)]
 pub struct CellTable {
-    pub below: Vec<(usize, f64)>,
-    pub above: Vec<(usize, f64)>,
+    pub dist: LogNormal,
+    pub below: Vec<Cell>,
+    pub above: Vec<Cell>,
+    /// (Prometheus bucket, P(latency in the part)) of every cell's parts.
+    pub le: Vec<(usize, f64)>,
     /// P(latency > cut).
     pub p_above: f64,
 }
 
 impl CellTable {
-    pub fn new(dist: &LogNormal, cut_ms: f64) -> CellTable {
-        let mut below = Vec::new();
-        let mut above = Vec::new();
+    /// The table of `dist`; `le_bounds_ms` are the Prometheus model's finite
+    /// bucket bounds (empty under the other models).
+    pub fn new(dist: &LogNormal, cut_ms: f64, le_bounds_ms: &[f64]) -> CellTable {
+        let mut table = CellTable {
+            dist: *dist,
+            below: Vec::new(),
+            above: Vec::new(),
+            le: Vec::new(),
+            p_above: 1.0 - dist.cdf(cut_ms),
+        };
         let p_cut = dist.cdf(cut_ms);
         let mut prev_cdf = 0.0;
         let mut prev_bound = 0.0;
@@ -170,20 +228,33 @@ impl CellTable {
             let bound = if i < BUCKETS { bucket_upper_ms(i) } else { f64::INFINITY };
             let cdf = if i < BUCKETS { dist.cdf(bound) } else { 1.0 };
             if bound <= cut_ms {
-                below.push((i, cdf - prev_cdf));
+                table.push_cell(false, i, cdf - prev_cdf, (prev_bound, bound), le_bounds_ms);
             } else if prev_bound >= cut_ms {
-                above.push((i, cdf - prev_cdf));
+                table.push_cell(true, i, cdf - prev_cdf, (prev_bound, bound), le_bounds_ms);
             } else {
-                below.push((i, p_cut - prev_cdf));
-                above.push((i, cdf - p_cut));
+                table.push_cell(false, i, p_cut - prev_cdf, (prev_bound, cut_ms), le_bounds_ms);
+                table.push_cell(true, i, cdf - p_cut, (cut_ms, bound), le_bounds_ms);
             }
             prev_cdf = cdf;
             prev_bound = bound;
         }
-        CellTable {
-            below,
-            above,
-            p_above: 1.0 - p_cut,
+        table
+    }
+
+    fn push_cell(&mut self, above: bool, bucket: usize, p: f64, (lo, hi): (f64, f64), le_bounds_ms: &[f64]) {
+        let start = self.le.len();
+        if !le_bounds_ms.is_empty() {
+            self.le.extend(prometheus::split(le_bounds_ms, lo, hi, &self.dist));
+        }
+        let cell = Cell {
+            bucket,
+            p,
+            le: start..self.le.len(),
+        };
+        if above {
+            self.above.push(cell);
+        } else {
+            self.below.push(cell);
         }
     }
 }
@@ -216,9 +287,9 @@ mod tests {
     #[test]
     fn cells_sum_to_one_and_split_at_the_cut() {
         let d = LogNormal::from_p50_p99(40.0, 200.0);
-        let t = CellTable::new(&d, 300.0);
-        let below: f64 = t.below.iter().map(|c| c.1).sum();
-        let above: f64 = t.above.iter().map(|c| c.1).sum();
+        let t = CellTable::new(&d, 300.0, &[]);
+        let below: f64 = t.below.iter().map(|c| c.p).sum();
+        let above: f64 = t.above.iter().map(|c| c.p).sum();
         assert!((below + above - 1.0).abs() < 1e-12);
         assert!((above - t.p_above).abs() < 1e-12);
         assert!((t.p_above - (1.0 - d.cdf(300.0))).abs() < 1e-12);
@@ -228,10 +299,10 @@ mod tests {
     fn histogram_quantile_reads_back_the_distribution() {
         // Exact expected counts of a large sample: quantiles within a bucket's width.
         let d = LogNormal::from_p50_p99(40.0, 200.0);
-        let t = CellTable::new(&d, 1e9);
+        let t = CellTable::new(&d, 1e9, &[]);
         let mut h: Histogram = [0; BUCKETS_TOTAL];
-        for (i, p) in t.below.iter().chain(t.above.iter()) {
-            h[*i] += (p * 1e9).round() as u64;
+        for c in t.below.iter().chain(t.above.iter()) {
+            h[c.bucket] += (c.p * 1e9).round() as u64;
         }
         for q in [0.5, 0.95, 0.99] {
             let est = histogram_quantile(&h, q).unwrap();
@@ -239,5 +310,33 @@ mod tests {
             assert!((est / truth - 1.0).abs() < 0.03, "q={q} est={est} truth={truth}");
         }
         assert_eq!(histogram_quantile(&[0; BUCKETS_TOTAL], 0.5), None);
+    }
+
+    #[test]
+    fn requests_land_in_the_first_bucket_they_do_not_exceed() {
+        assert_eq!(bucket_of(0.0), 0);
+        assert_eq!(bucket_of(1.0), 0);
+        for i in 0..BUCKETS {
+            let b = bucket_upper_ms(i);
+            assert_eq!(bucket_of(b), i, "bound {i} itself");
+            assert_eq!(bucket_of(b * (1.0 + 1e-12)), i + 1, "just above bound {i}");
+        }
+        assert_eq!(bucket_of(1e9), BUCKETS, "overflow");
+    }
+
+    #[test]
+    fn prometheus_parts_of_every_cell_add_up_to_the_cell() {
+        let d = LogNormal::from_p50_p99(40.0, 200.0);
+        let t = CellTable::new(&d, 250.0, &prometheus::DEFAULT_BUCKETS_MS);
+        for c in t.below.iter().chain(t.above.iter()) {
+            let parts: f64 = t.le[c.le.clone()].iter().map(|p| p.1).sum();
+            assert!((parts - c.p).abs() < 1e-12, "bucket {}: {parts} vs {}", c.bucket, c.p);
+        }
+        let mut per_le = [0.0; 12];
+        for &(j, p) in &t.le {
+            per_le[j] += p;
+        }
+        assert!((per_le[4] - (d.cdf(100.0) - d.cdf(50.0))).abs() < 1e-12);
+        assert!((per_le[11] - (1.0 - d.cdf(10_000.0))).abs() < 1e-12);
     }
 }
