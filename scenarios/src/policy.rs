@@ -419,8 +419,10 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
         Some(tables) => {
             let known: Vec<&str> = MigrationPhase::ALL.iter().map(|p| p.name()).collect();
             let mut out = Vec::new();
+            // Each phase named so far, with its 1-based place in the list.
+            let mut seen: Vec<(MigrationPhase, usize)> = Vec::new();
             let mut ok = true;
-            for mut p in tables {
+            for (i, mut p) in tables.into_iter().enumerate() {
                 let span = p.span_of("phase");
                 let phase = p.req_str(src, "phase").and_then(|name| {
                     let ph = MigrationPhase::from_name(&name);
@@ -441,6 +443,22 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
                 let gates = p
                     .opt_tables(src, "gates")
                     .map_or(Some(Vec::new()), |g| check_list(src, g, Context::Gates));
+                // The world keeps one record per phase (when the backfill
+                // began and ended, …): a plan runs each phase once.
+                if let Some(ph) = phase {
+                    if let Some(&(_, first)) = seen.iter().find(|(s, _)| *s == ph) {
+                        src.error(
+                            &span,
+                            &p.key_path("phase"),
+                            format!(
+                                "phase {:?} is already phases[{first}]; a plan runs each phase once",
+                                ph.name()
+                            ),
+                        );
+                        ok = false;
+                    }
+                    seen.push((ph, i + 1));
+                }
                 p.finish(src);
                 match (phase, gates) {
                     (Some(phase), Some(gates)) => out.push(PhaseSpec {

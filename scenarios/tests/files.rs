@@ -559,3 +559,22 @@ fn a_gate_takes_bounds_only() {
         ]
     );
 }
+
+/// A plan that named `backfill` twice validated, then panicked at the end of
+/// the run ("time went backwards"): the world keeps one start and one end per
+/// phase, and the second backfill's start came after the first one's end.
+#[test]
+fn a_migration_plan_naming_a_phase_twice_is_an_error_not_a_panic_at_the_end_of_the_run() {
+    let safe = scenarios::catalog::policy("expand-contract-safe").expect("preset").text;
+    let text = edit(
+        safe,
+        "{ phase = \"contract\", duration = \"5m\" },",
+        "{ phase = \"contract\", duration = \"5m\" },\n  { phase = \"backfill\" },",
+    );
+    check(
+        &text,
+        &[
+            "f.toml:42: key 'migration.phases[6].phase': phase \"backfill\" is already phases[3]; a plan runs each phase once",
+        ],
+    );
+}
