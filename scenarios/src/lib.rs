@@ -33,7 +33,7 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<Diagnostic
 /// Every problem in the file.
 pub fn parse_scenario_in(file: &str, text: &str, dir: Option<&Path>) -> Result<Scenario, Vec<Diagnostic>> {
     let mut src = Source::new(file, text);
-    scenario::parse(&mut src, dir).ok_or(src.diagnostics)
+    scenario::parse(&mut src, dir).ok_or_else(|| src.into_diagnostics())
 }
 
 /// Parses policy text; `file` names it in diagnostics.
@@ -42,7 +42,7 @@ pub fn parse_scenario_in(file: &str, text: &str, dir: Option<&Path>) -> Result<S
 /// Every problem in the file.
 pub fn parse_policy(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
     let mut src = Source::new(file, text);
-    policy::parse(&mut src).ok_or(src.diagnostics)
+    policy::parse(&mut src).ok_or_else(|| src.into_diagnostics())
 }
 
 /// What a file holds, guessed from its keys: a policy has `strategy`.

@@ -176,7 +176,7 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>, required: Option<bool>) 
         return None;
     }
     if tables.is_empty() || tables.len() > MAX_STEPS {
-        let span = top.span.clone();
+        let span = top.span_of("steps");
         src.error(
             &span,
             "steps",

@@ -35,6 +35,13 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Puts diagnostics in line order, a whole-file problem (line 0) first.
+/// The sort is stable: problems on one line keep the order they were found
+/// in (a table's keys in file order).
+pub fn sort_by_line(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| d.line);
+}
+
 /// The file being read and the diagnostics found so far.
 pub struct Source<'s> {
     pub file: &'s str,
@@ -64,6 +71,12 @@ impl<'s> Source<'s> {
             key: key.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// The diagnostics found, in line order.
+    pub fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+        sort_by_line(&mut self.diagnostics);
+        self.diagnostics
     }
 
     /// Parses the text as a TOML document; syntax errors become diagnostics.

@@ -179,8 +179,8 @@ fn faults_are_checked() {
     check(
         &edit(SCENARIO, "add = 0.05", "fraction = 2"),
         &[
-            "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
             "f.toml:20: key 'faults[1].add': an error_rate fault needs `add` (absolute increase) or `multiply`",
+            "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
         ],
     );
     check(
@@ -576,5 +576,40 @@ fn a_migration_plan_naming_a_phase_twice_is_an_error_not_a_panic_at_the_end_of_t
         &[
             "f.toml:42: key 'migration.phases[6].phase': phase \"backfill\" is already phases[3]; a plan runs each phase once",
         ],
+    );
+}
+
+/// Problems were listed in the order the reader met them: a `rollout_at`
+/// past the end (line 4) came after a bad `traffic.rps` (line 7), because
+/// the horizon is checked once every table is read.
+#[test]
+fn diagnostics_are_in_line_order() {
+    check(
+        &edit(
+            &edit(SCENARIO, "rollout_at = \"10m\"", "rollout_at = \"3h\""),
+            "rps = 400",
+            "rps = -1",
+        ),
+        &[
+            "f.toml:4: key 'rollout_at': 3h is not before the end of the run (2h)",
+            "f.toml:7: key 'traffic.rps': -1 is out of range 0..=10000000",
+        ],
+    );
+}
+
+/// `steps = []` was reported on line 1 (the top table) instead of the line
+/// that sets it.
+#[test]
+fn the_step_count_error_points_at_the_steps_line() {
+    check(
+        &edit(
+            POLICY,
+            "steps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]",
+            "steps = []",
+        ),
+        &[&format!(
+            "f.toml:3: key 'steps': expected 1 to {} steps, found 0",
+            sim_core::limits::STEPS_MAX
+        )],
     );
 }
