@@ -81,16 +81,19 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
     let misplaced = |src: &mut Source<'_>, key: &str, span: std::ops::Range<usize>, kind: &str| {
         src.error(&span, key, format!("only for strategy = \"{kind}\""));
     };
-    if kind.as_deref() != Some("canary") && routing.is_some() {
+    // Without a known strategy, which of these apply is unknown: the
+    // strategy's own error says enough.
+    let known = kind.as_deref().filter(|k| Strategy::NAMES.contains(k));
+    if known.is_some_and(|k| k != "canary") && routing.is_some() {
         misplaced(src, "routing", routing_span.clone(), "canary");
     }
     if let Some(t) = &rolling
-        && kind.as_deref() != Some("rolling")
+        && known.is_some_and(|k| k != "rolling")
     {
         misplaced(src, "rolling", t.span.clone(), "rolling");
     }
     if let Some(t) = &blue_green
-        && kind.as_deref() != Some("blue_green")
+        && known.is_some_and(|k| k != "blue_green")
     {
         misplaced(src, "blue_green", t.span.clone(), "blue_green");
     }

@@ -41,10 +41,12 @@ const MAX_LATENCY_MS: f64 = 3_600_000.0;
 const MAX_MEMORY_MB: f64 = 10_000_000.0;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
-/// Names that faults refer to, collected before the faults are read.
+/// Names that faults refer to, collected before the faults are read. A
+/// list is `None` when it has a problem of its own (already reported): a
+/// name that refers to it is then not judged.
 struct Names {
-    segments: Vec<String>,
-    flags: Vec<String>,
+    segments: Option<Vec<String>>,
+    flags: Option<Vec<String>>,
     has_dependency: bool,
 }
 
@@ -64,12 +66,8 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
     let candidate_table = top.opt_table(src, "candidate");
     let candidate = match (&stable, candidate_table) {
-        (Some(s), Some(t)) => candidate(src, t, s),
+        (_, Some(t)) => candidate(src, t, stable.as_ref()),
         (Some(s), None) => Some(s.clone()),
-        (None, Some(t)) => {
-            t.finish(src);
-            None
-        }
         (None, None) => None,
     };
     let segments = segments(src, &mut top);
@@ -80,8 +78,10 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let dependency_table = top.opt_table(src, "dependency");
     let dependency = dependency_table.map(|t| dependency(src, t));
     let names = Names {
-        segments: segments.iter().flatten().map(|s| s.name.clone()).collect(),
-        flags: flags.clone().unwrap_or_default(),
+        segments: segments
+            .as_ref()
+            .map(|list| list.iter().map(|s| s.name.clone()).collect()),
+        flags: flags.clone(),
         has_dependency: top.has("dependency"),
     };
     let faults = faults(src, &mut top, &names);
@@ -412,7 +412,10 @@ fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
     })
 }
 
-fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -> Option<VersionSpec> {
+/// The candidate's own keys over `stable`'s. Without a valid `stable` (its
+/// problem is already reported) the keys are still checked, but nothing is
+/// inherited, so nothing more is said about the result.
+fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: Option<&VersionSpec>) -> Option<VersionSpec> {
     let error_rate = t.opt_f64(src, "error_rate", 0.0, 1.0);
     let span = t.span.clone();
     let path = t.key_path("latency_ms");
@@ -424,6 +427,10 @@ fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -
         .zip([error_rate, conversion_rate, memory_mb])
         .any(|(k, v)| t.has(k) && v.is_none());
     t.finish(src);
+    let stable = stable?;
+    if !ok || bad {
+        return None;
+    }
     let spec = VersionSpec {
         error_rate: error_rate.unwrap_or(stable.error_rate),
         latency_ms_p50: p50.unwrap_or(stable.latency_ms_p50),
@@ -435,12 +442,13 @@ fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -
         src.error(&span, &path, "with the inherited values, p99 is below p50");
         return None;
     }
-    (ok && !bad).then_some(spec)
+    Some(spec)
 }
 
 fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<SegmentSpec>> {
     let Some(tables) = top.opt_tables(src, "segments") else {
-        return Some(Vec::new());
+        // Absent: no segments; present but not a list: reported, unknown.
+        return (!top.has("segments")).then(Vec::new);
     };
     let mut out: Vec<SegmentSpec> = Vec::new();
     let mut ok = true;
@@ -556,18 +564,20 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Optio
     ok.then_some(out)
 }
 
-/// Looks `name` up in `known`, reporting an unknown name.
+/// Looks `name` up in `known`, reporting an unknown name; with no list
+/// (`None`: the list's own problem is reported) the name is not judged.
 fn lookup(
     src: &mut Source<'_>,
     t: &mut Table<'_, '_>,
     key: &'static str,
-    known: &[String],
+    known: Option<&[String]>,
     what: &str,
 ) -> Result<Option<usize>, ()> {
     let span = t.span_of(key);
     let Some(name) = t.opt_str(src, key) else {
         return if t.has(key) { Err(()) } else { Ok(None) };
     };
+    let Some(known) = known else { return Err(()) };
     match known.iter().position(|k| *k == name) {
         Some(i) => Ok(Some(i)),
         None => {
@@ -582,14 +592,31 @@ fn lookup(
     }
 }
 
+/// The keys some fault kind takes (besides `kind`, `onset`, `onset_weight`,
+/// `fraction`, `segment` and `flag`, which every fault takes).
+const FAULT_KIND_KEYS: [&str; 12] = [
+    "add",
+    "multiply",
+    "factor",
+    "add_ms",
+    "p50_factor",
+    "p50_add_ms",
+    "p99_factor",
+    "p99_add_ms",
+    "mb_per_hour",
+    "mb_per_1k_requests",
+    "capacity_factor",
+    "above_rps",
+];
+
 fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
     let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
     let onset_weight = t.opt_u64(src, "onset_weight", 0, 100).unwrap_or(0) as u32;
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();
-    let segment = lookup(src, &mut t, "segment", &names.segments, "segment");
-    let flag = lookup(src, &mut t, "flag", &names.flags, "flag");
+    let segment = lookup(src, &mut t, "segment", names.segments.as_deref(), "segment");
+    let flag = lookup(src, &mut t, "flag", names.flags.as_deref(), "flag");
     let span = t.span.clone();
     let kind_span = t.span_of("kind");
     let effect = match kind.as_deref() {
@@ -660,9 +687,14 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fa
                     FaultEffect::KINDS.join(", ")
                 ),
             );
+            // Which keys apply is unknown: the kind's own error says enough.
+            FAULT_KIND_KEYS.into_iter().for_each(|k| t.handled(k));
             None
         }
-        None => None,
+        None => {
+            FAULT_KIND_KEYS.into_iter().for_each(|k| t.handled(k));
+            None
+        }
     };
     t.finish(src);
     if bad_fraction {

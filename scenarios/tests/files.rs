@@ -173,7 +173,6 @@ fn faults_are_checked() {
         &edit(SCENARIO, "kind = \"error_rate\"", "kind = \"gremlins\""),
         &[
             "f.toml:21: key 'faults[1].kind': unknown fault kind \"gremlins\" (known: error_rate, latency, memory_leak, throughput, kpi, dependency_load, session_format)",
-            "f.toml:22: key 'faults[1].add': unknown key (known keys here: flag, fraction, kind, onset, onset_weight, segment)",
         ],
     );
     check(
@@ -611,5 +610,79 @@ fn the_step_count_error_points_at_the_steps_line() {
             "f.toml:3: key 'steps': expected 1 to {} steps, found 0",
             sim_core::limits::STEPS_MAX
         )],
+    );
+}
+
+/// Only the root problem is reported: an error that follows from another
+/// one names keys the user never got wrong. Each of these used to add a
+/// second, misleading error.
+#[test]
+fn follow_on_errors_are_not_reported() {
+    // A bad [stable] made every candidate key "unknown (known keys here: )".
+    check(
+        &edit(
+            &edit(SCENARIO, "error_rate = 0.001", "error_rate = 2"),
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p99 = 300 }",
+        ),
+        &["f.toml:15: key 'stable.error_rate': 2 is out of range 0..=1"],
+    );
+    // The candidate's keys are still checked without a valid [stable].
+    check(
+        &edit(
+            &edit(SCENARIO, "error_rate = 0.001", "error_rate = 2"),
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p99 = -1 }",
+        ),
+        &[
+            "f.toml:15: key 'stable.error_rate': 2 is out of range 0..=1",
+            "f.toml:19: key 'candidate.latency_ms.p99': -1 is out of range 0.001..=3600000",
+        ],
+    );
+    // A bad segment list made a fault's segment "unknown (none are defined)".
+    let segmented = edit(SCENARIO, "onset = \"0s\"", "onset = \"0s\"\nsegment = \"ios\"");
+    check(
+        &edit(
+            &segmented,
+            "[traffic]",
+            "segments = [ { name = \"ios\", share = 2 } ]\n[traffic]",
+        ),
+        &["f.toml:6: key 'segments[1].share': 2 is out of range 0..=1"],
+    );
+    check(
+        &edit(&segmented, "[traffic]", "segments = \"ios\"\n[traffic]"),
+        &["f.toml:6: key 'segments': expected an array of tables, found string \"ios\""],
+    );
+    // …and a bad flag list, a fault's flag.
+    check(
+        &edit(
+            &edit(SCENARIO, "onset = \"0s\"", "onset = \"0s\"\nflag = \"f\""),
+            "[traffic]",
+            "flags = [\"f\", 1]\n[traffic]",
+        ),
+        &["f.toml:6: key 'flags': expected an array of strings, found an array"],
+    );
+    // An unknown or missing fault kind: which keys apply is unknown.
+    check(
+        &edit(SCENARIO, "kind = \"error_rate\"\n", ""),
+        &["f.toml:20: key 'faults[1].kind': missing; expected a string"],
+    );
+    // An unknown strategy: whether `routing` applies is unknown.
+    check(
+        &edit(
+            POLICY,
+            "strategy = \"canary\"",
+            "strategy = \"canry\"\nrouting = \"sticky\"",
+        ),
+        &["f.toml:2: key 'strategy': unknown strategy \"canry\" (known: canary, big_bang, rolling, blue_green, flag)"],
+    );
+    // A bad candidate p50 made the inherited p99 look "below p50".
+    check(
+        &edit(
+            SCENARIO,
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p50 = \"slow\", p99 = 30 }",
+        ),
+        &["f.toml:19: key 'candidate.latency_ms.p50': expected a number, found string \"slow\""],
     );
 }
