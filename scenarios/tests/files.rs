@@ -686,3 +686,12 @@ fn follow_on_errors_are_not_reported() {
         &["f.toml:19: key 'candidate.latency_ms.p50': expected a number, found string \"slow\""],
     );
 }
+
+/// `pause = "5 min"` was told it "needs a unit", which it has.
+#[test]
+fn a_duration_with_a_space_is_told_to_drop_it() {
+    check(
+        &edit(POLICY, "pause = \"10m\"", "pause = \"5 min\""),
+        &["f.toml:3: key 'steps[1].pause': bad duration \"5 min\": no spaces allowed; write \"5m\""],
+    );
+}
