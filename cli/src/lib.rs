@@ -387,9 +387,12 @@ fn one_line(description: &str) -> String {
 
 fn cmd_catalog(c: CatalogCmd, builtins: &[Builtin], kind: &str, _io: &mut Io<'_>) -> Result<String, Failure> {
     let load = |b: &Builtin| -> Result<(String, Option<&'static str>), Failure> {
-        match scenarios::parse_any(&b.label(), b.text).map_err(Failure::Input)? {
-            Loaded::Scenario(s) => Ok((one_line(&s.description), None)),
-            Loaded::Policy(p) => Ok((one_line(&p.description), Some(p.strategy.name()))),
+        if kind == "policy" {
+            let p = scenarios::parse_policy(&b.label(), b.text).map_err(Failure::Input)?;
+            Ok((one_line(&p.description), Some(p.strategy.name())))
+        } else {
+            let s = scenarios::parse_scenario(&b.label(), b.text).map_err(Failure::Input)?;
+            Ok((one_line(&s.description), None))
         }
     };
     match c {
@@ -481,6 +484,13 @@ fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> 
         match scenarios::parse_any(&label, &text) {
             Ok(Loaded::Scenario(s)) => out.push_str(&format!("ok: {label} (scenario {})\n", s.name)),
             Ok(Loaded::Policy(p)) => out.push_str(&format!("ok: {label} (policy {})\n", p.name)),
+            Ok(Loaded::Script(commands)) => {
+                let n = commands.len();
+                out.push_str(&format!(
+                    "ok: {label} (script, {n} command{})\n",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
             Err(d) => diagnostics.extend(d),
         }
     }

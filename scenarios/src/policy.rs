@@ -33,6 +33,22 @@ use crate::scenario::MAX_DURATION;
 const MAX_STEPS: usize = sim_core::limits::STEPS_MAX;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
+/// The top-level keys of a policy file, in the order `parse` reads them.
+pub const TOP_KEYS: [&str; 12] = [
+    "name",
+    "description",
+    "strategy",
+    "routing",
+    "rolling",
+    "blue_green",
+    "steps",
+    "analysis",
+    "rollback_delay",
+    "paging",
+    "hotfix",
+    "migration",
+];
+
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let doc = src.parse()?;
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());

@@ -41,6 +41,29 @@ const MAX_LATENCY_MS: f64 = 3_600_000.0;
 const MAX_MEMORY_MB: f64 = 10_000_000.0;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
+/// The top-level keys of a scenario file, in the order `parse` reads them.
+pub const TOP_KEYS: [&str; 19] = [
+    "name",
+    "description",
+    "policy",
+    "duration",
+    "rollout_at",
+    "traffic",
+    "fleet",
+    "stable",
+    "candidate",
+    "segments",
+    "flags",
+    "flag_propagation",
+    "dependency",
+    "faults",
+    "migration",
+    "incidents",
+    "noise",
+    "monitoring",
+    "slo",
+];
+
 /// Names that faults refer to, collected before the faults are read. A
 /// list is `None` when it has a problem of its own (already reported): a
 /// name that refers to it is then not judged.

@@ -22,6 +22,9 @@ use sim_core::time::{SimDuration, SimTime};
 
 use crate::reader::{Diagnostic, Source, Table};
 
+/// The top-level keys of a TOML script.
+pub const TOP_KEYS: [&str; 1] = ["command"];
+
 /// The arguments of one command as read from either form.
 #[derive(Default)]
 struct Args {

@@ -695,3 +695,65 @@ fn a_duration_with_a_space_is_told_to_drop_it() {
         &["f.toml:3: key 'steps[1].pause': bad duration \"5 min\": no spaces allowed; write \"5m\""],
     );
 }
+
+/// The kind of a file was guessed from any line starting with `strategy`:
+/// a scenario whose description has such a line was read as a policy, a
+/// policy with a quoted `"strategy"` key as a scenario, and a policy that
+/// lost its `strategy` line got a scenario's errors. The kind is now
+/// decided from the parsed top-level keys.
+#[test]
+fn the_file_kind_comes_from_the_top_level_keys_not_from_a_line() {
+    use scenarios::{FileKind, Loaded, parse_any};
+    let described = edit(
+        SCENARIO,
+        "description = \"d\"",
+        "description = \"\"\"\nA canary whose\nstrategy is beside the point.\"\"\"",
+    );
+    assert_eq!(FileKind::of(&described), FileKind::Scenario);
+    assert!(matches!(parse_any("f.toml", &described), Ok(Loaded::Scenario(_))));
+    let quoted = edit(POLICY, "strategy = ", "\"strategy\" = ");
+    assert_eq!(FileKind::of(&quoted), FileKind::Policy);
+    assert!(matches!(parse_any("f.toml", &quoted), Ok(Loaded::Policy(_))));
+    let strategyless = edit(POLICY, "strategy = \"canary\"\n", "");
+    assert_eq!(FileKind::of(&strategyless), FileKind::Policy);
+    let got: Vec<String> = parse_any("f.toml", &strategyless)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(got, ["f.toml:1: key 'strategy': missing; expected a string"]);
+    let script = "[[command]]\nat = \"1m\"\ncommand = \"rollback\"\n";
+    assert_eq!(FileKind::of(script), FileKind::Script);
+    assert!(matches!(parse_any("s.toml", script), Ok(Loaded::Script(c)) if c.len() == 1));
+    let jsonl = "{\"t_s\": 60, \"type\": \"command\", \"command\": \"hold\"}\n";
+    assert_eq!(FileKind::of(jsonl), FileKind::Script);
+    // A key of another kind is read as what it is: an unknown key, named.
+    let mixed = edit(SCENARIO, "name = \"s\"", "name = \"s\"\nstrategy = \"canary\"");
+    assert_eq!(FileKind::of(&mixed), FileKind::Scenario);
+    let got = parse_any("f.toml", &mixed).err().unwrap_or_default();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].line, got[0].key.as_str()), (2, "strategy"));
+}
+
+/// `FileKind::of` decides by the readers' top-level keys: each list is
+/// exactly what its reader knows (the "known keys here" of an unknown key).
+#[test]
+fn the_top_level_key_lists_are_the_readers_own() {
+    let known = |d: Vec<scenarios::Diagnostic>| -> Vec<String> {
+        let d = d.into_iter().find(|d| d.key == "zzz").expect("zzz is unknown");
+        let list = d.message.split("known keys here: ").nth(1).expect("a list");
+        list.trim_end_matches(')').split(", ").map(str::to_owned).collect()
+    };
+    let sorted = |keys: &[&str]| {
+        let mut v: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        v.sort();
+        v
+    };
+    let scenario = parse_scenario("f.toml", &format!("zzz = 1\n{SCENARIO}")).unwrap_err();
+    assert_eq!(known(scenario), sorted(&scenarios::scenario::TOP_KEYS));
+    let policy = parse_policy("f.toml", &format!("zzz = 1\n{POLICY}")).unwrap_err();
+    assert_eq!(known(policy), sorted(&scenarios::policy::TOP_KEYS));
+    let script = scenarios::script::parse("s.toml", "zzz = 1\n[[command]]\nat = \"1m\"\ncommand = \"hold\"\n");
+    assert_eq!(known(script.unwrap_err()), sorted(&scenarios::script::TOP_KEYS));
+}
