@@ -482,7 +482,13 @@ fn cmd_validate(files: &[PathBuf], _io: &mut Io<'_>) -> Result<String, Failure> 
             }
         };
         match scenarios::parse_any(&label, &text) {
-            Ok(Loaded::Scenario(s)) => out.push_str(&format!("ok: {label} (scenario {})\n", s.name)),
+            Ok(Loaded::Scenario(s)) => {
+                // The policy `run` would take for it is part of what it says.
+                match s.policy.as_deref().map(scenarios::load_policy) {
+                    Some(Err(d)) => diagnostics.extend(d),
+                    Some(Ok(_)) | None => out.push_str(&format!("ok: {label} (scenario {})\n", s.name)),
+                }
+            }
             Ok(Loaded::Policy(p)) => out.push_str(&format!("ok: {label} (policy {})\n", p.name)),
             Ok(Loaded::Script(commands)) => {
                 let n = commands.len();

@@ -116,12 +116,7 @@ pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         FileKind::Script => script::parse(file, text).map(Loaded::Script),
         FileKind::Scenario => {
             let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
-            parse_scenario_in(
-                file,
-                text,
-                dir.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }),
-            )
-            .map(|s| Loaded::Scenario(Box::new(s)))
+            parse_scenario_in(file, text, dir).map(|s| Loaded::Scenario(Box::new(s)))
         }
     }
 }
@@ -145,7 +140,7 @@ pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
 }
 
 /// True if `arg` names a file rather than a built-in.
-fn looks_like_path(arg: &str) -> bool {
+pub(crate) fn looks_like_path(arg: &str) -> bool {
     arg.ends_with(".toml") || arg.contains('/') || arg.contains('\\')
 }
 
@@ -167,7 +162,8 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, Vec<Diagnostic>> {
         }
     }
     let path = Path::new(arg);
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", which joins as the current folder.
+    let dir = path.parent().unwrap_or(Path::new(""));
     parse_scenario_in(arg, &read_file(path)?, Some(dir))
 }
 

@@ -80,7 +80,7 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
-    let policy = top.opt_str(src, "policy");
+    let policy = policy(src, &mut top, dir);
     let duration = top.req_duration(src, "duration", MAX_DURATION);
     let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
     let traffic_table = top.req_table(src, "traffic");
@@ -156,9 +156,48 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
             Some(m) => Some(m?),
             None => None,
         },
-        policy,
+        policy: policy?,
     };
     src.diagnostics.is_empty().then_some(scenario)
+}
+
+/// The scenario's own policy: a preset name (tried first, as on the command
+/// line), or a policy file, whose path is resolved against `dir` (the
+/// scenario's folder, as a traffic CSV is) and stored resolved.
+fn policy(src: &mut Source<'_>, top: &mut Table<'_, '_>, dir: Option<&Path>) -> Option<Option<String>> {
+    let span = top.span_of("policy");
+    let Some(name) = top.opt_str(src, "policy") else {
+        return (!top.has("policy")).then_some(None);
+    };
+    if !crate::looks_like_path(&name) && crate::catalog::policy(&name).is_some() {
+        return Some(Some(name));
+    }
+    let presets: Vec<&str> = crate::catalog::POLICIES.iter().map(|b| b.name).collect();
+    let Some(dir) = dir else {
+        let message = format!(
+            "no such policy preset {name:?}; a built-in scenario names a preset ({})",
+            presets.join(", ")
+        );
+        src.error(&span, "policy", message);
+        return None;
+    };
+    let full = dir.join(&name);
+    if full.is_file() {
+        return Some(Some(full.display().to_string()));
+    }
+    let message = if crate::looks_like_path(&name) {
+        format!(
+            "no such policy file {} (relative paths start at the scenario's folder)",
+            full.display()
+        )
+    } else {
+        format!(
+            "no such policy preset or file {name:?} (presets: {}; a file's path starts at the scenario's folder)",
+            presets.join(", ")
+        )
+    };
+    src.error(&span, "policy", message);
+    None
 }
 
 fn traffic(

@@ -757,3 +757,18 @@ fn the_top_level_key_lists_are_the_readers_own() {
     let script = scenarios::script::parse("s.toml", "zzz = 1\n[[command]]\nat = \"1m\"\ncommand = \"hold\"\n");
     assert_eq!(known(script.unwrap_err()), sorted(&scenarios::script::TOP_KEYS));
 }
+
+/// A built-in scenario cannot read files: its `policy` names a preset.
+#[test]
+fn a_builtin_scenarios_policy_is_a_preset() {
+    let with = |policy: &str| edit(SCENARIO, "duration = ", &format!("policy = {policy:?}\nduration = "));
+    check(&with("rolling"), &[]);
+    let presets: Vec<&str> = catalog::POLICIES.iter().map(|b| b.name).collect();
+    check(
+        &with("p.toml"),
+        &[&format!(
+            "f.toml:3: key 'policy': no such policy preset \"p.toml\"; a built-in scenario names a preset ({})",
+            presets.join(", ")
+        )],
+    );
+}

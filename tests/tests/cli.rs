@@ -238,6 +238,66 @@ fn files_work_like_builtins() {
     );
 }
 
+/// A scenario's `policy = "p.toml"` was looked up in the current folder, and
+/// only when the scenario ran: the scenario worked from its own folder and
+/// failed from any other, and `validate` said nothing. It is now resolved
+/// against the scenario file's folder (as `traffic.csv` is) and checked at
+/// validation.
+#[test]
+fn a_scenarios_policy_file_is_found_beside_it_and_checked_at_validation() {
+    let text = ok(&["scenarios", "show", "checkout-error-spike", "--format", "toml"]);
+    let with_policy = |policy: &str| text.replacen("duration = ", &format!("policy = {policy:?}\nduration = "), 1);
+    let scenario = temp_file("own-policy", "s.toml", &with_policy("p.toml"));
+    let policy_text = ok(&["policies", "show", "fast-promotion", "--format", "toml"]);
+    temp_file("own-policy", "p.toml", &policy_text);
+    assert_ne!(std::env::current_dir().unwrap(), scenario.parent().unwrap());
+    let s = scenario.to_str().unwrap();
+    let v = json(&["run", s, "--seed", "7", "--format", "json"]);
+    assert_eq!(v["policy"], "fast-promotion");
+    let v = ok(&["validate", s]);
+    assert!(v.contains("(scenario checkout-error-spike)"), "{v}");
+    // A preset name is still a preset.
+    let preset = temp_file("own-policy", "preset.toml", &with_policy("rolling"));
+    let v = json(&["run", preset.to_str().unwrap(), "--seed", "7", "--format", "json"]);
+    assert_eq!(v["policy"], "rolling");
+    // An unknown name or a missing file: file, line and key, at validation.
+    let line = text.lines().position(|l| l.starts_with("duration = ")).unwrap() + 1;
+    for (name, policy, message) in [
+        (
+            "unknown.toml",
+            "rollingg",
+            "no such policy preset or file \"rollingg\" (presets: default,",
+        ),
+        ("missing.toml", "gone.toml", "no such policy file "),
+    ] {
+        let path = temp_file("own-policy", name, &with_policy(policy));
+        let p = path.to_str().unwrap();
+        for args in [vec!["validate", p], vec!["run", p]] {
+            let o = aviary(&args);
+            assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{args:?}");
+            assert!(
+                o.stderr.contains(&format!("{p}:{line}: key 'policy': {message}")),
+                "{args:?}: {}",
+                o.stderr
+            );
+        }
+    }
+    // A policy file with problems: validating the scenario reports them.
+    temp_file(
+        "own-policy",
+        "bad-p.toml",
+        &policy_text.replacen("strategy = \"canary\"", "strategy = \"canry\"", 1),
+    );
+    let path = temp_file("own-policy", "bad-policy.toml", &with_policy("bad-p.toml"));
+    let o = aviary(&["validate", path.to_str().unwrap()]);
+    assert_eq!((o.code, o.stdout.as_str()), (2, ""));
+    assert!(
+        o.stderr.contains("bad-p.toml:") && o.stderr.contains("key 'strategy': unknown strategy"),
+        "{}",
+        o.stderr
+    );
+}
+
 /// Bad input: a clear message naming file, line and key; exit 2; no output.
 #[test]
 fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
