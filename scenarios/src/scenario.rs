@@ -426,49 +426,134 @@ fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<FleetSpec> {
     })
 }
 
-/// `latency_ms = { p50 = …, p99 = … }`; either may be absent when inheriting.
-/// The flag is false when a problem was reported.
-fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> (Option<f64>, Option<f64>, bool) {
+/// A version's `latency_ms` as written: any of its median, 95th and 99th
+/// percentiles, where it was written, and which file position to blame.
+struct Quantiles {
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    span: std::ops::Range<usize>,
+    path: String,
+}
+
+/// Reads `latency_ms = { p50 = …, p95 = …, p99 = … }`. `Err` when a problem
+/// was reported; `Ok(None)` when absent (and not required).
+fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> Result<Option<Quantiles>, ()> {
     let present = t.has("latency_ms");
-    let Some(mut l) = (if required {
+    let table = if required {
         t.req_table(src, "latency_ms")
     } else {
         t.opt_table(src, "latency_ms")
-    }) else {
-        return (None, None, !present && !required);
     };
-    let read = |l: &mut Table<'_, '_>, src: &mut Source<'_>, k| {
-        if required {
-            l.req_f64(src, k, 0.001, MAX_LATENCY_MS)
-        } else {
-            l.opt_f64(src, k, 0.001, MAX_LATENCY_MS)
-        }
+    let Some(mut l) = table else {
+        return if present || required { Err(()) } else { Ok(None) };
     };
-    let p50 = read(&mut l, src, "p50");
-    let p99 = read(&mut l, src, "p99");
-    let ok = l.has("p50") == p50.is_some() && l.has("p99") == p99.is_some();
-    let span = l.span.clone();
-    let path = l.path.clone();
+    let p50 = l.opt_f64(src, "p50", 0.001, MAX_LATENCY_MS);
+    let p95 = l.opt_f64(src, "p95", 0.001, MAX_LATENCY_MS);
+    let p99 = l.opt_f64(src, "p99", 0.001, MAX_LATENCY_MS);
+    let ok = l.has("p50") == p50.is_some() && l.has("p95") == p95.is_some() && l.has("p99") == p99.is_some();
+    let q = Quantiles {
+        p50,
+        p95,
+        p99,
+        span: l.span.clone(),
+        path: l.path.clone(),
+    };
     l.finish(src);
-    if let (Some(a), Some(b)) = (p50, p99)
-        && b < a
-    {
-        src.error(&span, &path, format!("p99 ({b}) is below p50 ({a})"));
-        return (None, None, false);
+    if !ok {
+        return Err(());
     }
-    (p50, p99, ok)
+    let named = [("p50", p50), ("p95", p95), ("p99", p99)];
+    for (i, (lo_name, lo)) in named.iter().enumerate() {
+        for (hi_name, hi) in &named[i + 1..] {
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && hi < lo
+            {
+                src.error(&q.span, &q.path, format!("{hi_name} ({hi}) is below {lo_name} ({lo})"));
+                return Err(());
+            }
+        }
+    }
+    Ok(Some(q))
+}
+
+/// How far a third quantile may sit from the log-normal through the other
+/// two, relatively.
+const QUANTILE_TOLERANCE: f64 = 0.01;
+
+/// The (p50, p99) the model's log-normal is fitted to, from the quantiles
+/// written; `inherited` is stable's (p50, p99) for a candidate, whose unset
+/// quantiles inherit. The message is about the `latency_ms` table.
+///
+/// - p50 and p99: as written. p50 and p95: σ = (ln p95 − ln p50) / z₀.₉₅.
+///   p95 and p99: σ = (ln p99 − ln p95) / (z₀.₉₉ − z₀.₉₅). The missing one
+///   follows from the fit.
+/// - All three: p95 must be within 1 % of the fit through p50 and p99.
+/// - One: the other comes from `inherited` (a lone p95 keeps stable's
+///   median); without it, an error.
+fn fit_latency(q: &Quantiles, inherited: Option<(f64, f64)>) -> Result<(f64, f64), String> {
+    use sim_core::latency::{LogNormal, Z95, Z99};
+    let below = |hi_name: &str, hi: f64, lo_name: &str, lo: f64| {
+        format!("with the inherited {lo_name} ({lo}), {hi_name} ({hi}) is below it")
+    };
+    let above = |lo_name: &str, lo: f64, hi_name: &str, hi: f64| {
+        format!("with the inherited {hi_name} ({hi}), {lo_name} ({lo}) is above it")
+    };
+    match (q.p50, q.p95, q.p99, inherited) {
+        (Some(p50), p95, Some(p99), _) => {
+            if let Some(p95) = p95 {
+                let fitted = LogNormal::from_p50_p99(p50, p99).at_z(Z95);
+                if (p95 / fitted - 1.0).abs() > QUANTILE_TOLERANCE {
+                    return Err(format!(
+                        "p95 ({p95}) does not fit the log-normal through p50 ({p50}) and p99 ({p99}), \
+                         whose p95 is {fitted:.1}; give two of the three, or three that agree within 1 %"
+                    ));
+                }
+            }
+            Ok((p50, p99))
+        }
+        (Some(p50), Some(p95), None, _) => Ok((p50, LogNormal::from_p50_p95(p50, p95).at_z(Z99))),
+        (None, Some(p95), Some(p99), _) => Ok((LogNormal::from_p95_p99(p95, p99).at_z(0.0), p99)),
+        (Some(p50), None, None, Some((_, p99))) if p99 < p50 => Err(above("p50", p50, "p99", p99)),
+        (Some(p50), None, None, Some((_, p99))) => Ok((p50, p99)),
+        (None, None, Some(p99), Some((p50, _))) if p99 < p50 => Err(below("p99", p99, "p50", p50)),
+        (None, None, Some(p99), Some((p50, _))) => Ok((p50, p99)),
+        (None, Some(p95), None, Some((p50, _))) if p95 < p50 => Err(below("p95", p95, "p50", p50)),
+        (None, Some(p95), None, Some((p50, _))) => Ok((p50, LogNormal::from_p50_p95(p50, p95).at_z(Z99))),
+        (None, None, None, Some(inherited)) => Ok(inherited),
+        (_, _, _, None) => Err("needs two of p50, p95 and p99 (a log-normal is fitted to them)".to_owned()),
+    }
+}
+
+/// Reads and fits a version's latency; `None` when a problem was reported.
+fn version_latency(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    inherited: Option<(f64, f64)>,
+) -> Result<Option<(f64, f64)>, ()> {
+    let Some(q) = latency(src, t, inherited.is_none())? else {
+        return Ok(None);
+    };
+    match fit_latency(&q, inherited) {
+        Ok(fit) => Ok(Some(fit)),
+        Err(message) => {
+            src.error(&q.span, &q.path, message);
+            Err(())
+        }
+    }
 }
 
 fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
     let error_rate = t.req_f64(src, "error_rate", 0.0, 1.0);
-    let (p50, p99, _) = latency(src, &mut t, true);
+    let latency = version_latency(src, &mut t, None);
     let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0).unwrap_or(0.05);
     let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB).unwrap_or(256.0);
     t.finish(src);
+    let (p50, p99) = latency.ok()??;
     Some(VersionSpec {
         error_rate: error_rate?,
-        latency_ms_p50: p50?,
-        latency_ms_p99: p99?,
+        latency_ms_p50: p50,
+        latency_ms_p99: p99,
         conversion_rate,
         memory_mb,
     })
@@ -479,9 +564,11 @@ fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
 /// inherited, so nothing more is said about the result.
 fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: Option<&VersionSpec>) -> Option<VersionSpec> {
     let error_rate = t.opt_f64(src, "error_rate", 0.0, 1.0);
-    let span = t.span.clone();
-    let path = t.key_path("latency_ms");
-    let (p50, p99, ok) = latency(src, &mut t, false);
+    let latency = match stable {
+        Some(s) => version_latency(src, &mut t, Some((s.latency_ms_p50, s.latency_ms_p99))),
+        // Read for its own problems; not fitted without stable's to inherit.
+        None => latency(src, &mut t, false).map(|_| None),
+    };
     let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0);
     let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB);
     let bad = ["error_rate", "conversion_rate", "memory_mb"]
@@ -490,21 +577,17 @@ fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: Option<&Version
         .any(|(k, v)| t.has(k) && v.is_none());
     t.finish(src);
     let stable = stable?;
-    if !ok || bad {
+    let (p50, p99) = latency.ok()?.unwrap_or((stable.latency_ms_p50, stable.latency_ms_p99));
+    if bad {
         return None;
     }
-    let spec = VersionSpec {
+    Some(VersionSpec {
         error_rate: error_rate.unwrap_or(stable.error_rate),
-        latency_ms_p50: p50.unwrap_or(stable.latency_ms_p50),
-        latency_ms_p99: p99.unwrap_or(stable.latency_ms_p99),
+        latency_ms_p50: p50,
+        latency_ms_p99: p99,
         conversion_rate: conversion_rate.unwrap_or(stable.conversion_rate),
         memory_mb: memory_mb.unwrap_or(stable.memory_mb),
-    };
-    if spec.latency_ms_p99 < spec.latency_ms_p50 {
-        src.error(&span, &path, "with the inherited values, p99 is below p50");
-        return None;
-    }
-    Some(spec)
+    })
 }
 
 fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<SegmentSpec>> {

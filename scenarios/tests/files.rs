@@ -772,3 +772,70 @@ fn a_builtin_scenarios_policy_is_a_preset() {
         )],
     );
 }
+
+/// `latency_ms = { p95 = … }` was an unknown key. Any two of p50, p95 and
+/// p99 now fit the log-normal; all three must agree within 1 %.
+#[test]
+fn latency_takes_any_two_of_p50_p95_and_p99() {
+    use sim_core::latency::{LogNormal, Z95};
+    let latency = |l: &str| {
+        edit(
+            SCENARIO,
+            "latency_ms = { p50 = 40, p99 = 200 }",
+            &format!("latency_ms = {l}"),
+        )
+    };
+    let stable = |l: &str| {
+        let s = parse_scenario("f.toml", &latency(l)).unwrap_or_else(|d| panic!("{l}: {d:?}"));
+        (s.stable.latency_ms_p50, s.stable.latency_ms_p99)
+    };
+    let p95 = LogNormal::from_p50_p99(40.0, 200.0).at_z(Z95);
+    for l in [
+        format!("{{ p50 = 40, p95 = {p95} }}"),
+        format!("{{ p95 = {p95}, p99 = 200 }}"),
+        format!("{{ p50 = 40, p95 = {p95}, p99 = 200 }}"),
+    ] {
+        let (p50, p99) = stable(&l);
+        assert!(
+            (p50 - 40.0).abs() < 1e-9 && (p99 - 200.0).abs() < 1e-9,
+            "{l}: {p50}, {p99}"
+        );
+    }
+    // Within 1 %: accepted; the model keeps p50 and p99 as written.
+    assert_eq!(
+        stable(&format!("{{ p50 = 40, p95 = {}, p99 = 200 }}", p95 * 1.009)),
+        (40.0, 200.0)
+    );
+    check(
+        &latency("{ p50 = 40, p95 = 150, p99 = 200 }"),
+        &[&format!(
+            "f.toml:16: key 'stable.latency_ms': p95 (150) does not fit the log-normal through p50 (40) and p99 (200), whose p95 is {p95:.1}; give two of the three, or three that agree within 1 %"
+        )],
+    );
+    check(
+        &latency("{ p95 = 100 }"),
+        &["f.toml:16: key 'stable.latency_ms': needs two of p50, p95 and p99 (a log-normal is fitted to them)"],
+    );
+    check(
+        &latency("{ p50 = 40, p95 = 30 }"),
+        &["f.toml:16: key 'stable.latency_ms': p95 (30) is below p50 (40)"],
+    );
+    check(
+        &latency("{ p95 = 300, p99 = 200 }"),
+        &["f.toml:16: key 'stable.latency_ms': p99 (200) is below p95 (300)"],
+    );
+    // A candidate's lone p95 keeps stable's median and refits through it.
+    let text = edit(
+        SCENARIO,
+        "[candidate]",
+        &format!("[candidate]\nlatency_ms = {{ p95 = {} }}", p95 * 2.0),
+    );
+    let s = parse_scenario("f.toml", &text).unwrap();
+    assert_eq!(s.candidate.latency_ms_p50, 40.0);
+    let fitted = LogNormal::from_p50_p99(s.candidate.latency_ms_p50, s.candidate.latency_ms_p99).at_z(Z95);
+    assert!((fitted / (p95 * 2.0) - 1.0).abs() < 1e-9, "{fitted}");
+    check(
+        &edit(SCENARIO, "[candidate]", "[candidate]\nlatency_ms = { p95 = 30 }"),
+        &["f.toml:19: key 'candidate.latency_ms': with the inherited p50 (40), p95 (30) is below it"],
+    );
+}
