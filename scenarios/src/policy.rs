@@ -218,6 +218,15 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>, required: Option<bool>) 
             _ => ok = false,
         }
     }
+    if ok && out.iter().all(|s| s.weight == 0) {
+        let span = top.span_of("steps");
+        src.error(
+            &span,
+            "steps",
+            "every step has weight 0: the rollout would never move any traffic",
+        );
+        ok = false;
+    }
     ok.then_some(out)
 }
 
@@ -724,6 +733,16 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreS
     let weights = t.opt_number_map(src, "weights", 0.0, 1e6).unwrap_or_default();
     let span = t.span.clone();
     let path = t.path.clone();
+    if !weights.is_empty() && weights.iter().all(|(_, w)| *w == 0.0) {
+        let span = t.span_of("weights");
+        src.error(
+            &span,
+            &t.key_path("weights"),
+            "every weight is 0: the score, a weighted mean, would be 0 / 0",
+        );
+        t.finish(src);
+        return None;
+    }
     t.finish(src);
     let (pass, marginal) = (pass?, marginal?);
     if marginal > pass {

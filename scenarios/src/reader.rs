@@ -243,7 +243,8 @@ impl<'t, 'i> Table<'t, 'i> {
         strings
     }
 
-    /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`.
+    /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`;
+    /// `None` (with a diagnostic for each bad entry) unless every entry is one.
     pub fn opt_number_map(
         &mut self,
         src: &mut Source<'_>,
@@ -254,6 +255,7 @@ impl<'t, 'i> Table<'t, 'i> {
         let t = self.opt_table(src, key)?;
         let names: Vec<String> = t.table.iter().map(|(k, _)| k.get_ref().to_string()).collect();
         let mut out = Vec::new();
+        let mut ok = true;
         for name in names {
             let v = t
                 .table
@@ -263,14 +265,17 @@ impl<'t, 'i> Table<'t, 'i> {
                 .expect("listed");
             match as_number(v.get_ref()).filter(|x| x.is_finite() && *x >= lo && *x <= hi) {
                 Some(x) => out.push((name, x)),
-                None => src.error(
-                    &v.span(),
-                    &t.key_path(&name),
-                    format!("expected a number in {lo}..={hi}, found {}", describe(v.get_ref())),
-                ),
+                None => {
+                    src.error(
+                        &v.span(),
+                        &t.key_path(&name),
+                        format!("expected a number in {lo}..={hi}, found {}", describe(v.get_ref())),
+                    );
+                    ok = false;
+                }
             }
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {

@@ -614,6 +614,17 @@ fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Segment
             _ => ok = false,
         }
     }
+    // Segments are parts of the traffic; a float sum may miss 1 by a hair.
+    let total: f64 = out.iter().map(|s| s.share).sum();
+    if ok && total > 1.0 + 1e-9 {
+        let span = top.span_of("segments");
+        src.error(
+            &span,
+            "segments",
+            format!("the shares add up to {total}; segments are parts of the traffic, at most 1 in all"),
+        );
+        ok = false;
+    }
     ok.then_some(out)
 }
 

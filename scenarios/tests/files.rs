@@ -773,6 +773,48 @@ fn a_builtin_scenarios_policy_is_a_preset() {
     );
 }
 
+/// Values that were accepted and meant nothing: segments covering more
+/// than all of the traffic, a rollout whose every step sends it nothing, a
+/// score whose every weight is 0 (a weighted mean of 0 / 0).
+#[test]
+fn meaningless_values_are_errors() {
+    check(
+        &edit(
+            SCENARIO,
+            "[traffic]",
+            "segments = [ { name = \"ios\", share = 0.6 }, { name = \"web\", share = 0.5 } ]\n[traffic]",
+        ),
+        &["f.toml:6: key 'segments': the shares add up to 1.1; segments are parts of the traffic, at most 1 in all"],
+    );
+    // Shares that add up to 1 in floating point only nearly are fine.
+    check(
+        &edit(
+            SCENARIO,
+            "[traffic]",
+            "segments = [ { name = \"a\", share = 0.1 }, { name = \"b\", share = 0.2 }, { name = \"c\", share = 0.7 } ]\n[traffic]",
+        ),
+        &[],
+    );
+    check(
+        &edit(
+            POLICY,
+            "steps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]",
+            "steps = [ { weight = 0, pause = \"10m\" }, { weight = 0 } ]",
+        ),
+        &["f.toml:3: key 'steps': every step has weight 0: the rollout would never move any traffic"],
+    );
+    let scored = edit(
+        POLICY,
+        "checks = [\n  { metric = \"error_rate\", max_increase = 0.01 },",
+        "score = { pass = 95, marginal = 75, weights = { errors = 0, latency = 0 } }\nchecks = [\n  { metric = \"error_rate\", judge = \"mann_whitney\", confidence = 0.98, group = \"errors\" },\n  { metric = \"latency_p95_ms\", judge = \"mann_whitney\", confidence = 0.98, group = \"latency\" },",
+    );
+    check(
+        &scored,
+        &["f.toml:8: key 'analysis.score.weights': every weight is 0: the score, a weighted mean, would be 0 / 0"],
+    );
+    check(&scored.replace("errors = 0,", "errors = 1,"), &[]);
+}
+
 /// `latency_ms = { p95 = … }` was an unknown key. Any two of p50, p95 and
 /// p99 now fit the log-normal; all three must agree within 1 %.
 #[test]
