@@ -73,8 +73,9 @@ struct RunArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<RunFormat>,
-    /// Also draw the timeline (weight, canary vs baseline, onset, decision) as a PNG.
-    #[arg(long, value_name = "FILE.png")]
+    /// Also draw the timeline (weight, canary vs baseline, onset, decision):
+    /// a PNG, or SVG for a file name ending in .svg.
+    #[arg(long, value_name = "FILE.png|FILE.svg")]
     plot: Option<PathBuf>,
     /// Take every decision from this script (JSON lines, e.g. a run's
     /// `--format jsonl` output, or TOML `[[command]]` tables); the policy
@@ -247,6 +248,9 @@ fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Poli
 }
 
 fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    if let Some(path) = &a.plot {
+        reports::plot::PlotFormat::of(path).map_err(Failure::Usage)?;
+    }
     let mut diagnostics = Vec::new();
     let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
     // Without --policy, the scenario's own policy, else the built-in default.
@@ -276,7 +280,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     };
     if let Some(path) = &a.plot {
         let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
-        reports::plot::timeline_png(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
+        reports::plot::timeline(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
     }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         RunFormat::Table

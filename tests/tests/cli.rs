@@ -431,28 +431,81 @@ fn a_bad_csv_is_reported_with_its_own_line() {
     assert!(o.stderr.contains("key 'traffic.csv'"), "{}", o.stderr);
 }
 
-/// `run --plot` writes a PNG (and nothing half-written), and an unwritable
-/// path is a clear error with exit status 2.
+/// `run --plot` writes a PNG, or SVG for a `.svg` name, through a temporary
+/// file of its own beside the target. It used to write `NAME.partial.png`
+/// (overwriting a user's file of that name), leave it behind on an error,
+/// answer an unwritable path with the backend's Debug dump, and write PNG
+/// bytes whatever the extension.
 #[test]
-fn run_plots_a_png_timeline() {
-    let dir = temp_file("plot", "keep.txt", "");
-    let png = dir.with_file_name("t.png");
-    let o = aviary(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "json",
-        "--plot",
-        png.to_str().unwrap(),
-    ]);
+fn run_plots_a_png_or_svg_timeline_and_nothing_else() {
+    let dir = temp_file("plot", "keep.txt", "").parent().unwrap().to_owned();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let plot = |target: &str| {
+        aviary(&[
+            "run",
+            "checkout-error-spike",
+            "--seed",
+            "7",
+            "--format",
+            "json",
+            "--plot",
+            target,
+        ])
+    };
+    let png = dir.join("t.png");
+    let partial = dir.join("t.partial.png");
+    std::fs::write(&partial, "the user's own file").unwrap();
+    std::fs::write(&png, "an old plot").unwrap();
+    let o = plot(png.to_str().unwrap());
     assert_eq!(o.code, 0, "{}", o.stderr);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
     assert!(bytes.len() > 10_000);
-    assert!(!png.with_extension("partial.png").exists());
-    let o = aviary(&["run", "checkout-error-spike", "--plot", "/nonexistent-dir/t.png"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("t.png"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(&partial).unwrap(), "the user's own file");
+    let svg = dir.join("t.svg");
+    let o = plot(svg.to_str().unwrap());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+        "{}",
+        &text[..80]
+    );
+    assert!(text.contains("checkout-error-spike"));
+    assert_eq!(
+        files(),
+        ["keep.txt", "t.partial.png", "t.png", "t.svg"],
+        "no stray file"
+    );
+    // Errors: a human message, exit 2, nothing on stdout, no stray file.
+    let folder = dir.join("a-folder.png");
+    std::fs::create_dir(&folder).unwrap();
+    let missing = dir.join("no-such-folder").join("t.png");
+    for (target, message) in [
+        (
+            missing.to_str().unwrap().to_owned(),
+            format!("the folder {} does not exist", missing.parent().unwrap().display()),
+        ),
+        (folder.to_str().unwrap().to_owned(), "it is a folder".to_owned()),
+        (
+            dir.join("t.jpg").to_str().unwrap().to_owned(),
+            "the file name must end in .png or .svg".to_owned(),
+        ),
+    ] {
+        let o = plot(&target);
+        assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{target}");
+        assert_eq!(o.stderr, format!("error: cannot plot to {target}: {message}\n"));
+    }
+    assert_eq!(
+        files(),
+        ["a-folder.png", "keep.txt", "t.partial.png", "t.png", "t.svg"],
+        "no stray file after an error"
+    );
 }
