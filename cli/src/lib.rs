@@ -73,8 +73,9 @@ struct RunArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<RunFormat>,
-    /// Also draw the timeline (weight, canary vs baseline, onset, decision) as a PNG.
-    #[arg(long, value_name = "FILE.png")]
+    /// Also draw the timeline (weight, canary vs baseline, onset, decision):
+    /// a PNG, or SVG for a file name ending in .svg.
+    #[arg(long, value_name = "FILE.png|FILE.svg")]
     plot: Option<PathBuf>,
     /// Take every decision from this script (JSON lines, e.g. a run's
     /// `--format jsonl` output, or TOML `[[command]]` tables); the policy
@@ -270,6 +271,9 @@ fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Poli
 }
 
 fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    if let Some(path) = &a.plot {
+        reports::plot::PlotFormat::of(path).map_err(Failure::Usage)?;
+    }
     let mut diagnostics = Vec::new();
     let scenario = load_scenarios(std::slice::from_ref(&a.scenario), &mut diagnostics).pop();
     // Without --policy, the scenario's own policy, else the built-in default.
@@ -301,7 +305,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     };
     if let Some(path) = &a.plot {
         let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
-        reports::plot::timeline_png(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
+        reports::plot::timeline(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
     }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         RunFormat::Table
@@ -427,9 +431,12 @@ fn one_line(description: &str) -> String {
 
 fn cmd_catalog(c: CatalogCmd, builtins: &[Builtin], kind: &str, _io: &mut Io<'_>) -> Result<String, Failure> {
     let load = |b: &Builtin| -> Result<(String, Option<&'static str>), Failure> {
-        match scenarios::parse_any(&b.label(), b.text).map_err(Failure::Input)? {
-            Loaded::Scenario(s) => Ok((one_line(&s.description), None)),
-            Loaded::Policy(p) => Ok((one_line(&p.description), Some(p.strategy.name()))),
+        if kind == "policy" {
+            let p = scenarios::parse_policy(&b.label(), b.text).map_err(Failure::Input)?;
+            Ok((one_line(&p.description), Some(p.strategy.name())))
+        } else {
+            let s = scenarios::parse_scenario(&b.label(), b.text).map_err(Failure::Input)?;
+            Ok((one_line(&s.description), None))
         }
     };
     match c {
@@ -522,12 +529,25 @@ fn cmd_validate(files: &[PathBuf], io: &mut Io<'_>) -> Result<String, Failure> {
         };
         match scenarios::parse_any(&label, &text) {
             Ok(Loaded::Scenario(s)) => {
-                out.push_str(&format!("ok: {label} (scenario {})\n", s.name));
-                scenarios_ok.push((label, s));
+                // The policy `run` would take for it is part of what it says.
+                match s.policy.as_deref().map(scenarios::load_policy) {
+                    Some(Err(d)) => diagnostics.extend(d),
+                    Some(Ok(_)) | None => {
+                        out.push_str(&format!("ok: {label} (scenario {})\n", s.name));
+                        scenarios_ok.push((label, s));
+                    }
+                }
             }
             Ok(Loaded::Policy(p)) => {
                 out.push_str(&format!("ok: {label} (policy {})\n", p.name));
                 policies_ok.push((label, p));
+            }
+            Ok(Loaded::Script(commands)) => {
+                let n = commands.len();
+                out.push_str(&format!(
+                    "ok: {label} (script, {n} command{})\n",
+                    if n == 1 { "" } else { "s" }
+                ));
             }
             Err(d) => diagnostics.extend(d),
         }

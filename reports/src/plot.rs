@@ -2,6 +2,7 @@
 //! deciding check's canary and baseline values at each analysis, with the
 //! fault's onset (ground truth) and the decision marked.
 
+use std::io::Write;
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -18,25 +19,148 @@ fn minutes(t: SimTime) -> f64 {
     t.as_secs_f64() / 60.0
 }
 
-/// Writes the timeline as a PNG at `path` (via a temporary file, so a
-/// failure leaves nothing half-written).
-///
-/// # Errors
-/// The font cannot be loaded or the file cannot be written.
-pub fn timeline_png(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon: SimTime) -> Result<(), String> {
-    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| "cannot load the embedded font".to_owned())?;
-    let tmp = path.with_extension("partial.png");
-    draw(&tmp, r, events, horizon).map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// The plot's size in pixels (SVG user units).
+const SIZE: (u32, u32) = (1200, 700);
+
+/// The image format of a plot, from its file's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotFormat {
+    Png,
+    Svg,
 }
 
-fn draw(
-    path: &Path,
+impl PlotFormat {
+    /// `.png` or `.svg` (any case).
+    ///
+    /// # Errors
+    /// Any other extension, or none.
+    pub fn of(path: &Path) -> Result<PlotFormat, String> {
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("png") => Ok(PlotFormat::Png),
+            Some("svg") => Ok(PlotFormat::Svg),
+            _ => Err(format!(
+                "cannot plot to {}: the file name must end in .png or .svg",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// Writes the timeline at `path`, as SVG for a name ending in `.svg` and as
+/// PNG otherwise ([`PlotFormat::of`]).
+///
+/// The image is drawn in memory, written to a new temporary file beside
+/// `path` (a hidden name no other file has, created exclusively, so no file
+/// of the user's is touched) and renamed onto `path`. On any failure the
+/// temporary file is removed: `path` is either the whole new plot or as it
+/// was.
+///
+/// # Errors
+/// A message for a person: a bad extension, a folder that does not exist,
+/// a file that cannot be written.
+pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon: SimTime) -> Result<(), String> {
+    let format = PlotFormat::of(path)?;
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| "cannot load the embedded font".to_owned())?;
+    let cannot_draw = |e: Box<dyn std::error::Error>| format!("cannot draw the plot for {}: {e}", path.display());
+    let bytes = match format {
+        PlotFormat::Png => {
+            let (w, h) = SIZE;
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            draw(
+                BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area(),
+                r,
+                events,
+                horizon,
+            )
+            .map_err(cannot_draw)?;
+            encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode the plot for {}: {e}", path.display()))?
+        }
+        PlotFormat::Svg => {
+            let mut svg = String::new();
+            draw(
+                SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
+                r,
+                events,
+                horizon,
+            )
+            .map_err(cannot_draw)?;
+            svg.into_bytes()
+        }
+    };
+    write_beside(path, &bytes)
+}
+
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    // Adaptive filtering: flat colours and lines compress to about half.
+    encoder.set_filter(png::FilterType::Sub);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it (see
+/// [`timeline`]).
+fn write_beside(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let shown = path.display();
+    let Some(name) = path.file_name() else {
+        return Err(format!("cannot plot to {shown}: not a file name"));
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let why = |e: &std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("cannot plot to {shown}: the folder {} does not exist", dir.display()),
+        std::io::ErrorKind::PermissionDenied => format!("cannot plot to {shown}: permission denied"),
+        // Found only by the rename, after the temporary file was written.
+        std::io::ErrorKind::IsADirectory | std::io::ErrorKind::DirectoryNotEmpty => {
+            format!("cannot plot to {shown}: it is a folder")
+        }
+        _ => format!("cannot plot to {shown}: {e}"),
+    };
+    let (tmp, mut file) = temporary_beside(dir, name).map_err(|e| why(&e))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| {
+        drop(file);
+        std::fs::rename(&tmp, path)
+    });
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        why(&e)
+    })
+}
+
+/// A new file in `dir` named after `name` that did not exist before:
+/// `.NAME.PID-N.tmp`, created exclusively.
+fn temporary_beside(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    let name = name.to_string_lossy();
+    let pid = std::process::id();
+    let mut n = 0u32;
+    loop {
+        let tmp = dir.join(format!(".{name}.{pid}-{n}.tmp"));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
     r: &RunResult,
     events: &[(SimTime, Event)],
     horizon: SimTime,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (1200, 700)).into_drawing_area();
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
     root.fill(&WHITE)?;
     let title = format!(
         "{} × {}   seed {} run {}   {}",

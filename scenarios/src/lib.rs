@@ -33,7 +33,7 @@ pub fn parse_scenario(file: &str, text: &str) -> Result<Scenario, Vec<Diagnostic
 /// Every problem in the file.
 pub fn parse_scenario_in(file: &str, text: &str, dir: Option<&Path>) -> Result<Scenario, Vec<Diagnostic>> {
     let mut src = Source::new(file, text);
-    scenario::parse(&mut src, dir).ok_or(src.diagnostics)
+    scenario::parse(&mut src, dir).ok_or_else(|| src.into_diagnostics())
 }
 
 /// Parses policy text; `file` names it in diagnostics.
@@ -42,38 +42,82 @@ pub fn parse_scenario_in(file: &str, text: &str, dir: Option<&Path>) -> Result<S
 /// Every problem in the file.
 pub fn parse_policy(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
     let mut src = Source::new(file, text);
-    policy::parse(&mut src).ok_or(src.diagnostics)
+    policy::parse(&mut src).ok_or_else(|| src.into_diagnostics())
 }
 
-/// What a file holds, guessed from its keys: a policy has `strategy`.
+/// What a file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
     Scenario,
     Policy,
+    Script,
 }
 
-/// A validated file of either kind.
+impl FileKind {
+    /// In the order a tie is decided.
+    const ALL: [FileKind; 3] = [FileKind::Scenario, FileKind::Policy, FileKind::Script];
+
+    fn top_keys(self) -> &'static [&'static str] {
+        match self {
+            FileKind::Scenario => &scenario::TOP_KEYS,
+            FileKind::Policy => &policy::TOP_KEYS,
+            FileKind::Script => &script::TOP_KEYS,
+        }
+    }
+
+    /// Decides what `text` holds from its parsed top-level keys: JSON lines
+    /// (`{` first) are a script; otherwise the kind that the most of its
+    /// top-level keys belong to and no other kind (a `strategy` or `steps`
+    /// makes a policy, a `traffic` or `fleet` a scenario, a `command` a
+    /// script). A tie, or no such key, is read as a scenario, whose reader
+    /// then names every key it does not know.
+    pub fn of(text: &str) -> FileKind {
+        if text.trim_start().starts_with('{') {
+            return FileKind::Script;
+        }
+        let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+        let own = |kind: FileKind| {
+            doc.get_ref()
+                .iter()
+                .map(|(k, _)| k.get_ref().as_ref())
+                .filter(|k| {
+                    kind.top_keys().contains(k)
+                        && FileKind::ALL
+                            .iter()
+                            .all(|other| *other == kind || !other.top_keys().contains(k))
+                })
+                .count()
+        };
+        let mut best = FileKind::Scenario;
+        for kind in FileKind::ALL {
+            if own(kind) > own(best) {
+                best = kind;
+            }
+        }
+        best
+    }
+}
+
+/// A validated file of any kind.
 pub enum Loaded {
     Scenario(Box<Scenario>),
     Policy(Box<Policy>),
+    Script(Vec<sim_core::control::script::Scripted>),
 }
 
-/// Validates a scenario or policy file, deciding its kind by its keys.
+/// Validates a scenario, policy or script file, deciding its kind by its
+/// top-level keys ([`FileKind::of`]).
 ///
 /// # Errors
 /// Every problem in the file.
 pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
-    let is_policy = text.lines().any(|l| l.trim_start().starts_with("strategy"));
-    if is_policy {
-        parse_policy(file, text).map(|p| Loaded::Policy(Box::new(p)))
-    } else {
-        let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
-        parse_scenario_in(
-            file,
-            text,
-            dir.map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }),
-        )
-        .map(|s| Loaded::Scenario(Box::new(s)))
+    match FileKind::of(text) {
+        FileKind::Policy => parse_policy(file, text).map(|p| Loaded::Policy(Box::new(p))),
+        FileKind::Script => script::parse(file, text).map(Loaded::Script),
+        FileKind::Scenario => {
+            let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
+            parse_scenario_in(file, text, dir).map(|s| Loaded::Scenario(Box::new(s)))
+        }
     }
 }
 
@@ -96,7 +140,7 @@ pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
 }
 
 /// True if `arg` names a file rather than a built-in.
-fn looks_like_path(arg: &str) -> bool {
+pub(crate) fn looks_like_path(arg: &str) -> bool {
     arg.ends_with(".toml") || arg.contains('/') || arg.contains('\\')
 }
 
@@ -118,7 +162,8 @@ pub fn load_scenario(arg: &str) -> Result<Scenario, Vec<Diagnostic>> {
         }
     }
     let path = Path::new(arg);
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // A bare file name's parent is "", which joins as the current folder.
+    let dir = path.parent().unwrap_or(Path::new(""));
     parse_scenario_in(arg, &read_file(path)?, Some(dir))
 }
 

@@ -33,6 +33,22 @@ use crate::scenario::MAX_DURATION;
 const MAX_STEPS: usize = sim_core::limits::STEPS_MAX;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
+/// The top-level keys of a policy file, in the order `parse` reads them.
+pub const TOP_KEYS: [&str; 12] = [
+    "name",
+    "description",
+    "strategy",
+    "routing",
+    "rolling",
+    "blue_green",
+    "steps",
+    "analysis",
+    "rollback_delay",
+    "paging",
+    "hotfix",
+    "migration",
+];
+
 pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
     let doc = src.parse()?;
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
@@ -81,16 +97,19 @@ fn strategy(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Strategy> {
     let misplaced = |src: &mut Source<'_>, key: &str, span: std::ops::Range<usize>, kind: &str| {
         src.error(&span, key, format!("only for strategy = \"{kind}\""));
     };
-    if kind.as_deref() != Some("canary") && routing.is_some() {
+    // Without a known strategy, which of these apply is unknown: the
+    // strategy's own error says enough.
+    let known = kind.as_deref().filter(|k| Strategy::NAMES.contains(k));
+    if known.is_some_and(|k| k != "canary") && routing.is_some() {
         misplaced(src, "routing", routing_span.clone(), "canary");
     }
     if let Some(t) = &rolling
-        && kind.as_deref() != Some("rolling")
+        && known.is_some_and(|k| k != "rolling")
     {
         misplaced(src, "rolling", t.span.clone(), "rolling");
     }
     if let Some(t) = &blue_green
-        && kind.as_deref() != Some("blue_green")
+        && known.is_some_and(|k| k != "blue_green")
     {
         misplaced(src, "blue_green", t.span.clone(), "blue_green");
     }
@@ -176,7 +195,7 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>, required: Option<bool>) 
         return None;
     }
     if tables.is_empty() || tables.len() > MAX_STEPS {
-        let span = top.span.clone();
+        let span = top.span_of("steps");
         src.error(
             &span,
             "steps",
@@ -198,6 +217,15 @@ fn steps(src: &mut Source<'_>, top: &mut Table<'_, '_>, required: Option<bool>) 
             }),
             _ => ok = false,
         }
+    }
+    if ok && out.iter().all(|s| s.weight == 0) {
+        let span = top.span_of("steps");
+        src.error(
+            &span,
+            "steps",
+            "every step has weight 0: the rollout would never move any traffic",
+        );
+        ok = false;
     }
     ok.then_some(out)
 }
@@ -459,8 +487,10 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
         Some(tables) => {
             let known: Vec<&str> = MigrationPhase::ALL.iter().map(|p| p.name()).collect();
             let mut out = Vec::new();
+            // Each phase named so far, with its 1-based place in the list.
+            let mut seen: Vec<(MigrationPhase, usize)> = Vec::new();
             let mut ok = true;
-            for mut p in tables {
+            for (i, mut p) in tables.into_iter().enumerate() {
                 let span = p.span_of("phase");
                 let phase = p.req_str(src, "phase").and_then(|name| {
                     let ph = MigrationPhase::from_name(&name);
@@ -481,6 +511,22 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
                 let gates = p
                     .opt_tables(src, "gates")
                     .map_or(Some(Vec::new()), |g| check_list(src, g, Context::Gates));
+                // The world keeps one record per phase (when the backfill
+                // began and ended, …): a plan runs each phase once.
+                if let Some(ph) = phase {
+                    if let Some(&(_, first)) = seen.iter().find(|(s, _)| *s == ph) {
+                        src.error(
+                            &span,
+                            &p.key_path("phase"),
+                            format!(
+                                "phase {:?} is already phases[{first}]; a plan runs each phase once",
+                                ph.name()
+                            ),
+                        );
+                        ok = false;
+                    }
+                    seen.push((ph, i + 1));
+                }
                 p.finish(src);
                 match (phase, gates) {
                     (Some(phase), Some(gates)) => out.push(PhaseSpec {
@@ -727,6 +773,16 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreS
     let weights = t.opt_number_map(src, "weights", 0.0, 1e6).unwrap_or_default();
     let span = t.span.clone();
     let path = t.path.clone();
+    if !weights.is_empty() && weights.iter().all(|(_, w)| *w == 0.0) {
+        let span = t.span_of("weights");
+        src.error(
+            &span,
+            &t.key_path("weights"),
+            "every weight is 0: the score, a weighted mean, would be 0 / 0",
+        );
+        t.finish(src);
+        return None;
+    }
     t.finish(src);
     let (pass, marginal) = (pass?, marginal?);
     if marginal > pass {

@@ -35,6 +35,13 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Puts diagnostics in line order, a whole-file problem (line 0) first.
+/// The sort is stable: problems on one line keep the order they were found
+/// in (a table's keys in file order).
+pub fn sort_by_line(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| d.line);
+}
+
 /// The file being read and the diagnostics found so far.
 pub struct Source<'s> {
     pub file: &'s str,
@@ -64,6 +71,12 @@ impl<'s> Source<'s> {
             key: key.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// The diagnostics found, in line order.
+    pub fn into_diagnostics(mut self) -> Vec<Diagnostic> {
+        sort_by_line(&mut self.diagnostics);
+        self.diagnostics
     }
 
     /// Parses the text as a TOML document; syntax errors become diagnostics.
@@ -248,7 +261,8 @@ impl<'t, 'i> Table<'t, 'i> {
         numbers
     }
 
-    /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`.
+    /// A table of names to numbers in `lo..=hi`, e.g. `{ errors = 60, latency = 40 }`;
+    /// `None` (with a diagnostic for each bad entry) unless every entry is one.
     pub fn opt_number_map(
         &mut self,
         src: &mut Source<'_>,
@@ -259,6 +273,7 @@ impl<'t, 'i> Table<'t, 'i> {
         let t = self.opt_table(src, key)?;
         let names: Vec<String> = t.table.iter().map(|(k, _)| k.get_ref().to_string()).collect();
         let mut out = Vec::new();
+        let mut ok = true;
         for name in names {
             let v = t
                 .table
@@ -268,14 +283,17 @@ impl<'t, 'i> Table<'t, 'i> {
                 .expect("listed");
             match as_number(v.get_ref()).filter(|x| x.is_finite() && *x >= lo && *x <= hi) {
                 Some(x) => out.push((name, x)),
-                None => src.error(
-                    &v.span(),
-                    &t.key_path(&name),
-                    format!("expected a number in {lo}..={hi}, found {}", describe(v.get_ref())),
-                ),
+                None => {
+                    src.error(
+                        &v.span(),
+                        &t.key_path(&name),
+                        format!("expected a number in {lo}..={hi}, found {}", describe(v.get_ref())),
+                    );
+                    ok = false;
+                }
             }
         }
-        Some(out)
+        ok.then_some(out)
     }
 
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {

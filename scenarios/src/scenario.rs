@@ -42,10 +42,35 @@ const MAX_LATENCY_MS: f64 = 3_600_000.0;
 const MAX_MEMORY_MB: f64 = 10_000_000.0;
 const DAY: SimDuration = SimDuration::from_secs(24 * 3600);
 
-/// Names that faults refer to, collected before the faults are read.
+/// The top-level keys of a scenario file, in the order `parse` reads them.
+pub const TOP_KEYS: [&str; 19] = [
+    "name",
+    "description",
+    "policy",
+    "duration",
+    "rollout_at",
+    "traffic",
+    "fleet",
+    "stable",
+    "candidate",
+    "segments",
+    "flags",
+    "flag_propagation",
+    "dependency",
+    "faults",
+    "migration",
+    "incidents",
+    "noise",
+    "monitoring",
+    "slo",
+];
+
+/// Names that faults refer to, collected before the faults are read. A
+/// list is `None` when it has a problem of its own (already reported): a
+/// name that refers to it is then not judged.
 struct Names {
-    segments: Vec<String>,
-    flags: Vec<String>,
+    segments: Option<Vec<String>>,
+    flags: Option<Vec<String>>,
     has_dependency: bool,
 }
 
@@ -56,7 +81,7 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let mut top = Table::new(String::new(), doc.span(), doc.get_ref());
     let name = top.req_str(src, "name");
     let description = top.opt_str(src, "description").unwrap_or_default();
-    let policy = top.opt_str(src, "policy");
+    let policy = policy(src, &mut top, dir);
     let duration = top.req_duration(src, "duration", MAX_DURATION);
     let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
     let traffic_table = top.req_table(src, "traffic");
@@ -65,12 +90,8 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
     let candidate_table = top.opt_table(src, "candidate");
     let candidate = match (&stable, candidate_table) {
-        (Some(s), Some(t)) => candidate(src, t, s),
+        (_, Some(t)) => candidate(src, t, stable.as_ref()),
         (Some(s), None) => Some(s.clone()),
-        (None, Some(t)) => {
-            t.finish(src);
-            None
-        }
         (None, None) => None,
     };
     let segments = segments(src, &mut top);
@@ -81,8 +102,10 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let dependency_table = top.opt_table(src, "dependency");
     let dependency = dependency_table.map(|t| dependency(src, t));
     let names = Names {
-        segments: segments.iter().flatten().map(|s| s.name.clone()).collect(),
-        flags: flags.clone().unwrap_or_default(),
+        segments: segments
+            .as_ref()
+            .map(|list| list.iter().map(|s| s.name.clone()).collect()),
+        flags: flags.clone(),
         has_dependency: top.has("dependency"),
     };
     let faults = faults(src, &mut top, &names);
@@ -134,9 +157,48 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
             Some(m) => Some(m?),
             None => None,
         },
-        policy,
+        policy: policy?,
     };
     src.diagnostics.is_empty().then_some(scenario)
+}
+
+/// The scenario's own policy: a preset name (tried first, as on the command
+/// line), or a policy file, whose path is resolved against `dir` (the
+/// scenario's folder, as a traffic CSV is) and stored resolved.
+fn policy(src: &mut Source<'_>, top: &mut Table<'_, '_>, dir: Option<&Path>) -> Option<Option<String>> {
+    let span = top.span_of("policy");
+    let Some(name) = top.opt_str(src, "policy") else {
+        return (!top.has("policy")).then_some(None);
+    };
+    if !crate::looks_like_path(&name) && crate::catalog::policy(&name).is_some() {
+        return Some(Some(name));
+    }
+    let presets: Vec<&str> = crate::catalog::POLICIES.iter().map(|b| b.name).collect();
+    let Some(dir) = dir else {
+        let message = format!(
+            "no such policy preset {name:?}; a built-in scenario names a preset ({})",
+            presets.join(", ")
+        );
+        src.error(&span, "policy", message);
+        return None;
+    };
+    let full = dir.join(&name);
+    if full.is_file() {
+        return Some(Some(full.display().to_string()));
+    }
+    let message = if crate::looks_like_path(&name) {
+        format!(
+            "no such policy file {} (relative paths start at the scenario's folder)",
+            full.display()
+        )
+    } else {
+        format!(
+            "no such policy preset or file {name:?} (presets: {}; a file's path starts at the scenario's folder)",
+            presets.join(", ")
+        )
+    };
+    src.error(&span, "policy", message);
+    None
 }
 
 fn traffic(
@@ -365,59 +427,149 @@ fn fleet(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<FleetSpec> {
     })
 }
 
-/// `latency_ms = { p50 = …, p99 = … }`; either may be absent when inheriting.
-/// The flag is false when a problem was reported.
-fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> (Option<f64>, Option<f64>, bool) {
+/// A version's `latency_ms` as written: any of its median, 95th and 99th
+/// percentiles, where it was written, and which file position to blame.
+struct Quantiles {
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    span: std::ops::Range<usize>,
+    path: String,
+}
+
+/// Reads `latency_ms = { p50 = …, p95 = …, p99 = … }`. `Err` when a problem
+/// was reported; `Ok(None)` when absent (and not required).
+fn latency(src: &mut Source<'_>, t: &mut Table<'_, '_>, required: bool) -> Result<Option<Quantiles>, ()> {
     let present = t.has("latency_ms");
-    let Some(mut l) = (if required {
+    let table = if required {
         t.req_table(src, "latency_ms")
     } else {
         t.opt_table(src, "latency_ms")
-    }) else {
-        return (None, None, !present && !required);
     };
-    let read = |l: &mut Table<'_, '_>, src: &mut Source<'_>, k| {
-        if required {
-            l.req_f64(src, k, 0.001, MAX_LATENCY_MS)
-        } else {
-            l.opt_f64(src, k, 0.001, MAX_LATENCY_MS)
-        }
+    let Some(mut l) = table else {
+        return if present || required { Err(()) } else { Ok(None) };
     };
-    let p50 = read(&mut l, src, "p50");
-    let p99 = read(&mut l, src, "p99");
-    let ok = l.has("p50") == p50.is_some() && l.has("p99") == p99.is_some();
-    let span = l.span.clone();
-    let path = l.path.clone();
+    let p50 = l.opt_f64(src, "p50", 0.001, MAX_LATENCY_MS);
+    let p95 = l.opt_f64(src, "p95", 0.001, MAX_LATENCY_MS);
+    let p99 = l.opt_f64(src, "p99", 0.001, MAX_LATENCY_MS);
+    let ok = l.has("p50") == p50.is_some() && l.has("p95") == p95.is_some() && l.has("p99") == p99.is_some();
+    let q = Quantiles {
+        p50,
+        p95,
+        p99,
+        span: l.span.clone(),
+        path: l.path.clone(),
+    };
     l.finish(src);
-    if let (Some(a), Some(b)) = (p50, p99)
-        && b < a
-    {
-        src.error(&span, &path, format!("p99 ({b}) is below p50 ({a})"));
-        return (None, None, false);
+    if !ok {
+        return Err(());
     }
-    (p50, p99, ok)
+    let named = [("p50", p50), ("p95", p95), ("p99", p99)];
+    for (i, (lo_name, lo)) in named.iter().enumerate() {
+        for (hi_name, hi) in &named[i + 1..] {
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && hi < lo
+            {
+                src.error(&q.span, &q.path, format!("{hi_name} ({hi}) is below {lo_name} ({lo})"));
+                return Err(());
+            }
+        }
+    }
+    Ok(Some(q))
+}
+
+/// How far a third quantile may sit from the log-normal through the other
+/// two, relatively.
+const QUANTILE_TOLERANCE: f64 = 0.01;
+
+/// The (p50, p99) the model's log-normal is fitted to, from the quantiles
+/// written; `inherited` is stable's (p50, p99) for a candidate, whose unset
+/// quantiles inherit. The message is about the `latency_ms` table.
+///
+/// - p50 and p99: as written. p50 and p95: σ = (ln p95 − ln p50) / z₀.₉₅.
+///   p95 and p99: σ = (ln p99 − ln p95) / (z₀.₉₉ − z₀.₉₅). The missing one
+///   follows from the fit.
+/// - All three: p95 must be within 1 % of the fit through p50 and p99.
+/// - One: the other comes from `inherited` (a lone p95 keeps stable's
+///   median); without it, an error.
+fn fit_latency(q: &Quantiles, inherited: Option<(f64, f64)>) -> Result<(f64, f64), String> {
+    use sim_core::latency::{LogNormal, Z95, Z99};
+    let below = |hi_name: &str, hi: f64, lo_name: &str, lo: f64| {
+        format!("with the inherited {lo_name} ({lo}), {hi_name} ({hi}) is below it")
+    };
+    let above = |lo_name: &str, lo: f64, hi_name: &str, hi: f64| {
+        format!("with the inherited {hi_name} ({hi}), {lo_name} ({lo}) is above it")
+    };
+    match (q.p50, q.p95, q.p99, inherited) {
+        (Some(p50), p95, Some(p99), _) => {
+            if let Some(p95) = p95 {
+                let fitted = LogNormal::from_p50_p99(p50, p99).at_z(Z95);
+                if (p95 / fitted - 1.0).abs() > QUANTILE_TOLERANCE {
+                    return Err(format!(
+                        "p95 ({p95}) does not fit the log-normal through p50 ({p50}) and p99 ({p99}), \
+                         whose p95 is {fitted:.1}; give two of the three, or three that agree within 1 %"
+                    ));
+                }
+            }
+            Ok((p50, p99))
+        }
+        (Some(p50), Some(p95), None, _) => Ok((p50, LogNormal::from_p50_p95(p50, p95).at_z(Z99))),
+        (None, Some(p95), Some(p99), _) => Ok((LogNormal::from_p95_p99(p95, p99).at_z(0.0), p99)),
+        (Some(p50), None, None, Some((_, p99))) if p99 < p50 => Err(above("p50", p50, "p99", p99)),
+        (Some(p50), None, None, Some((_, p99))) => Ok((p50, p99)),
+        (None, None, Some(p99), Some((p50, _))) if p99 < p50 => Err(below("p99", p99, "p50", p50)),
+        (None, None, Some(p99), Some((p50, _))) => Ok((p50, p99)),
+        (None, Some(p95), None, Some((p50, _))) if p95 < p50 => Err(below("p95", p95, "p50", p50)),
+        (None, Some(p95), None, Some((p50, _))) => Ok((p50, LogNormal::from_p50_p95(p50, p95).at_z(Z99))),
+        (None, None, None, Some(inherited)) => Ok(inherited),
+        (_, _, _, None) => Err("needs two of p50, p95 and p99 (a log-normal is fitted to them)".to_owned()),
+    }
+}
+
+/// Reads and fits a version's latency; `None` when a problem was reported.
+fn version_latency(
+    src: &mut Source<'_>,
+    t: &mut Table<'_, '_>,
+    inherited: Option<(f64, f64)>,
+) -> Result<Option<(f64, f64)>, ()> {
+    let Some(q) = latency(src, t, inherited.is_none())? else {
+        return Ok(None);
+    };
+    match fit_latency(&q, inherited) {
+        Ok(fit) => Ok(Some(fit)),
+        Err(message) => {
+            src.error(&q.span, &q.path, message);
+            Err(())
+        }
+    }
 }
 
 fn stable(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<VersionSpec> {
     let error_rate = t.req_f64(src, "error_rate", 0.0, 1.0);
-    let (p50, p99, _) = latency(src, &mut t, true);
+    let latency = version_latency(src, &mut t, None);
     let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0).unwrap_or(0.05);
     let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB).unwrap_or(256.0);
     t.finish(src);
+    let (p50, p99) = latency.ok()??;
     Some(VersionSpec {
         error_rate: error_rate?,
-        latency_ms_p50: p50?,
-        latency_ms_p99: p99?,
+        latency_ms_p50: p50,
+        latency_ms_p99: p99,
         conversion_rate,
         memory_mb,
     })
 }
 
-fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -> Option<VersionSpec> {
+/// The candidate's own keys over `stable`'s. Without a valid `stable` (its
+/// problem is already reported) the keys are still checked, but nothing is
+/// inherited, so nothing more is said about the result.
+fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: Option<&VersionSpec>) -> Option<VersionSpec> {
     let error_rate = t.opt_f64(src, "error_rate", 0.0, 1.0);
-    let span = t.span.clone();
-    let path = t.key_path("latency_ms");
-    let (p50, p99, ok) = latency(src, &mut t, false);
+    let latency = match stable {
+        Some(s) => version_latency(src, &mut t, Some((s.latency_ms_p50, s.latency_ms_p99))),
+        // Read for its own problems; not fitted without stable's to inherit.
+        None => latency(src, &mut t, false).map(|_| None),
+    };
     let conversion_rate = t.opt_f64(src, "conversion_rate", 0.0, 1.0);
     let memory_mb = t.opt_f64(src, "memory_mb", 0.0, MAX_MEMORY_MB);
     let bad = ["error_rate", "conversion_rate", "memory_mb"]
@@ -425,23 +577,24 @@ fn candidate(src: &mut Source<'_>, mut t: Table<'_, '_>, stable: &VersionSpec) -
         .zip([error_rate, conversion_rate, memory_mb])
         .any(|(k, v)| t.has(k) && v.is_none());
     t.finish(src);
-    let spec = VersionSpec {
-        error_rate: error_rate.unwrap_or(stable.error_rate),
-        latency_ms_p50: p50.unwrap_or(stable.latency_ms_p50),
-        latency_ms_p99: p99.unwrap_or(stable.latency_ms_p99),
-        conversion_rate: conversion_rate.unwrap_or(stable.conversion_rate),
-        memory_mb: memory_mb.unwrap_or(stable.memory_mb),
-    };
-    if spec.latency_ms_p99 < spec.latency_ms_p50 {
-        src.error(&span, &path, "with the inherited values, p99 is below p50");
+    let stable = stable?;
+    let (p50, p99) = latency.ok()?.unwrap_or((stable.latency_ms_p50, stable.latency_ms_p99));
+    if bad {
         return None;
     }
-    (ok && !bad).then_some(spec)
+    Some(VersionSpec {
+        error_rate: error_rate.unwrap_or(stable.error_rate),
+        latency_ms_p50: p50,
+        latency_ms_p99: p99,
+        conversion_rate: conversion_rate.unwrap_or(stable.conversion_rate),
+        memory_mb: memory_mb.unwrap_or(stable.memory_mb),
+    })
 }
 
 fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<SegmentSpec>> {
     let Some(tables) = top.opt_tables(src, "segments") else {
-        return Some(Vec::new());
+        // Absent: no segments; present but not a list: reported, unknown.
+        return (!top.has("segments")).then(Vec::new);
     };
     let mut out: Vec<SegmentSpec> = Vec::new();
     let mut ok = true;
@@ -461,6 +614,17 @@ fn segments(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Segment
             }
             _ => ok = false,
         }
+    }
+    // Segments are parts of the traffic; a float sum may miss 1 by a hair.
+    let total: f64 = out.iter().map(|s| s.share).sum();
+    if ok && total > 1.0 + 1e-9 {
+        let span = top.span_of("segments");
+        src.error(
+            &span,
+            "segments",
+            format!("the shares add up to {total}; segments are parts of the traffic, at most 1 in all"),
+        );
+        ok = false;
     }
     ok.then_some(out)
 }
@@ -557,18 +721,20 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Optio
     ok.then_some(out)
 }
 
-/// Looks `name` up in `known`, reporting an unknown name.
+/// Looks `name` up in `known`, reporting an unknown name; with no list
+/// (`None`: the list's own problem is reported) the name is not judged.
 fn lookup(
     src: &mut Source<'_>,
     t: &mut Table<'_, '_>,
     key: &'static str,
-    known: &[String],
+    known: Option<&[String]>,
     what: &str,
 ) -> Result<Option<usize>, ()> {
     let span = t.span_of(key);
     let Some(name) = t.opt_str(src, key) else {
         return if t.has(key) { Err(()) } else { Ok(None) };
     };
+    let Some(known) = known else { return Err(()) };
     match known.iter().position(|k| *k == name) {
         Some(i) => Ok(Some(i)),
         None => {
@@ -583,14 +749,31 @@ fn lookup(
     }
 }
 
+/// The keys some fault kind takes (besides `kind`, `onset`, `onset_weight`,
+/// `fraction`, `segment` and `flag`, which every fault takes).
+const FAULT_KIND_KEYS: [&str; 12] = [
+    "add",
+    "multiply",
+    "factor",
+    "add_ms",
+    "p50_factor",
+    "p50_add_ms",
+    "p99_factor",
+    "p99_add_ms",
+    "mb_per_hour",
+    "mb_per_1k_requests",
+    "capacity_factor",
+    "above_rps",
+];
+
 fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
     let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
     let onset_weight = t.opt_u64(src, "onset_weight", 0, 100).unwrap_or(0) as u32;
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();
-    let segment = lookup(src, &mut t, "segment", &names.segments, "segment");
-    let flag = lookup(src, &mut t, "flag", &names.flags, "flag");
+    let segment = lookup(src, &mut t, "segment", names.segments.as_deref(), "segment");
+    let flag = lookup(src, &mut t, "flag", names.flags.as_deref(), "flag");
     let span = t.span.clone();
     let kind_span = t.span_of("kind");
     let effect = match kind.as_deref() {
@@ -661,9 +844,14 @@ fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fa
                     FaultEffect::KINDS.join(", ")
                 ),
             );
+            // Which keys apply is unknown: the kind's own error says enough.
+            FAULT_KIND_KEYS.into_iter().for_each(|k| t.handled(k));
             None
         }
-        None => None,
+        None => {
+            FAULT_KIND_KEYS.into_iter().for_each(|k| t.handled(k));
+            None
+        }
     };
     t.finish(src);
     if bad_fraction {

@@ -22,6 +22,9 @@ use sim_core::time::{SimDuration, SimTime};
 
 use crate::reader::{Diagnostic, Source, Table};
 
+/// The top-level keys of a TOML script.
+pub const TOP_KEYS: [&str; 1] = ["command"];
+
 /// The arguments of one command as read from either form.
 #[derive(Default)]
 struct Args {
@@ -113,6 +116,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Scripted>, Vec<Diagnostic>> {
         parse_toml(file, text)
     };
     let mut diagnostics = diagnostics;
+    crate::reader::sort_by_line(&mut diagnostics);
     if diagnostics.is_empty() && commands.len() > SCRIPT_COMMANDS_MAX {
         diagnostics.push(Diagnostic {
             file: file.to_owned(),
@@ -252,7 +256,7 @@ fn parse_toml(file: &str, text: &str) -> (Vec<Scripted>, Vec<Diagnostic>) {
         }
         top.finish(&mut src);
     }
-    (out, src.diagnostics)
+    (out, src.into_diagnostics())
 }
 
 fn toml_command(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Scripted> {

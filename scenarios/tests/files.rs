@@ -173,14 +173,13 @@ fn faults_are_checked() {
         &edit(SCENARIO, "kind = \"error_rate\"", "kind = \"gremlins\""),
         &[
             "f.toml:21: key 'faults[1].kind': unknown fault kind \"gremlins\" (known: error_rate, latency, memory_leak, throughput, kpi, dependency_load, session_format)",
-            "f.toml:22: key 'faults[1].add': unknown key (known keys here: flag, fraction, kind, onset, onset_weight, segment)",
         ],
     );
     check(
         &edit(SCENARIO, "add = 0.05", "fraction = 2"),
         &[
-            "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
             "f.toml:20: key 'faults[1].add': an error_rate fault needs `add` (absolute increase) or `multiply`",
+            "f.toml:22: key 'faults[1].fraction': 2 is out of range 0..=1",
         ],
     );
     check(
@@ -557,6 +556,329 @@ fn a_gate_takes_bounds_only() {
         [
             "f.toml:35: key 'migration.phases[3].gates[1].judge': a migration gate takes bounds only (judge = \"threshold\"), not 'cusum'"
         ]
+    );
+}
+
+/// A plan that named `backfill` twice validated, then panicked at the end of
+/// the run ("time went backwards"): the world keeps one start and one end per
+/// phase, and the second backfill's start came after the first one's end.
+#[test]
+fn a_migration_plan_naming_a_phase_twice_is_an_error_not_a_panic_at_the_end_of_the_run() {
+    let safe = scenarios::catalog::policy("expand-contract-safe").expect("preset").text;
+    let text = edit(
+        safe,
+        "{ phase = \"contract\", duration = \"5m\" },",
+        "{ phase = \"contract\", duration = \"5m\" },\n  { phase = \"backfill\" },",
+    );
+    check(
+        &text,
+        &[
+            "f.toml:42: key 'migration.phases[6].phase': phase \"backfill\" is already phases[3]; a plan runs each phase once",
+        ],
+    );
+}
+
+/// Problems were listed in the order the reader met them: a `rollout_at`
+/// past the end (line 4) came after a bad `traffic.rps` (line 7), because
+/// the horizon is checked once every table is read.
+#[test]
+fn diagnostics_are_in_line_order() {
+    check(
+        &edit(
+            &edit(SCENARIO, "rollout_at = \"10m\"", "rollout_at = \"3h\""),
+            "rps = 400",
+            "rps = -1",
+        ),
+        &[
+            "f.toml:4: key 'rollout_at': 3h is not before the end of the run (2h)",
+            "f.toml:7: key 'traffic.rps': -1 is out of range 0..=10000000",
+        ],
+    );
+}
+
+/// `steps = []` was reported on line 1 (the top table) instead of the line
+/// that sets it.
+#[test]
+fn the_step_count_error_points_at_the_steps_line() {
+    check(
+        &edit(
+            POLICY,
+            "steps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]",
+            "steps = []",
+        ),
+        &[&format!(
+            "f.toml:3: key 'steps': expected 1 to {} steps, found 0",
+            sim_core::limits::STEPS_MAX
+        )],
+    );
+}
+
+/// Only the root problem is reported: an error that follows from another
+/// one names keys the user never got wrong. Each of these used to add a
+/// second, misleading error.
+#[test]
+fn follow_on_errors_are_not_reported() {
+    // A bad [stable] made every candidate key "unknown (known keys here: )".
+    check(
+        &edit(
+            &edit(SCENARIO, "error_rate = 0.001", "error_rate = 2"),
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p99 = 300 }",
+        ),
+        &["f.toml:15: key 'stable.error_rate': 2 is out of range 0..=1"],
+    );
+    // The candidate's keys are still checked without a valid [stable].
+    check(
+        &edit(
+            &edit(SCENARIO, "error_rate = 0.001", "error_rate = 2"),
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p99 = -1 }",
+        ),
+        &[
+            "f.toml:15: key 'stable.error_rate': 2 is out of range 0..=1",
+            "f.toml:19: key 'candidate.latency_ms.p99': -1 is out of range 0.001..=3600000",
+        ],
+    );
+    // A bad segment list made a fault's segment "unknown (none are defined)".
+    let segmented = edit(SCENARIO, "onset = \"0s\"", "onset = \"0s\"\nsegment = \"ios\"");
+    check(
+        &edit(
+            &segmented,
+            "[traffic]",
+            "segments = [ { name = \"ios\", share = 2 } ]\n[traffic]",
+        ),
+        &["f.toml:6: key 'segments[1].share': 2 is out of range 0..=1"],
+    );
+    check(
+        &edit(&segmented, "[traffic]", "segments = \"ios\"\n[traffic]"),
+        &["f.toml:6: key 'segments': expected an array of tables, found string \"ios\""],
+    );
+    // …and a bad flag list, a fault's flag.
+    check(
+        &edit(
+            &edit(SCENARIO, "onset = \"0s\"", "onset = \"0s\"\nflag = \"f\""),
+            "[traffic]",
+            "flags = [\"f\", 1]\n[traffic]",
+        ),
+        &["f.toml:6: key 'flags': expected an array of strings, found an array"],
+    );
+    // An unknown or missing fault kind: which keys apply is unknown.
+    check(
+        &edit(SCENARIO, "kind = \"error_rate\"\n", ""),
+        &["f.toml:20: key 'faults[1].kind': missing; expected a string"],
+    );
+    // An unknown strategy: whether `routing` applies is unknown.
+    check(
+        &edit(
+            POLICY,
+            "strategy = \"canary\"",
+            "strategy = \"canry\"\nrouting = \"sticky\"",
+        ),
+        &["f.toml:2: key 'strategy': unknown strategy \"canry\" (known: canary, big_bang, rolling, blue_green, flag)"],
+    );
+    // A bad candidate p50 made the inherited p99 look "below p50".
+    check(
+        &edit(
+            SCENARIO,
+            "[candidate]",
+            "[candidate]\nlatency_ms = { p50 = \"slow\", p99 = 30 }",
+        ),
+        &["f.toml:19: key 'candidate.latency_ms.p50': expected a number, found string \"slow\""],
+    );
+}
+
+/// `pause = "5 min"` was told it "needs a unit", which it has.
+#[test]
+fn a_duration_with_a_space_is_told_to_drop_it() {
+    check(
+        &edit(POLICY, "pause = \"10m\"", "pause = \"5 min\""),
+        &["f.toml:3: key 'steps[1].pause': bad duration \"5 min\": no spaces allowed; write \"5m\""],
+    );
+}
+
+/// The kind of a file was guessed from any line starting with `strategy`:
+/// a scenario whose description has such a line was read as a policy, a
+/// policy with a quoted `"strategy"` key as a scenario, and a policy that
+/// lost its `strategy` line got a scenario's errors. The kind is now
+/// decided from the parsed top-level keys.
+#[test]
+fn the_file_kind_comes_from_the_top_level_keys_not_from_a_line() {
+    use scenarios::{FileKind, Loaded, parse_any};
+    let described = edit(
+        SCENARIO,
+        "description = \"d\"",
+        "description = \"\"\"\nA canary whose\nstrategy is beside the point.\"\"\"",
+    );
+    assert_eq!(FileKind::of(&described), FileKind::Scenario);
+    assert!(matches!(parse_any("f.toml", &described), Ok(Loaded::Scenario(_))));
+    let quoted = edit(POLICY, "strategy = ", "\"strategy\" = ");
+    assert_eq!(FileKind::of(&quoted), FileKind::Policy);
+    assert!(matches!(parse_any("f.toml", &quoted), Ok(Loaded::Policy(_))));
+    let strategyless = edit(POLICY, "strategy = \"canary\"\n", "");
+    assert_eq!(FileKind::of(&strategyless), FileKind::Policy);
+    let got: Vec<String> = parse_any("f.toml", &strategyless)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(got, ["f.toml:1: key 'strategy': missing; expected a string"]);
+    let script = "[[command]]\nat = \"1m\"\ncommand = \"rollback\"\n";
+    assert_eq!(FileKind::of(script), FileKind::Script);
+    assert!(matches!(parse_any("s.toml", script), Ok(Loaded::Script(c)) if c.len() == 1));
+    let jsonl = "{\"t_s\": 60, \"type\": \"command\", \"command\": \"hold\"}\n";
+    assert_eq!(FileKind::of(jsonl), FileKind::Script);
+    // A key of another kind is read as what it is: an unknown key, named.
+    let mixed = edit(SCENARIO, "name = \"s\"", "name = \"s\"\nstrategy = \"canary\"");
+    assert_eq!(FileKind::of(&mixed), FileKind::Scenario);
+    let got = parse_any("f.toml", &mixed).err().unwrap_or_default();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].line, got[0].key.as_str()), (2, "strategy"));
+}
+
+/// `FileKind::of` decides by the readers' top-level keys: each list is
+/// exactly what its reader knows (the "known keys here" of an unknown key).
+#[test]
+fn the_top_level_key_lists_are_the_readers_own() {
+    let known = |d: Vec<scenarios::Diagnostic>| -> Vec<String> {
+        let d = d.into_iter().find(|d| d.key == "zzz").expect("zzz is unknown");
+        let list = d.message.split("known keys here: ").nth(1).expect("a list");
+        list.trim_end_matches(')').split(", ").map(str::to_owned).collect()
+    };
+    let sorted = |keys: &[&str]| {
+        let mut v: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        v.sort();
+        v
+    };
+    let scenario = parse_scenario("f.toml", &format!("zzz = 1\n{SCENARIO}")).unwrap_err();
+    assert_eq!(known(scenario), sorted(&scenarios::scenario::TOP_KEYS));
+    let policy = parse_policy("f.toml", &format!("zzz = 1\n{POLICY}")).unwrap_err();
+    assert_eq!(known(policy), sorted(&scenarios::policy::TOP_KEYS));
+    let script = scenarios::script::parse("s.toml", "zzz = 1\n[[command]]\nat = \"1m\"\ncommand = \"hold\"\n");
+    assert_eq!(known(script.unwrap_err()), sorted(&scenarios::script::TOP_KEYS));
+}
+
+/// A built-in scenario cannot read files: its `policy` names a preset.
+#[test]
+fn a_builtin_scenarios_policy_is_a_preset() {
+    let with = |policy: &str| edit(SCENARIO, "duration = ", &format!("policy = {policy:?}\nduration = "));
+    check(&with("rolling"), &[]);
+    let presets: Vec<&str> = catalog::POLICIES.iter().map(|b| b.name).collect();
+    check(
+        &with("p.toml"),
+        &[&format!(
+            "f.toml:3: key 'policy': no such policy preset \"p.toml\"; a built-in scenario names a preset ({})",
+            presets.join(", ")
+        )],
+    );
+}
+
+/// Values that were accepted and meant nothing: segments covering more
+/// than all of the traffic, a rollout whose every step sends it nothing, a
+/// score whose every weight is 0 (a weighted mean of 0 / 0).
+#[test]
+fn meaningless_values_are_errors() {
+    check(
+        &edit(
+            SCENARIO,
+            "[traffic]",
+            "segments = [ { name = \"ios\", share = 0.6 }, { name = \"web\", share = 0.5 } ]\n[traffic]",
+        ),
+        &["f.toml:6: key 'segments': the shares add up to 1.1; segments are parts of the traffic, at most 1 in all"],
+    );
+    // Shares that add up to 1 in floating point only nearly are fine.
+    check(
+        &edit(
+            SCENARIO,
+            "[traffic]",
+            "segments = [ { name = \"a\", share = 0.1 }, { name = \"b\", share = 0.2 }, { name = \"c\", share = 0.7 } ]\n[traffic]",
+        ),
+        &[],
+    );
+    check(
+        &edit(
+            POLICY,
+            "steps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]",
+            "steps = [ { weight = 0, pause = \"10m\" }, { weight = 0 } ]",
+        ),
+        &["f.toml:3: key 'steps': every step has weight 0: the rollout would never move any traffic"],
+    );
+    let scored = edit(
+        POLICY,
+        "checks = [\n  { metric = \"error_rate\", max_increase = 0.01 },",
+        "score = { pass = 95, marginal = 75, weights = { errors = 0, latency = 0 } }\nchecks = [\n  { metric = \"error_rate\", judge = \"mann_whitney\", confidence = 0.98, group = \"errors\" },\n  { metric = \"latency_p95_ms\", judge = \"mann_whitney\", confidence = 0.98, group = \"latency\" },",
+    );
+    check(
+        &scored,
+        &["f.toml:8: key 'analysis.score.weights': every weight is 0: the score, a weighted mean, would be 0 / 0"],
+    );
+    check(&scored.replace("errors = 0,", "errors = 1,"), &[]);
+}
+
+/// `latency_ms = { p95 = … }` was an unknown key. Any two of p50, p95 and
+/// p99 now fit the log-normal; all three must agree within 1 %.
+#[test]
+fn latency_takes_any_two_of_p50_p95_and_p99() {
+    use sim_core::latency::{LogNormal, Z95};
+    let latency = |l: &str| {
+        edit(
+            SCENARIO,
+            "latency_ms = { p50 = 40, p99 = 200 }",
+            &format!("latency_ms = {l}"),
+        )
+    };
+    let stable = |l: &str| {
+        let s = parse_scenario("f.toml", &latency(l)).unwrap_or_else(|d| panic!("{l}: {d:?}"));
+        (s.stable.latency_ms_p50, s.stable.latency_ms_p99)
+    };
+    let p95 = LogNormal::from_p50_p99(40.0, 200.0).at_z(Z95);
+    for l in [
+        format!("{{ p50 = 40, p95 = {p95} }}"),
+        format!("{{ p95 = {p95}, p99 = 200 }}"),
+        format!("{{ p50 = 40, p95 = {p95}, p99 = 200 }}"),
+    ] {
+        let (p50, p99) = stable(&l);
+        assert!(
+            (p50 - 40.0).abs() < 1e-9 && (p99 - 200.0).abs() < 1e-9,
+            "{l}: {p50}, {p99}"
+        );
+    }
+    // Within 1 %: accepted; the model keeps p50 and p99 as written.
+    assert_eq!(
+        stable(&format!("{{ p50 = 40, p95 = {}, p99 = 200 }}", p95 * 1.009)),
+        (40.0, 200.0)
+    );
+    check(
+        &latency("{ p50 = 40, p95 = 150, p99 = 200 }"),
+        &[&format!(
+            "f.toml:16: key 'stable.latency_ms': p95 (150) does not fit the log-normal through p50 (40) and p99 (200), whose p95 is {p95:.1}; give two of the three, or three that agree within 1 %"
+        )],
+    );
+    check(
+        &latency("{ p95 = 100 }"),
+        &["f.toml:16: key 'stable.latency_ms': needs two of p50, p95 and p99 (a log-normal is fitted to them)"],
+    );
+    check(
+        &latency("{ p50 = 40, p95 = 30 }"),
+        &["f.toml:16: key 'stable.latency_ms': p95 (30) is below p50 (40)"],
+    );
+    check(
+        &latency("{ p95 = 300, p99 = 200 }"),
+        &["f.toml:16: key 'stable.latency_ms': p99 (200) is below p95 (300)"],
+    );
+    // A candidate's lone p95 keeps stable's median and refits through it.
+    let text = edit(
+        SCENARIO,
+        "[candidate]",
+        &format!("[candidate]\nlatency_ms = {{ p95 = {} }}", p95 * 2.0),
+    );
+    let s = parse_scenario("f.toml", &text).unwrap();
+    assert_eq!(s.candidate.latency_ms_p50, 40.0);
+    let fitted = LogNormal::from_p50_p99(s.candidate.latency_ms_p50, s.candidate.latency_ms_p99).at_z(Z95);
+    assert!((fitted / (p95 * 2.0) - 1.0).abs() < 1e-9, "{fitted}");
+    check(
+        &edit(SCENARIO, "[candidate]", "[candidate]\nlatency_ms = { p95 = 30 }"),
+        &["f.toml:19: key 'candidate.latency_ms': with the inherited p50 (40), p95 (30) is below it"],
     );
 }
 

@@ -308,7 +308,9 @@ pub struct Scenario {
     pub flag_propagation: SimDuration,
     /// A schema change shipped with the release, if any.
     pub migration: Option<MigrationWorld>,
-    /// The policy runs of this scenario use when none is named.
+    /// The policy runs of this scenario use when none is named: a preset
+    /// name, or a policy file's path as resolved against the scenario's
+    /// folder by the reader.
     pub policy: Option<String>,
 }
 

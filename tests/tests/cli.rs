@@ -253,6 +253,66 @@ fn files_work_like_builtins() {
     );
 }
 
+/// A scenario's `policy = "p.toml"` was looked up in the current folder, and
+/// only when the scenario ran: the scenario worked from its own folder and
+/// failed from any other, and `validate` said nothing. It is now resolved
+/// against the scenario file's folder (as `traffic.csv` is) and checked at
+/// validation.
+#[test]
+fn a_scenarios_policy_file_is_found_beside_it_and_checked_at_validation() {
+    let text = ok(&["scenarios", "show", "checkout-error-spike", "--format", "toml"]);
+    let with_policy = |policy: &str| text.replacen("duration = ", &format!("policy = {policy:?}\nduration = "), 1);
+    let scenario = temp_file("own-policy", "s.toml", &with_policy("p.toml"));
+    let policy_text = ok(&["policies", "show", "fast-promotion", "--format", "toml"]);
+    temp_file("own-policy", "p.toml", &policy_text);
+    assert_ne!(std::env::current_dir().unwrap(), scenario.parent().unwrap());
+    let s = scenario.to_str().unwrap();
+    let v = json(&["run", s, "--seed", "7", "--format", "json"]);
+    assert_eq!(v["policy"], "fast-promotion");
+    let v = ok(&["validate", s]);
+    assert!(v.contains("(scenario checkout-error-spike)"), "{v}");
+    // A preset name is still a preset.
+    let preset = temp_file("own-policy", "preset.toml", &with_policy("rolling"));
+    let v = json(&["run", preset.to_str().unwrap(), "--seed", "7", "--format", "json"]);
+    assert_eq!(v["policy"], "rolling");
+    // An unknown name or a missing file: file, line and key, at validation.
+    let line = text.lines().position(|l| l.starts_with("duration = ")).unwrap() + 1;
+    for (name, policy, message) in [
+        (
+            "unknown.toml",
+            "rollingg",
+            "no such policy preset or file \"rollingg\" (presets: default,",
+        ),
+        ("missing.toml", "gone.toml", "no such policy file "),
+    ] {
+        let path = temp_file("own-policy", name, &with_policy(policy));
+        let p = path.to_str().unwrap();
+        for args in [vec!["validate", p], vec!["run", p]] {
+            let o = aviary(&args);
+            assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{args:?}");
+            assert!(
+                o.stderr.contains(&format!("{p}:{line}: key 'policy': {message}")),
+                "{args:?}: {}",
+                o.stderr
+            );
+        }
+    }
+    // A policy file with problems: validating the scenario reports them.
+    temp_file(
+        "own-policy",
+        "bad-p.toml",
+        &policy_text.replacen("strategy = \"canary\"", "strategy = \"canry\"", 1),
+    );
+    let path = temp_file("own-policy", "bad-policy.toml", &with_policy("bad-p.toml"));
+    let o = aviary(&["validate", path.to_str().unwrap()]);
+    assert_eq!((o.code, o.stdout.as_str()), (2, ""));
+    assert!(
+        o.stderr.contains("bad-p.toml:") && o.stderr.contains("key 'strategy': unknown strategy"),
+        "{}",
+        o.stderr
+    );
+}
+
 /// Bad input: a clear message naming file, line and key; exit 2; no output.
 #[test]
 fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
@@ -386,28 +446,81 @@ fn a_bad_csv_is_reported_with_its_own_line() {
     assert!(o.stderr.contains("key 'traffic.csv'"), "{}", o.stderr);
 }
 
-/// `run --plot` writes a PNG (and nothing half-written), and an unwritable
-/// path is a clear error with exit status 2.
+/// `run --plot` writes a PNG, or SVG for a `.svg` name, through a temporary
+/// file of its own beside the target. It used to write `NAME.partial.png`
+/// (overwriting a user's file of that name), leave it behind on an error,
+/// answer an unwritable path with the backend's Debug dump, and write PNG
+/// bytes whatever the extension.
 #[test]
-fn run_plots_a_png_timeline() {
-    let dir = temp_file("plot", "keep.txt", "");
-    let png = dir.with_file_name("t.png");
-    let o = aviary(&[
-        "run",
-        "checkout-error-spike",
-        "--seed",
-        "7",
-        "--format",
-        "json",
-        "--plot",
-        png.to_str().unwrap(),
-    ]);
+fn run_plots_a_png_or_svg_timeline_and_nothing_else() {
+    let dir = temp_file("plot", "keep.txt", "").parent().unwrap().to_owned();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let plot = |target: &str| {
+        aviary(&[
+            "run",
+            "checkout-error-spike",
+            "--seed",
+            "7",
+            "--format",
+            "json",
+            "--plot",
+            target,
+        ])
+    };
+    let png = dir.join("t.png");
+    let partial = dir.join("t.partial.png");
+    std::fs::write(&partial, "the user's own file").unwrap();
+    std::fs::write(&png, "an old plot").unwrap();
+    let o = plot(png.to_str().unwrap());
     assert_eq!(o.code, 0, "{}", o.stderr);
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
     assert!(bytes.len() > 10_000);
-    assert!(!png.with_extension("partial.png").exists());
-    let o = aviary(&["run", "checkout-error-spike", "--plot", "/nonexistent-dir/t.png"]);
-    assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("t.png"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(&partial).unwrap(), "the user's own file");
+    let svg = dir.join("t.svg");
+    let o = plot(svg.to_str().unwrap());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+        "{}",
+        &text[..80]
+    );
+    assert!(text.contains("checkout-error-spike"));
+    assert_eq!(
+        files(),
+        ["keep.txt", "t.partial.png", "t.png", "t.svg"],
+        "no stray file"
+    );
+    // Errors: a human message, exit 2, nothing on stdout, no stray file.
+    let folder = dir.join("a-folder.png");
+    std::fs::create_dir(&folder).unwrap();
+    let missing = dir.join("no-such-folder").join("t.png");
+    for (target, message) in [
+        (
+            missing.to_str().unwrap().to_owned(),
+            format!("the folder {} does not exist", missing.parent().unwrap().display()),
+        ),
+        (folder.to_str().unwrap().to_owned(), "it is a folder".to_owned()),
+        (
+            dir.join("t.jpg").to_str().unwrap().to_owned(),
+            "the file name must end in .png or .svg".to_owned(),
+        ),
+    ] {
+        let o = plot(&target);
+        assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{target}");
+        assert_eq!(o.stderr, format!("error: cannot plot to {target}: {message}\n"));
+    }
+    assert_eq!(
+        files(),
+        ["a-folder.png", "keep.txt", "t.partial.png", "t.png", "t.svg"],
+        "no stray file after an error"
+    );
 }

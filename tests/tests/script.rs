@@ -155,3 +155,43 @@ fn every_command_name_round_trips() {
         assert_eq!(commands[0].command.name(), name);
     }
 }
+
+/// `aviary validate` reads a script as a script (it used to read every file
+/// without a `strategy` line as a scenario).
+#[test]
+fn validate_reads_scripts() {
+    let toml = temp_file(
+        "validate-script",
+        "s.toml",
+        "[[command]]\nat = \"1m\"\ncommand = \"rollback\"\n",
+    );
+    let jsonl = temp_file(
+        "validate-script",
+        "s.jsonl",
+        "{\"t_s\": 60, \"type\": \"command\", \"command\": \"hold\"}\n{\"t_s\": 90, \"type\": \"command\", \"command\": \"resume\"}\n",
+    );
+    let v = ok(&["validate", toml.to_str().unwrap(), jsonl.to_str().unwrap()]);
+    assert_eq!(
+        v,
+        format!(
+            "ok: {} (script, 1 command)\nok: {} (script, 2 commands)\n",
+            toml.display(),
+            jsonl.display()
+        )
+    );
+    let bad = temp_file(
+        "validate-script",
+        "bad.toml",
+        "[[command]]\nat = \"1m\"\ncommand = \"rolback\"\n",
+    );
+    let o = aviary(&["validate", bad.to_str().unwrap()]);
+    assert_eq!((o.code, o.stdout.as_str()), (2, ""));
+    assert!(
+        o.stderr.contains(&format!(
+            "{}:3: key 'command[1].command': unknown command",
+            bad.display()
+        )),
+        "{}",
+        o.stderr
+    );
+}

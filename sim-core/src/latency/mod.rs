@@ -24,6 +24,8 @@ pub mod prometheus;
 
 /// z such that Φ(z) = 0.99.
 pub const Z99: f64 = 2.326_347_874_040_841;
+/// z such that Φ(z) = 0.95.
+pub const Z95: f64 = 1.644_853_626_951_472_2;
 
 /// Number of finite buckets; bucket `i` covers `(bound(i-1), bound(i)]`.
 pub const BUCKETS: usize = 64;
@@ -80,6 +82,29 @@ impl LogNormal {
         let mu = libm::log(p50);
         let sigma = (libm::log(p99) - mu) / Z99;
         LogNormal { mu, sigma }
+    }
+
+    /// Fits `p50` and `p95` (milliseconds, `0 < p50 <= p95`).
+    pub fn from_p50_p95(p50: f64, p95: f64) -> LogNormal {
+        debug_assert!(p50 > 0.0 && p95 >= p50);
+        let mu = libm::log(p50);
+        let sigma = (libm::log(p95) - mu) / Z95;
+        LogNormal { mu, sigma }
+    }
+
+    /// Fits `p95` and `p99` (milliseconds, `0 < p95 <= p99`).
+    pub fn from_p95_p99(p95: f64, p99: f64) -> LogNormal {
+        debug_assert!(p95 > 0.0 && p99 >= p95);
+        let sigma = (libm::log(p99) - libm::log(p95)) / (Z99 - Z95);
+        let mu = libm::log(p95) - sigma * Z95;
+        LogNormal { mu, sigma }
+    }
+
+    /// The latency `z` standard deviations from the median on the log
+    /// scale: `exp(mu + sigma·z)`, so `at_z(0)` is the median and
+    /// `at_z(Z99)` the 99th percentile.
+    pub fn at_z(&self, z: f64) -> f64 {
+        libm::exp(self.mu + self.sigma * z)
     }
 
     /// P(latency ≤ x ms).
@@ -282,6 +307,19 @@ mod tests {
         assert!((d.quantile(0.5) - 40.0).abs() < 1e-9);
         assert!((d.quantile(0.99) - 200.0).abs() < 1e-6);
         assert!((d.cdf(200.0) - 0.99).abs() < 1e-9);
+    }
+
+    /// Any two of p50, p95 and p99 give the same log-normal.
+    #[test]
+    fn any_two_quantiles_fit_the_same_lognormal() {
+        let d = LogNormal::from_p50_p99(40.0, 200.0);
+        let (p50, p95, p99) = (d.at_z(0.0), d.at_z(Z95), d.at_z(Z99));
+        assert!((p50 - 40.0).abs() < 1e-9 && (p99 - 200.0).abs() < 1e-9);
+        assert!((d.quantile(0.95) - p95).abs() < 1e-6);
+        for fit in [LogNormal::from_p50_p95(p50, p95), LogNormal::from_p95_p99(p95, p99)] {
+            assert!((fit.mu - d.mu).abs() < 1e-12, "{fit:?}");
+            assert!((fit.sigma - d.sigma).abs() < 1e-12, "{fit:?}");
+        }
     }
 
     #[test]
