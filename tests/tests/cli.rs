@@ -151,7 +151,14 @@ fn batch_json_has_the_contract_keys() {
     // group without harmed runs has no detection or escape rate.
     assert!(groups[2]["detection_rate"].is_number() && groups[2]["false_alarm_rate"].is_number());
     for g in groups {
-        for k in ["runs", "fault_runs", "false_alarms", "detected", "escaped", "blind_promotion_rate"] {
+        for k in [
+            "runs",
+            "fault_runs",
+            "false_alarms",
+            "detected",
+            "escaped",
+            "blind_promotion_rate",
+        ] {
             assert!(g.get(k).is_some(), "missing {k}");
         }
         assert!(g["false_alarm_rate_ci95"].as_array().is_some_and(|a| a.len() == 2));
