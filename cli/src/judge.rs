@@ -284,6 +284,8 @@ fn mann_whitney(a: MannWhitneyArgs) -> Result<String, Failure> {
         "ci_low": finite(r.ci_low),
         "ci_high": finite(r.ci_high),
         "estimate": finite(r.estimate),
+        "r_estimate": finite(r.r_estimate),
+        "median": finite(r.median),
         "effect_size": finite(r.effect_size),
         "deviation": finite(r.deviation),
     })))

@@ -13,8 +13,8 @@ use sim_core::judges::control_charts::{
     ControlChart, Cusum, Ewma, Shewhart, Side, Sprt, SprtDecision, cusum_alarms, standardise,
 };
 use sim_core::judges::mann_whitney::{
-    Classification, Direction, EffectSizeMeasure, MannWhitneyParams, NanStrategy, classify, cles, mean_inequality,
-    remove_outliers, shift_interval, wilcoxon_statistic,
+    Classification, Direction, EffectSizeMeasure, MannWhitneyParams, NanStrategy, classify, cles, kayenta_estimate,
+    mean_inequality, remove_outliers, shift_interval, wilcoxon_statistic,
 };
 use sim_core::judges::naive::{
     IntervalCounts, cumulative_welch, cumulative_z_tests, first_rejection, peeking_false_alarm,
@@ -472,7 +472,7 @@ fn r_wilcox(x: &[f64], y: &[f64], confidence: f64, tol: f64) -> (f64, f64, f64) 
 
 /// Kayenta's estimate (MannWhitney.scala): the same root finder on R's
 /// statistic, but with the continuity correction kept.
-fn kayenta_estimate(x: &[f64], y: &[f64]) -> f64 {
+fn kayenta_estimate_by_hand(x: &[f64], y: &[f64]) -> f64 {
     let mumin = x.iter().copied().fold(f64::INFINITY, f64::min) - y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mumax = x.iter().copied().fold(f64::NEG_INFINITY, f64::max) - y.iter().copied().fold(f64::INFINITY, f64::min);
     zeroin(|d| r_wdiff(x, y, d, 0.0, true), mumin, mumax, 1e-4)
@@ -507,24 +507,28 @@ fn kayenta_interval_cases() {
         close(r_hi, hi, 1e-6, id);
         close(r_est, est, 1e-6, id);
 
+        // The library is the same root finder on the same statistic ...
         let s = shift_interval(&x, &y, conf).unwrap();
-        let (f_lo, f_hi, f_est) = r_wilcox(&x, &y, conf, 1e-12);
-        close(s.low, f_lo, 1e-11, id);
-        close(s.high, f_hi, 1e-11, id);
-        close(s.estimate, f_est, 1e-11, id);
+        close(s.low, r_lo, 1e-12, id);
+        close(s.high, r_hi, 1e-12, id);
+        close(s.estimate, r_est, 1e-12, id);
+        // ... and its exact ends are that root finder's limit.
+        let (f_lo, f_hi, _) = r_wilcox(&x, &y, conf, 1e-12);
+        close(s.exact_low, f_lo, 1e-11, id);
+        close(s.exact_high, f_hi, 1e-11, id);
 
         if id.ends_with("problem-case") {
             let range = (x.iter().copied().fold(f64::INFINITY, f64::min) - y.iter().copied().fold(f64::MIN, f64::max))
                 ..=(x.iter().copied().fold(f64::MIN, f64::max) - y.iter().copied().fold(f64::INFINITY, f64::min));
             assert_eq!((lo, hi), (*range.start(), *range.end()), "{id}: R returns the range");
+            assert_eq!((s.low, s.high), (lo, hi), "{id}: so does the library");
             assert!(
-                range.contains(&s.low) && range.contains(&s.high) && s.low <= s.high,
+                range.contains(&s.exact_low) && range.contains(&s.exact_high) && s.exact_low <= s.exact_high,
                 "{id}"
             );
         } else {
-            close(s.low, lo, 1e-4, id);
-            close(s.high, hi, 1e-4, id);
-            close(s.estimate, est, 1e-4, id);
+            close(s.exact_low, lo, 1e-4, id);
+            close(s.exact_high, hi, 1e-4, id);
         }
     }
 }
@@ -558,7 +562,7 @@ fn kayenta_small_interval_is_exact() {
 fn tied_interval_matches_hand_computation() {
     let (x, y) = ([1.0, 2.0, 4.0], [0.0, 0.0, 0.0, 2.0]);
     let s = shift_interval(&x, &y, 0.8).unwrap();
-    assert_eq!((s.low, s.high, s.estimate), (1.0, 4.0, 2.0));
+    assert_eq!((s.exact_low, s.exact_high, s.median), (1.0, 4.0, 2.0));
     // the same roots from R's literal statistic and root finder
     let (lo, hi, est) = r_wilcox(&x, &y, 0.8, 1e-12);
     close(lo, 1.0, 1e-11, "r lower");
@@ -618,21 +622,28 @@ const CENTI_MS_KAYENTA_ESTIMATE: f64 = 0.8292682310145558;
 /// not the estimate"). Here the middle two of the N = 2050 differences are
 /// d₍₁₀₂₅₎ = 14 and d₍₁₀₂₆₎ = 15, so that statistic is exactly 0 on all of
 /// (14, 15): every point there is a root, and R returns where its root
-/// finder first landed, 14.6245. Kayenta solves the corrected statistic,
-/// which is 0 there too, and lands at 14.6052. The Hodges-Lehmann median
-/// 14.5 is a root of both; it matches R's estimate to half the width of the
-/// zero set (0.5), not to R's 1e-4.
+/// finder first landed, 14.6245, which the library must return too (the
+/// Hodges-Lehmann median 14.5, a root as well, is 0.12 away). Kayenta
+/// solves the corrected statistic, which is 0 there too, and lands at
+/// 14.6052.
 #[test]
 fn whole_ms_latency_sample_matches_r() {
     let (x, y) = (&WHOLE_MS_EXPERIMENT[..], &WHOLE_MS_CONTROL[..]);
     let s = shift_interval(x, y, 0.98).unwrap();
-    assert_eq!((s.low, s.high), (-5.0, 34.0), "exact interval ends");
-    close(s.low, WHOLE_MS_R_LOW, 1e-4, "lower end vs R");
-    close(s.high, WHOLE_MS_R_HIGH, 1e-4, "upper end vs R");
+    assert_eq!((s.exact_low, s.exact_high), (-5.0, 34.0), "exact interval ends");
+    close(s.low, WHOLE_MS_R_LOW, 1e-9, "lower end vs R");
+    close(s.high, WHOLE_MS_R_HIGH, 1e-9, "upper end vs R");
+    close(s.estimate, WHOLE_MS_R_ESTIMATE, 1e-9, "estimate vs R");
+    assert_eq!(s.median, 14.5, "Hodges-Lehmann median");
+    close(
+        kayenta_estimate(x, y).unwrap(),
+        WHOLE_MS_KAYENTA_ESTIMATE,
+        1e-9,
+        "Kayenta's estimate",
+    );
 
-    assert_eq!(s.estimate, 14.5, "Hodges-Lehmann median");
     let estimates = [
-        (s.estimate, "ours"),
+        (s.median, "the median"),
         (WHOLE_MS_R_ESTIMATE, "R's"),
         (WHOLE_MS_KAYENTA_ESTIMATE, "Kayenta's"),
     ];
@@ -652,21 +663,15 @@ fn whole_ms_latency_sample_matches_r() {
     // ... and nowhere outside the gap: both change sign across it.
     assert!(r_wdiff(x, y, 13.5, 0.0, false) > 0.0 && r_wdiff(x, y, 15.5, 0.0, false) < 0.0);
     assert!(wilcoxon_statistic(x, y, 13.5, 0.0) > 0.0 && wilcoxon_statistic(x, y, 15.5, 0.0) < 0.0);
-    close(
-        s.estimate,
-        WHOLE_MS_R_ESTIMATE,
-        0.5 * (15.0 - 14.0),
-        "estimate vs R, half the zero set",
-    );
 
     // The in-test transcriptions of R and Kayenta (independent of the
-    // Python ones) land on the same points with the same root finder.
+    // Python ones and of the library) land on the same points.
     let (lo, hi, est) = r_wilcox(x, y, 0.98, 1e-4);
     close(lo, WHOLE_MS_R_LOW, 1e-9, "in-test R lower end");
     close(hi, WHOLE_MS_R_HIGH, 1e-9, "in-test R upper end");
     close(est, WHOLE_MS_R_ESTIMATE, 1e-9, "in-test R estimate");
     close(
-        kayenta_estimate(x, y),
+        kayenta_estimate_by_hand(x, y),
         WHOLE_MS_KAYENTA_ESTIMATE,
         1e-9,
         "in-test Kayenta estimate",
@@ -683,15 +688,21 @@ fn whole_ms_latency_sample_matches_r() {
 fn centi_ms_latency_sample_matches_r() {
     let (x, y) = (&CENTI_MS_EXPERIMENT[..], &CENTI_MS_CONTROL[..]);
     let s = shift_interval(x, y, 0.98).unwrap();
-    close(s.low, CENTI_MS_R_LOW, 1e-4, "lower end vs R");
-    close(s.high, CENTI_MS_R_HIGH, 1e-4, "upper end vs R");
-    close(s.estimate, 1.0, 1e-12, "Hodges-Lehmann median");
-    close(s.estimate, CENTI_MS_R_ESTIMATE, 1e-4, "estimate vs R");
+    close(s.low, CENTI_MS_R_LOW, 1e-9, "lower end vs R");
+    close(s.high, CENTI_MS_R_HIGH, 1e-9, "upper end vs R");
+    close(s.median, 1.0, 1e-12, "Hodges-Lehmann median");
+    close(s.estimate, CENTI_MS_R_ESTIMATE, 1e-9, "estimate vs R");
+    close(
+        kayenta_estimate(x, y).unwrap(),
+        CENTI_MS_KAYENTA_ESTIMATE,
+        1e-9,
+        "Kayenta's estimate",
+    );
 
     assert_eq!(
-        wilcoxon_statistic(x, y, s.estimate, 0.0),
+        wilcoxon_statistic(x, y, s.median, 0.0),
         0.0,
-        "ours is a root of Kayenta's statistic"
+        "the median is a root of Kayenta's statistic"
     );
     assert_eq!(
         wilcoxon_statistic(x, y, CENTI_MS_KAYENTA_ESTIMATE, 0.0),
@@ -708,7 +719,7 @@ fn centi_ms_latency_sample_matches_r() {
     close(hi, CENTI_MS_R_HIGH, 1e-9, "in-test R upper end");
     close(est, CENTI_MS_R_ESTIMATE, 1e-9, "in-test R estimate");
     close(
-        kayenta_estimate(x, y),
+        kayenta_estimate_by_hand(x, y),
         CENTI_MS_KAYENTA_ESTIMATE,
         1e-9,
         "in-test Kayenta estimate",
@@ -781,22 +792,29 @@ fn wilcoxon_statistic_matches_kayenta_r_values() {
     // above the upper, a root-finder artefact. Both exact roots are 0 (61 %
     // of the differences are exactly 0).
     let s = shift_interval(&x, &y, 0.95).unwrap();
-    assert_eq!((s.low, s.high, s.estimate), (0.0, 0.0, 0.0));
+    assert_eq!((s.exact_low, s.exact_high, s.median), (0.0, 0.0, 0.0));
+    // The library returns R's artefacts, as Kayenta does.
+    let (lo, hi, est) = r_wilcox(&x, &y, 0.95, 1e-4);
+    assert_eq!((s.low, s.high, s.estimate), (lo, hi, est));
+    assert!(s.low > s.high, "R's lower end above its upper one");
 }
 
-/// The band edge rule, by hand. Control: eight 0s; experiment: five 0s and
-/// three 1s. Differences: 40 zeros and 24 ones (N = 64), so the estimate is
-/// 0, the band is [0, 0] and both interval ends fall on it.
+/// Heavily tied data, by hand. Control: eight 0s; experiment: five 0s and
+/// three 1s. Differences: 40 zeros and 24 ones (N = 64), so every exact
+/// root is 0: the interval's lower end, the estimate and the band [0, 0].
 ///
 /// At μ = 0 the pooled sample has 13 zeros (average rank 7) and 3 ones
 /// (average rank 15): the experiment's rank sum is 5·7 + 3·15 = 80, so
 /// dz = 80 − 8·9/2 − 8·8/2 = 12; Σ(t³ − t) = (13³ − 13) + (3³ − 3) = 2208;
 /// σ² = (64/12)·(17 − 2208/(16·15)) = 41.6, σ = 6.449806; the statistic is
-/// (12 − ½)/σ = 1.783. That exceeds z = 1.644854 (90 %): the rank test
-/// rejects "Δ = 0" upwards, so the metric is High; at 95 % (z = 1.959964) it
-/// does not, so it passes. (A strict "lower end > 0" would pass both.)
+/// (12 − ½)/σ = 1.783.
+///
+/// Whether the interval lies above the band is then decided by where
+/// Kayenta's root finder stops within its 1e-4 of 0, as in Kayenta: the
+/// classification is `low > 0.25·|estimate|` on the root finder's numbers,
+/// whatever they are.
 #[test]
-fn interval_end_on_the_band_edge_uses_the_test_at_the_edge() {
+fn heavily_tied_data_is_classified_on_the_root_finders_numbers() {
     let control = [0.0; 8];
     let experiment = [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
     close(
@@ -805,18 +823,20 @@ fn interval_end_on_the_band_edge_uses_the_test_at_the_edge() {
         1e-12,
         "statistic",
     );
-    let at = |confidence| {
+    for confidence in [0.90, 0.95] {
+        let s = shift_interval(&experiment, &control, confidence).unwrap();
+        assert_eq!((s.exact_low, s.median), (0.0, 0.0));
+        assert!(s.low.abs() <= 1e-4 && s.kayenta_estimate.abs() <= 1e-4, "{s:?}");
         let p = MannWhitneyParams {
             confidence,
             ..MannWhitneyParams::default()
         };
-        classify(&control, &experiment, &p)
-    };
-    let r90 = at(0.90);
-    assert_eq!((r90.ci_low, r90.estimate), (Some(0.0), Some(0.0)));
-    assert_eq!(r90.classification, Classification::High);
-    assert_eq!(r90.effect_size, None, "control mean 0: the mean ratio is undefined");
-    assert_eq!(at(0.95).classification, Classification::Pass);
+        let r = classify(&control, &experiment, &p);
+        assert_eq!((r.ci_low, r.estimate), (Some(s.low), Some(s.kayenta_estimate)));
+        let high = s.low > 0.25 * s.kayenta_estimate.abs();
+        assert_eq!(r.classification == Classification::High, high, "{confidence}: {s:?}");
+        assert_eq!(r.effect_size, None, "control mean 0: the mean ratio is undefined");
+    }
 }
 
 /// Kayenta's judge defaults (NetflixACAJudge.scala).
