@@ -976,3 +976,23 @@ fn bad_latency_settings_name_line_and_key() {
         &["f.toml:26: key 'monitoring.buckets': 65 buckets; at most 64"],
     );
 }
+
+/// The example files the README runs load, with the models they name.
+#[test]
+fn the_monitoring_examples_load() {
+    use sim_core::model::LatencyModel;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/monitoring");
+    let mut models = Vec::new();
+    for scenario in ["healthy-release", "p99-latency-regression"] {
+        for model in ["exact", "prometheus", "log_histogram"] {
+            let path = dir.join(format!("{scenario}-{model}.toml"));
+            let loaded = scenarios::load_scenario(path.to_str().unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert_eq!(loaded.monitoring.latency.name(), model);
+            models.push(loaded.monitoring.latency.clone());
+        }
+    }
+    assert!(matches!(models[1], LatencyModel::Prometheus { .. }));
+    let policy = scenarios::load_policy(dir.join("p99-gate.toml").to_str().unwrap()).expect("policy");
+    assert_eq!(policy.name, "p99-gate");
+}
