@@ -215,7 +215,7 @@ where
     let mut canary = Vec::new();
     let mut baseline = Vec::new();
     let mut metric = None;
-    let wanted = r.decision.and_then(|d| d.metric);
+    let wanted = r.decision().and_then(|d| d.metric);
     for (t, e) in events {
         if let Event::Analysis { measurements } = e
             && let Some(m) = measurements
@@ -300,7 +300,7 @@ where
             .label("fault onset (ground truth)")
             .legend(legend(MAGENTA));
     }
-    if let Some(d) = r.decision {
+    if let Some(d) = r.decision() {
         let x = minutes(d.at);
         chart
             .draw_series(LineSeries::new(vec![(x, 0.0), (x, top)], BLACK.stroke_width(2)))?

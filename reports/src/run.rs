@@ -155,7 +155,7 @@ impl RunRow {
             escaped: r.escaped(),
             blind_steps: r.blind_steps,
             strategy: r.strategy,
-            decision: r.decision.map(|d| DecisionRow {
+            decision: r.decision().map(|d| DecisionRow {
                 action: d.action.name(),
                 metric: d.metric.map(|m| m.name()),
             }),

@@ -401,7 +401,6 @@ fn finish(sim: Sim<'_, '_>, sc: &Scenario, policy: &Policy, seed: u64, run_index
         healthy: sc.is_healthy(),
         outcome,
         fault_onset,
-        decision: record.decisions.last().copied(),
         decisions: record.decisions,
         mitigation,
         mitigated_at,

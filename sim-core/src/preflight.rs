@@ -40,7 +40,11 @@ pub fn check(sc: &Scenario, policy: &Policy) -> Vec<Finding> {
     let scrapes = per_horizon(sc.duration, sc.monitoring.scrape_interval);
     let analyses = per_horizon(sc.duration, policy.analysis.interval);
     let noise = sc.noise.as_ref().map_or(0, |n| per_horizon(sc.duration, n.period));
-    let estimate = scrapes + analyses + noise + 2 * policy.steps.len() as u64;
+    // Steps and migration phases add a few events each (a start, an end, a
+    // wake-up); a phase's gates are evaluated on the analysis ticks already
+    // counted, and a backfill is one event however many batches it runs.
+    let phases = policy.migration.as_ref().map_or(0, |m| m.phases.len() as u64);
+    let estimate = scrapes + analyses + noise + 2 * policy.steps.len() as u64 + 3 * phases;
     if estimate > EVENTS_PER_RUN_MAX {
         let (side, key) = if scrapes >= analyses {
             (Side::Scenario, "monitoring.scrape_interval")

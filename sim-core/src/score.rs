@@ -147,8 +147,6 @@ pub struct RunResult {
     /// the schema change or the backfill's overload could fail it). `None`:
     /// the release harmed nobody in this run, whatever the scenario holds.
     pub fault_onset: Option<SimTime>,
-    /// The latest decision.
-    pub decision: Option<Decision>,
     /// Every decision that something is wrong, in order.
     pub decisions: Vec<Decision>,
     pub mitigation: Option<MitigationStats>,
@@ -185,6 +183,11 @@ fn secs(t: SimTime) -> f64 {
 }
 
 impl RunResult {
+    /// The latest decision.
+    pub fn decision(&self) -> Option<Decision> {
+        self.decisions.last().copied()
+    }
+
     pub fn requests_total(&self) -> u64 {
         self.stable.requests + self.candidate.requests
     }
@@ -209,7 +212,7 @@ impl RunResult {
     }
 
     pub fn detected_at_s(&self) -> Option<f64> {
-        self.decision.map(|d| secs(d.at))
+        self.decision().map(|d| secs(d.at))
     }
 
     /// The release harmed someone in this run: it counts as a bad release.

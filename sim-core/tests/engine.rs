@@ -413,7 +413,7 @@ fn latency_fault_is_scored_as_slow_requests() {
     assert!(r.blast_slow_requests() > 0);
     assert_eq!(r.outcome, Outcome::RolledBack);
     assert!(matches!(
-        r.decision.and_then(|d| d.metric),
+        r.decision().and_then(|d| d.metric),
         Some(Metric::LatencyP95 | Metric::LatencyP99)
     ));
 }
@@ -470,7 +470,7 @@ fn consecutive_failures_decide_no_earlier_than_counted_failures() {
     for run_index in 0..60 {
         let a = run(&s, &counted, 5, run_index, &mut Discard);
         let b = run(&s, &consecutive, 5, run_index, &mut Discard);
-        let at = |r: &RunResult| r.decision.map_or(u64::MAX, |d| d.at.ms());
+        let at = |r: &RunResult| r.decision().map_or(u64::MAX, |d| d.at.ms());
         assert!(at(&b) >= at(&a), "run {run_index}: consecutive decided earlier");
         compared += 1;
         if at(&b) > at(&a) {

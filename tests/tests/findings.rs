@@ -255,7 +255,7 @@ fn peeking_inflates_false_alarms_the_sequential_test_does_not() {
         .iter()
         .filter(|r| {
             r.false_alarm()
-                && r.decision
+                && r.decision()
                     .is_some_and(|d| d.metric == Some(sim_core::model::Metric::ErrorRate))
         })
         .count();

@@ -127,7 +127,7 @@ fn a_decision_on_data_without_harm_is_not_a_detection() {
     let mut sc = faulty("90s", 0);
     sc.monitoring.ingestion_delay = sim_core::time::SimDuration::from_secs(60);
     for r in runs(&sc, &trigger_happy(PLAYBOOK), 10) {
-        let (onset, d) = (r.fault_onset.unwrap(), r.decision.unwrap());
+        let (onset, d) = (r.fault_onset.unwrap(), r.decision().unwrap());
         assert!(d.at > onset, "run {}: decided after the onset", r.run);
         assert!(r.false_alarm(), "run {}: but on data from before it", r.run);
         assert_eq!(r.detection_time_s(), None);

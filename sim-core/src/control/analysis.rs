@@ -95,7 +95,7 @@ pub struct Analysis<'p> {
     /// Inconclusive measurements per check, in the same scope as failures.
     inconclusive: Vec<u32>,
     /// Some measurement since the step started passed or failed.
-    pub conclusive_in_step: bool,
+    conclusive_in_step: bool,
     judge_states: Vec<JudgeState>,
     /// The last time any check failed a measurement (for "stable for T").
     pub last_failure_at: Option<SimTime>,
@@ -160,6 +160,12 @@ impl<'p> Analysis<'p> {
     pub fn reset_failures(&mut self) {
         self.failures.iter_mut().for_each(|f| *f = 0);
         self.inconclusive.iter_mut().for_each(|f| *f = 0);
+    }
+
+    /// Whether some measurement since the step started passed or failed:
+    /// a step ending without one was passed blind.
+    pub fn conclusive_in_step(&self) -> bool {
+        self.conclusive_in_step
     }
 
     /// A new step starts: nothing is known of it yet, and with

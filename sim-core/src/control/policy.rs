@@ -115,13 +115,13 @@ impl<'p> PolicyController<'p> {
             },
             Wake::StepEnd(i) => {
                 if rollout.stage == Stage::Stepping && rollout.step == Some(i) && !rollout.waiting {
-                    let blind = self.policy.steps[i].weight > 0 && !self.analysis.conclusive_in_step;
+                    let blind = self.policy.steps[i].weight > 0 && !self.analysis.conclusive_in_step();
                     self.step_ends(Some(i), blind, now, Command::NextStep, cx);
                 }
             }
             Wake::PreviewEnd => {
                 if rollout.stage == Stage::Preview {
-                    let blind = !self.analysis.conclusive_in_step;
+                    let blind = !self.analysis.conclusive_in_step();
                     self.step_ends(None, blind, now, Command::Promote, cx);
                 }
             }
