@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+mod compare;
 mod inputs;
 mod judge;
 
@@ -41,6 +42,8 @@ enum Command {
     Run(RunArgs),
     /// Run many seeds of scenarios × policies in parallel and print the scorecard.
     Batch(BatchArgs),
+    /// Compare two policies on the same seeds: B − A per scenario and score, with paired 95 % intervals.
+    Compare(compare::CompareArgs),
     /// The built-in scenario catalog.
     #[command(subcommand)]
     Scenarios(CatalogCmd),
@@ -186,6 +189,7 @@ where
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, io),
         Command::Batch(a) => cmd_batch(a, io),
+        Command::Compare(a) => compare::run(a, io),
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
@@ -325,15 +329,51 @@ fn pretty(v: &impl serde::Serialize) -> String {
     s
 }
 
+/// Runs `seeds` runs of every pair on a pool of `threads` workers, with a
+/// progress bar on a terminal.
+pub(crate) fn run_pairs(
+    pairs: &[Pair<'_>],
+    seeds: u64,
+    seed: u64,
+    threads: Option<usize>,
+    io: &Io<'_>,
+) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
+    if threads == Some(0) {
+        return Err(Failure::Usage("--threads must be at least 1".to_owned()));
+    }
+    let total = pairs.len() as u64 * seeds;
+    let bar = (io.stderr_is_terminal && total >= 200).then(|| {
+        let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
+                .expect("static template"),
+        );
+        bar
+    });
+    let progress = || {
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    };
+    let pool = match threads {
+        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build(),
+        None => rayon::ThreadPoolBuilder::new().build(),
+    }
+    .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
+    let grouped = pool.install(|| run_batch(pairs, seeds, seed, &progress));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(grouped)
+}
+
 fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     if a.seeds == 0 || a.seeds > MAX_SEEDS {
         return Err(Failure::Usage(format!(
             "--seeds must be in 1..={MAX_SEEDS}, got {}",
             a.seeds
         )));
-    }
-    if a.threads == Some(0) {
-        return Err(Failure::Usage("--threads must be at least 1".to_owned()));
     }
     let scenario_args: Vec<String> = if a.scenarios.is_empty() {
         catalog::SCENARIOS.iter().map(|b| b.name.to_owned()).collect()
@@ -387,30 +427,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: &policies[p],
         })
         .collect();
-    let total = pairs.len() as u64 * a.seeds;
-    let bar = (io.stderr_is_terminal && total >= 200).then(|| {
-        let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
-        let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
-                .expect("static template"),
-        );
-        bar
-    });
-    let progress = || {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    };
-    let pool = match a.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build(),
-        None => rayon::ThreadPoolBuilder::new().build(),
-    }
-    .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
-    let grouped = pool.install(|| run_batch(&pairs, a.seeds, a.seed, &progress));
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let grouped = run_pairs(&pairs, a.seeds, a.seed, a.threads, io)?;
     let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         BatchFormat::Table
@@ -541,6 +558,20 @@ fn cmd_validate(files: &[PathBuf], io: &mut Io<'_>) -> Result<String, Failure> {
             Ok(Loaded::Policy(p)) => {
                 out.push_str(&format!("ok: {label} (policy {})\n", p.name));
                 policies_ok.push((label, p));
+            }
+            Ok(Loaded::Suite(suite)) => {
+                for (sl, sc) in &suite.scenarios {
+                    for (pl, po) in &suite.policies {
+                        preflight((sl, sc), (pl, po), &mut diagnostics, io);
+                    }
+                }
+                out.push_str(&format!(
+                    "ok: {label} (suite {}, {} scenarios × {} policies, {} seeds)\n",
+                    suite.name,
+                    suite.scenarios.len(),
+                    suite.policies.len(),
+                    suite.seeds
+                ));
             }
             Ok(Loaded::Script(commands)) => {
                 let n = commands.len();

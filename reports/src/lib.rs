@@ -5,6 +5,7 @@
 //! and snapshots are stable across machines.
 
 pub mod batch;
+pub mod compare;
 pub mod plot;
 pub mod run;
 
@@ -29,6 +30,39 @@ pub fn thousands(n: u64) -> String {
             out.push(',');
         }
         out.push(c);
+    }
+    out
+}
+
+/// An aligned text table: the columns where `left` is true left-aligned,
+/// the rest right-aligned, a rule under the header, two spaces between
+/// columns.
+pub fn text_table<const N: usize>(header: &[&str; N], rows: &[[String; N]], left: &[bool; N]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(w - cell.chars().count());
+            if left[i] {
+                l.push_str(&format!("{cell}{pad}  "));
+            } else {
+                l.push_str(&format!("{pad}{cell}  "));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    line(&rule.iter().map(String::as_str).collect::<Vec<_>>());
+    for row in rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out
 }

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod reader;
 pub mod scenario;
 pub mod script;
+pub mod suite;
 
 use std::path::Path;
 
@@ -51,17 +52,19 @@ pub enum FileKind {
     Scenario,
     Policy,
     Script,
+    Suite,
 }
 
 impl FileKind {
     /// In the order a tie is decided.
-    const ALL: [FileKind; 3] = [FileKind::Scenario, FileKind::Policy, FileKind::Script];
+    const ALL: [FileKind; 4] = [FileKind::Scenario, FileKind::Policy, FileKind::Script, FileKind::Suite];
 
     fn top_keys(self) -> &'static [&'static str] {
         match self {
             FileKind::Scenario => &scenario::TOP_KEYS,
             FileKind::Policy => &policy::TOP_KEYS,
             FileKind::Script => &script::TOP_KEYS,
+            FileKind::Suite => &suite::TOP_KEYS,
         }
     }
 
@@ -103,6 +106,7 @@ pub enum Loaded {
     Scenario(Box<Scenario>),
     Policy(Box<Policy>),
     Script(Vec<sim_core::control::script::Scripted>),
+    Suite(Box<suite::Suite>),
 }
 
 /// Validates a scenario, policy or script file, deciding its kind by its
@@ -114,6 +118,10 @@ pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     match FileKind::of(text) {
         FileKind::Policy => parse_policy(file, text).map(|p| Loaded::Policy(Box::new(p))),
         FileKind::Script => script::parse(file, text).map(Loaded::Script),
+        FileKind::Suite => {
+            let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+            suite::parse(file, text, dir).map(|s| Loaded::Suite(Box::new(s)))
+        }
         FileKind::Scenario => {
             let dir = Path::new(file).parent().filter(|_| !file.starts_with("<built-in>"));
             parse_scenario_in(file, text, dir).map(|s| Loaded::Scenario(Box::new(s)))
@@ -185,6 +193,16 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
         }
     }
     parse_policy(arg, &read_file(Path::new(arg))?)
+}
+
+/// A suite file.
+///
+/// # Errors
+/// Unreadable file, or every problem in it and in the files it names.
+pub fn load_suite(path: &Path) -> Result<suite::Suite, Vec<Diagnostic>> {
+    let label = path.display().to_string();
+    let dir = path.parent().unwrap_or(Path::new(""));
+    suite::parse(&label, &read_file(path)?, dir)
 }
 
 /// A script of timed commands (JSON lines or TOML) from a file.

@@ -296,6 +296,36 @@ impl<'t, 'i> Table<'t, 'i> {
         ok.then_some(out)
     }
 
+    /// A table of names to strings, e.g. `{ false_alarm_rate = "<= 0.01" }`,
+    /// each entry with the span of its value; `None` (with a diagnostic for
+    /// each bad entry) unless every entry is a string.
+    pub fn opt_string_map(
+        &mut self,
+        src: &mut Source<'_>,
+        key: &'static str,
+    ) -> Option<Vec<(String, String, Range<usize>)>> {
+        let t = self.opt_table(src, key)?;
+        let mut entries: Vec<_> = t.table.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (k, v) in entries {
+            let name = k.get_ref().to_string();
+            match v.get_ref().as_str() {
+                Some(text) => out.push((name, text.to_owned(), v.span())),
+                None => {
+                    src.error(
+                        &v.span(),
+                        &t.key_path(&name),
+                        format!("expected a string, found {}", describe(v.get_ref())),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
     pub fn opt_bool(&mut self, src: &mut Source<'_>, key: &'static str) -> Option<bool> {
         self.opt(src, key, "true or false", |v| Ok(v.as_bool()))
     }

@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod command;
+pub mod compare;
 pub mod control;
 pub mod engine;
 pub mod fleet;

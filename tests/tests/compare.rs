@@ -1,0 +1,185 @@
+//! `aviary compare` and suite files: paired differences with intervals
+//! that mean what they say.
+
+use e2e::{aviary, json, temp_file};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sim_core::compare::paired_difference;
+use sim_core::stats::bootstrap_plan;
+
+/// Coverage of the paired interval on a case whose difference is known.
+///
+/// Each of n = 200 pairs draws one uniform U and sets A = [U < 0.10] and
+/// B = [U < 0.13]: correlated indicators, like two policies' false alarms
+/// on the same world, with a true difference of exactly 0.03. Over 400
+/// independent repetitions the 95 % interval must cover 0.03 in 95 % of
+/// them. The coverage count is Binomial(400, p); with p = 0.95 its
+/// standard deviation is 4.4, so the band [360, 396] (−4.5 to +3.6 sd) is
+/// left by chance with probability below 1e-4, while an interval that
+/// covered 90 % or 99 % would leave it.
+#[test]
+fn the_paired_interval_covers_a_known_difference_at_its_rate() {
+    let (n, reps, truth) = (200, 400, 0.03);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut covered = 0;
+    let mut significant = 0;
+    for _ in 0..reps {
+        let u: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+        let a: Vec<(f64, f64)> = u.iter().map(|&u| (f64::from(u8::from(u < 0.10)), 1.0)).collect();
+        let b: Vec<(f64, f64)> = u.iter().map(|&u| (f64::from(u8::from(u < 0.13)), 1.0)).collect();
+        let plan = bootstrap_plan(n, 2000, &mut rng);
+        let d = paired_difference(&a, &b, &plan);
+        let [lo, hi] = d.ci95.expect("defined");
+        covered += usize::from(lo <= truth && truth <= hi);
+        significant += usize::from(d.significant);
+    }
+    assert!((360..=396).contains(&covered), "covered {covered} of {reps}");
+    // Every discordant pair is one way, so an interval never reaches below
+    // 0 unless no pair is discordant (probability 0.97^200 = 0.2 %); most
+    // repetitions find the difference.
+    assert!(significant > reps / 2, "significant in {significant} of {reps}");
+}
+
+/// A policy against itself: every difference is exactly 0.
+#[test]
+fn a_policy_compared_with_itself_shows_no_difference() {
+    let v = json(&[
+        "compare",
+        "checkout-error-spike",
+        "healthy-release",
+        "--policy",
+        "default",
+        "--policy",
+        "default",
+        "--seeds",
+        "40",
+    ]);
+    let diffs = v["differences"].as_array().unwrap();
+    assert_eq!(diffs.len(), 2 * 12);
+    for d in diffs {
+        assert_eq!(d["significant"], false, "{d}");
+        if !d["delta"].is_null() {
+            assert_eq!(d["delta"], 0.0, "{d}");
+            assert_eq!(d["ci95"], serde_json::json!([0.0, 0.0]), "{d}");
+        }
+    }
+    assert_eq!(
+        v["verdicts"],
+        serde_json::json!(["no difference detected at 40 seeds between default and default on any score"])
+    );
+}
+
+/// A real difference: the sequential test catches the +0.9-point regression
+/// of `simpy-peer` that the playbook's +1-point threshold mostly misses
+/// (the README's judges table: 100 % against 29 %, on 500 seeds).
+#[test]
+fn a_real_difference_is_found_with_its_direction() {
+    let v = json(&[
+        "compare",
+        "simpy-peer",
+        "--policy",
+        "default",
+        "--policy",
+        "sequential",
+        "--seeds",
+        "60",
+    ]);
+    let find = |score: &str| {
+        v["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["score"] == score)
+            .cloned()
+            .unwrap()
+    };
+    let rate = find("detection_rate");
+    assert_eq!(rate["significant"], true, "{rate}");
+    assert!(rate["delta"].as_f64().unwrap() > 0.4, "{rate}");
+    let lo = rate["ci95"][0].as_f64().unwrap();
+    assert!(lo > 0.0 && lo <= rate["delta"].as_f64().unwrap());
+    let verdicts: Vec<&str> = v["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        verdicts
+            .iter()
+            .any(|s| s.starts_with("sequential's detection rate on simpy-peer is higher by")),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .any(|s| s.starts_with("sequential detects simpy-peer ") && s.contains(" sooner ["))
+    );
+}
+
+const SUITE: &str = r#"name = "payments"
+seeds = 30
+seed = 5
+scenarios = ["checkout-error-spike", "healthy-release"]
+policies = ["default", "five-percent-canary"]
+[objective]
+minimise = "blast_radius.failed_requests"
+subject_to = { false_alarm_rate = "<= 0.01", time_to_ship_s = "<= 1h" }
+"#;
+
+/// A suite names the scenarios, the two policies, the seeds and the seed.
+#[test]
+fn compare_reads_a_suite() {
+    let path = temp_file("compare_reads_a_suite", "suite.toml", SUITE);
+    let path = path.to_str().unwrap();
+    let v = json(&["compare", path]);
+    assert_eq!(
+        (v["a"].as_str(), v["b"].as_str()),
+        (Some("default"), Some("five-percent-canary"))
+    );
+    assert_eq!((v["seeds"].as_u64(), v["seed"].as_u64()), (Some(30), Some(5)));
+    assert_eq!(v["differences"][0]["runs"], 30);
+    // Flags override the suite.
+    let v = json(&[
+        "compare", path, "--seeds", "12", "--policy", "default", "--policy", "cusum",
+    ]);
+    assert_eq!((v["b"].as_str(), v["seeds"].as_u64()), (Some("cusum"), Some(12)));
+    let validated = e2e::ok(&["validate", path]);
+    assert!(
+        validated.contains("(suite payments, 2 scenarios × 2 policies, 30 seeds)"),
+        "{validated}"
+    );
+}
+
+/// Suite errors name the file, the line and the key, before anything runs.
+#[test]
+fn suite_errors_name_line_and_key() {
+    let bad = SUITE
+        .replace("seeds = 30", "seeds = 30\nseedz = 2")
+        .replace("\"checkout-error-spike\"", "\"checkout-error-spik\"")
+        .replace("minimise = \"blast_radius.failed_requests\"", "minimise = \"failed\"")
+        .replace("\"<= 0.01\"", "\"below 0.01\"")
+        .replace("\"<= 1h\"", "\"<= soon\"");
+    let path = temp_file("suite_errors_name_line_and_key", "suite.toml", &bad);
+    let path = path.to_str().unwrap();
+    let o = aviary(&["compare", path]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stdout.is_empty());
+    for needle in [
+        format!("{path}:3: key 'seedz': unknown key"),
+        format!("{path}:5: key 'scenarios': \"checkout-error-spik\": no such built-in scenario"),
+        format!("{path}:8: key 'objective.minimise': unknown score \"failed\""),
+        format!("{path}:9: key 'objective.subject_to.false_alarm_rate': \"below 0.01\": write a comparison"),
+        format!("{path}:9: key 'objective.subject_to.time_to_ship_s': \"<= soon\": the bound is neither"),
+    ] {
+        assert!(o.stderr.contains(&needle), "missing {needle:?} in:\n{}", o.stderr);
+    }
+}
+
+/// compare needs exactly two policies.
+#[test]
+fn compare_needs_two_policies() {
+    let o = aviary(&["compare", "healthy-release", "--policy", "default"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("compare needs two policies"), "{}", o.stderr);
+}
