@@ -13,6 +13,7 @@ use std::path::PathBuf;
 mod compare;
 mod inputs;
 mod judge;
+mod sweep;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
@@ -44,6 +45,8 @@ enum Command {
     Batch(BatchArgs),
     /// Compare two policies on the same seeds: B − A per scenario and score, with paired 95 % intervals.
     Compare(compare::CompareArgs),
+    /// Sweep a grid of policy (or scenario) key values on the same seeds: suite scores per cell, the Pareto front, the winner.
+    Sweep(sweep::SweepArgs),
     /// The built-in scenario catalog.
     #[command(subcommand)]
     Scenarios(CatalogCmd),
@@ -190,6 +193,7 @@ where
         Command::Run(a) => cmd_run(a, io),
         Command::Batch(a) => cmd_batch(a, io),
         Command::Compare(a) => compare::run(a, io),
+        Command::Sweep(a) => sweep::run(a, io),
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),

@@ -10,7 +10,7 @@ use sim_core::score::{Outcome, RunResult};
 use crate::run::{CsvRow, RunRow};
 use crate::{round, span};
 
-fn mean_ci(m: &MeanCi) -> Value {
+pub(crate) fn mean_ci(m: &MeanCi) -> Value {
     json!({"mean": round(m.mean, 3), "ci95": [round(m.ci95[0], 3), round(m.ci95[1], 3)]})
 }
 
@@ -27,14 +27,14 @@ fn action_times(g: &GroupSummary) -> Value {
     Value::Object(m)
 }
 
-fn spread(s: &Option<Spread>) -> Value {
+pub(crate) fn spread(s: &Option<Spread>) -> Value {
     match s {
         Some(s) => json!({"median": round(s.median, 3), "p90": round(s.p90, 3)}),
         None => json!({"median": null, "p90": null}),
     }
 }
 
-fn rate(r: Option<f64>) -> Value {
+pub(crate) fn rate(r: Option<f64>) -> Value {
     r.map_or(Value::Null, |x| json!(round(x, 4)))
 }
 
@@ -100,7 +100,7 @@ pub fn batch_json(seed: u64, groups: &[GroupSummary]) -> Value {
     json!({"runs": runs, "seed": seed, "groups": groups.iter().map(group_json).collect::<Vec<_>>()})
 }
 
-fn pct(r: Option<f64>) -> String {
+pub(crate) fn pct(r: Option<f64>) -> String {
     r.map_or("—".to_owned(), |x| format!("{:.1}%", x * 100.0))
 }
 
@@ -108,7 +108,7 @@ fn time(s: &Option<Spread>) -> String {
     s.map_or("—".to_owned(), |s| format!("{} / {}", span(s.median), span(s.p90)))
 }
 
-fn count(m: &MeanCi) -> String {
+pub(crate) fn count(m: &MeanCi) -> String {
     if m.mean >= 100.0 {
         format!("{:.0}", m.mean)
     } else {

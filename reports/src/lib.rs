@@ -8,6 +8,7 @@ pub mod batch;
 pub mod compare;
 pub mod plot;
 pub mod run;
+pub mod sweep;
 
 /// Rounds to `digits` decimals; keeps JSON and snapshots stable.
 pub fn round(x: f64, digits: i32) -> f64 {

@@ -12,6 +12,7 @@ pub mod reader;
 pub mod scenario;
 pub mod script;
 pub mod suite;
+pub mod vary;
 
 use std::path::Path;
 
@@ -193,6 +194,31 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
         }
     }
     parse_policy(arg, &read_file(Path::new(arg))?)
+}
+
+/// The text of a built-in or a file named by `arg`, its label, and the
+/// folder its relative paths resolve against (`None` for a built-in).
+///
+/// # Errors
+/// Unknown name or unreadable file.
+pub fn source(arg: &str, scenario: bool) -> Result<(String, String, Option<std::path::PathBuf>), Vec<Diagnostic>> {
+    if !looks_like_path(arg) {
+        let builtin = if scenario {
+            catalog::scenario(arg)
+        } else {
+            catalog::policy(arg)
+        };
+        if let Some(b) = builtin {
+            return Ok((b.label(), b.text.to_owned(), None));
+        }
+        if !Path::new(arg).exists() {
+            let what = if scenario { "scenario" } else { "policy preset" };
+            return Err(file_error(arg, format!("no such built-in {what} or file")));
+        }
+    }
+    let path = Path::new(arg);
+    let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    Ok((arg.to_owned(), read_file(path)?, Some(dir)))
 }
 
 /// A suite file.

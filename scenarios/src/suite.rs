@@ -82,7 +82,8 @@ pub struct Suite {
     pub name: String,
     pub seeds: u64,
     pub seed: u64,
-    /// Each entry as written, and what it loads.
+    /// Each entry (a built-in name, or a file's path resolved against the
+    /// suite's folder) and what it loads.
     pub scenarios: Vec<(String, Scenario)>,
     pub policies: Vec<(String, Policy)>,
     pub objective: Option<Objective>,
@@ -110,15 +111,17 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Suite, Vec<Diagnostic
     };
     let mut scenarios = Vec::new();
     for (entry, line) in raw.scenarios.iter().flatten() {
-        match crate::load_scenario(&resolve(entry)) {
-            Ok(s) => scenarios.push((entry.clone(), s)),
+        let arg = resolve(entry);
+        match crate::load_scenario(&arg) {
+            Ok(s) => scenarios.push((arg, s)),
             Err(d) => diagnostics.extend(entry_errors(file, *line, "scenarios", entry, d)),
         }
     }
     let mut policies = Vec::new();
     for (entry, line) in raw.policies.iter().flatten() {
-        match crate::load_policy(&resolve(entry)) {
-            Ok(p) => policies.push((entry.clone(), p)),
+        let arg = resolve(entry);
+        match crate::load_policy(&arg) {
+            Ok(p) => policies.push((arg, p)),
             Err(d) => diagnostics.extend(entry_errors(file, *line, "policies", entry, d)),
         }
     }

@@ -28,6 +28,7 @@ pub mod preflight;
 pub mod rng;
 pub mod score;
 pub mod stats;
+pub mod sweep;
 pub mod time;
 pub mod timeline;
 pub mod traffic;

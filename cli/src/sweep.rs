@@ -1,0 +1,332 @@
+//! `aviary sweep`: a grid over policy (and scenario) keys, every cell on
+//! the same seeds, scored over the whole suite.
+
+use scenarios::suite::Objective;
+use scenarios::vary::{self, Target, Vary};
+use sim_core::batch::{Pair, summarise};
+use sim_core::model::{Policy, Scenario};
+use sim_core::sweep::{SuiteScores, pareto, suite_scores};
+
+use crate::compare::plan;
+use crate::{Failure, Io, preflight, run_pairs};
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SweepArgs {
+    /// A suite file, or built-in scenario names and scenario files [default: the whole built-in catalog].
+    inputs: Vec<String>,
+    /// A grid axis: KEY=V1,V2,… over a policy key (analysis.checks[0].max_increase=0.005,0.01) or,
+    /// with a `scenario.` prefix, a key of every scenario (scenario.traffic.rps=100,1000); repeat for more axes.
+    #[arg(long, required = true, value_name = "KEY=V1,V2,...")]
+    vary: Vec<String>,
+    /// The policy to vary (a preset name or a file) [default: the suite's one policy, else default].
+    #[arg(long)]
+    policy: Option<String>,
+    /// Runs per scenario and cell [default: the suite's, else 100].
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Master seed [default: the suite's, else 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads [default: all cores]; results are identical for any count.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    format: Option<SweepFormat>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+enum SweepFormat {
+    Table,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// One cell before it runs.
+struct CellInput {
+    vary: Vec<(String, String)>,
+    policy: Policy,
+    /// `None`: the suite's scenarios unchanged.
+    scenarios: Option<Vec<Scenario>>,
+}
+
+/// Every assignment of the axes, the first axis slowest.
+fn grid(axes: &[Vary]) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new()];
+    for axis in axes {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| {
+                (0..axis.values.len()).map(move |i| {
+                    let mut p = prefix.clone();
+                    p.push(i);
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// The text of `base` with every axis of `target` set to its value in
+/// `cell`, read again; an error names the `--vary` argument and the value.
+fn edited(base: &str, axes: &[Vary], cell: &[usize], target: Target) -> Result<String, String> {
+    let mut text = base.to_owned();
+    for (axis, &i) in axes.iter().zip(cell) {
+        if axis.target == target {
+            let v = &axis.values[i];
+            text = vary::set(&text, &axis.path, v).map_err(|e| format!("--vary {}: value {v:?}: {e}", axis.arg))?;
+        }
+    }
+    Ok(text)
+}
+
+fn diagnostics_message(axes: &[Vary], cell: &[usize], target: Target, d: &[scenarios::Diagnostic]) -> String {
+    let which: Vec<String> = axes
+        .iter()
+        .zip(cell)
+        .filter(|(a, _)| a.target == target)
+        .map(|(a, &i)| format!("{}={}", a.key, a.values[i]))
+        .collect();
+    let problems: Vec<String> = d
+        .iter()
+        .map(|d| {
+            if d.key.is_empty() {
+                d.message.clone()
+            } else {
+                format!("key '{}': {}", d.key, d.message)
+            }
+        })
+        .collect();
+    let args: Vec<&str> = axes
+        .iter()
+        .filter(|a| a.target == target)
+        .map(|a| a.arg.as_str())
+        .collect();
+    format!(
+        "--vary {}: with {} the file does not validate: {}",
+        args.join(" --vary "),
+        which.join(", "),
+        problems.join("; ")
+    )
+}
+
+fn objective_text(o: &Objective) -> String {
+    let mut s = format!("minimise {}", o.minimise);
+    if !o.subject_to.is_empty() {
+        let c: Vec<String> = o
+            .subject_to
+            .iter()
+            .map(|c| format!("{} {} {}", c.score, c.cmp.symbol(), c.bound))
+            .collect();
+        s.push_str(&format!(" subject to {}", c.join(", ")));
+    }
+    s
+}
+
+/// The best cell that meets every constraint; the lowest index on a tie.
+fn winner(cells: &[SuiteScores], o: &Objective) -> Option<usize> {
+    let feasible = |s: &SuiteScores| {
+        o.subject_to
+            .iter()
+            .all(|c| s.get(&c.score).is_some_and(|v| c.cmp.holds(v, c.bound)))
+    };
+    let mut best: Option<(usize, f64)> = None;
+    for (i, s) in cells.iter().enumerate() {
+        let Some(v) = s.get(&o.minimise).filter(|_| feasible(s)) else {
+            continue;
+        };
+        if best.is_none_or(|(_, b)| v < b) {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    let axes: Vec<Vary> = a
+        .vary
+        .iter()
+        .map(|v| vary::parse(v))
+        .collect::<Result<_, _>>()
+        .map_err(Failure::Usage)?;
+    let policies: Vec<String> = a.policy.iter().cloned().collect();
+    let mut plan = plan(&a.inputs, &policies, a.seeds, a.seed)?;
+    if plan.policies.is_empty() {
+        plan.policies.push((
+            "default".to_owned(),
+            scenarios::load_policy("default").map_err(Failure::Input)?,
+        ));
+    }
+    let [(policy_arg, base_policy)] = plan.policies.as_slice() else {
+        return Err(Failure::Usage(format!(
+            "sweep varies one policy; the suite names {}: choose one with --policy",
+            plan.policies.len()
+        )));
+    };
+    let objective = suite_objective(&a.inputs)?;
+    let (policy_label, policy_text, _) = scenarios::source(policy_arg, false).map_err(Failure::Input)?;
+    let scenario_texts: Vec<_> = plan
+        .scenarios
+        .iter()
+        .map(|(arg, _)| scenarios::source(arg, true))
+        .collect::<Result<_, _>>()
+        .map_err(Failure::Input)?;
+    let varies_scenarios = axes.iter().any(|x| x.target == Target::Scenario);
+    // Build and validate every cell before anything runs.
+    let mut cells = Vec::new();
+    for cell in grid(&axes) {
+        let text = edited(&policy_text, &axes, &cell, Target::Policy).map_err(Failure::Usage)?;
+        let policy = scenarios::parse_policy(&policy_label, &text)
+            .map_err(|d| Failure::Usage(diagnostics_message(&axes, &cell, Target::Policy, &d)))?;
+        let scenarios = if varies_scenarios {
+            let mut list = Vec::new();
+            for (label, base, dir) in &scenario_texts {
+                let text = edited(base, &axes, &cell, Target::Scenario).map_err(Failure::Usage)?;
+                let sc = scenarios::parse_scenario_in(label, &text, dir.as_deref())
+                    .map_err(|d| Failure::Usage(diagnostics_message(&axes, &cell, Target::Scenario, &d)))?;
+                list.push(sc);
+            }
+            Some(list)
+        } else {
+            None
+        };
+        let vary = axes
+            .iter()
+            .zip(&cell)
+            .map(|(x, &i)| (x.key.clone(), x.values[i].clone()))
+            .collect();
+        cells.push(CellInput {
+            vary,
+            policy,
+            scenarios,
+        });
+    }
+    let base_scenarios: Vec<&Scenario> = plan.scenarios.iter().map(|(_, s)| s).collect();
+    let mut diagnostics = Vec::new();
+    let mut warned = std::collections::BTreeSet::new();
+    for c in &cells {
+        let list: Vec<&Scenario> = c
+            .scenarios
+            .as_ref()
+            .map_or(base_scenarios.clone(), |l| l.iter().collect());
+        for ((arg, _), sc) in plan.scenarios.iter().zip(list) {
+            let mut err = Vec::new();
+            let mut sink = Vec::new();
+            let mut quiet = Io {
+                out: &mut sink,
+                err: &mut err,
+                stdout_is_terminal: false,
+                stderr_is_terminal: false,
+            };
+            preflight((arg, sc), (policy_arg, &c.policy), &mut diagnostics, &mut quiet);
+            // Each distinct warning once, however many cells share it.
+            for line in String::from_utf8_lossy(&err).lines() {
+                if warned.insert(line.to_owned()) {
+                    let _ = writeln!(io.err, "{line}");
+                }
+            }
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(Failure::Input(diagnostics));
+    }
+    // Every cell's pairs, then the base policy's (for the winner's paired
+    // difference).
+    let mut pairs: Vec<Pair<'_>> = Vec::new();
+    for c in &cells {
+        let list: Vec<&Scenario> = c
+            .scenarios
+            .as_ref()
+            .map_or(base_scenarios.clone(), |l| l.iter().collect());
+        pairs.extend(list.into_iter().map(|scenario| Pair {
+            scenario,
+            policy: &c.policy,
+        }));
+    }
+    let with_base = objective.is_some() && !varies_scenarios;
+    if with_base {
+        pairs.extend(base_scenarios.iter().map(|scenario| Pair {
+            scenario,
+            policy: base_policy,
+        }));
+    }
+    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, io)?;
+    let per_cell = plan.scenarios.len();
+    let mut out_cells = Vec::new();
+    for (i, c) in cells.into_iter().enumerate() {
+        let groups = &grouped[i * per_cell..(i + 1) * per_cell];
+        let refs: Vec<&[sim_core::score::RunResult]> = groups.iter().map(Vec::as_slice).collect();
+        let label: Vec<String> = c.vary.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out_cells.push(reports::sweep::Cell {
+            scores: suite_scores(&refs, &label.join("\u{0}")),
+            groups: groups.iter().map(|g| summarise(g)).collect(),
+            vary: c.vary,
+        });
+    }
+    let scores: Vec<SuiteScores> = out_cells.iter().map(|c| c.scores.clone()).collect();
+    let front = pareto(&scores);
+    let win = objective.as_ref().and_then(|o| winner(&scores, o));
+    let mut verdicts = Vec::new();
+    let mut winner_vs_base = None;
+    if let (Some(w), true) = (win, with_base) {
+        let base_groups = &grouped[grouped.len() - per_cell..];
+        let differences: Vec<_> = (0..per_cell)
+            .flat_map(|s| sim_core::compare::compare(&base_groups[s], &grouped[w * per_cell + s]))
+            .collect();
+        let cell_name: Vec<String> = out_cells[w].vary.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cell_name = format!("cell {w} ({})", cell_name.join(", "));
+        let c = reports::compare::Comparison {
+            a: &base_policy.name,
+            b: &cell_name,
+            seeds: plan.seeds,
+            seed: plan.seed,
+            differences: &differences,
+        };
+        verdicts.push(format!(
+            "winner: {cell_name}; against {} on the same seeds:",
+            base_policy.name
+        ));
+        verdicts.extend(reports::compare::verdicts(&c));
+        winner_vs_base = Some(reports::compare::compare_json(&c));
+    } else if objective.is_some() && win.is_none() {
+        verdicts.push("no cell meets every constraint of the objective".to_owned());
+    }
+    let s = reports::sweep::Sweep {
+        policy: &base_policy.name,
+        seeds: plan.seeds,
+        seed: plan.seed,
+        cells: &out_cells,
+        pareto: &front,
+        winner: win,
+        objective: objective.as_ref().map(objective_text),
+        winner_vs_base,
+        verdicts,
+    };
+    let format = a.format.unwrap_or(if io.stdout_is_terminal {
+        SweepFormat::Table
+    } else {
+        SweepFormat::Json
+    });
+    Ok(match format {
+        SweepFormat::Table => reports::sweep::sweep_table(&s),
+        SweepFormat::Json => crate::pretty(&reports::sweep::sweep_json(&s)),
+        SweepFormat::Markdown => reports::sweep::sweep_markdown(&s),
+        SweepFormat::Csv => reports::sweep::sweep_csv(&s).map_err(|e| Failure::Usage(e.to_string()))?,
+    })
+}
+
+/// The objective of the suite file among the inputs, if any.
+fn suite_objective(inputs: &[String]) -> Result<Option<Objective>, Failure> {
+    let [one] = inputs else { return Ok(None) };
+    let path = std::path::Path::new(one);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = scenarios::read_file(path).map_err(Failure::Input)?;
+    if scenarios::FileKind::of(&text) != scenarios::FileKind::Suite {
+        return Ok(None);
+    }
+    Ok(scenarios::load_suite(path).map_err(Failure::Input)?.objective)
+}

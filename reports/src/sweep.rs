@@ -1,0 +1,277 @@
+//! `aviary sweep`: one row per cell of the grid, the Pareto front and the
+//! winner, as JSON, a text table, CSV or Markdown.
+
+use serde_json::{Value, json};
+use sim_core::batch::GroupSummary;
+use sim_core::sweep::SuiteScores;
+
+use crate::batch::{count, group_json, mean_ci, pct, rate, spread};
+use crate::{round, span};
+
+/// One cell: the value of each varied key (as written), its scores and
+/// its groups.
+pub struct Cell {
+    pub vary: Vec<(String, String)>,
+    pub scores: SuiteScores,
+    pub groups: Vec<GroupSummary>,
+}
+
+/// A sweep's result.
+pub struct Sweep<'a> {
+    pub policy: &'a str,
+    pub seeds: u64,
+    pub seed: u64,
+    pub cells: &'a [Cell],
+    pub pareto: &'a [usize],
+    pub winner: Option<usize>,
+    /// The objective as a sentence, if the suite has one.
+    pub objective: Option<String>,
+    /// The winner against the base policy, as `compare` prints it.
+    pub winner_vs_base: Option<Value>,
+    pub verdicts: Vec<String>,
+}
+
+fn scores_json(s: &SuiteScores) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "runs": s.runs,
+        "false_alarm_rate": rate(s.false_alarm_rate),
+        "detection_rate": rate(s.detection_rate),
+        "escape_rate": rate(s.escape_rate),
+        "blind_promotion_rate": rate(s.blind_promotion_rate),
+        "detection_time_s": spread(&s.detection_time_s),
+        "blast_radius": {
+            "failed_requests": mean_ci(&s.failed_requests),
+            "slow_requests": mean_ci(&s.slow_requests),
+            "users_affected": mean_ci(&s.users_affected),
+            "lost_conversions": mean_ci(&s.lost_conversions),
+            "records_lost": mean_ci(&s.records_lost),
+        },
+        "time_to_ship_s": {"median": s.time_to_ship_s.map(|x| round(x, 3))},
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
+}
+
+/// The `sweep --format json` document.
+pub fn sweep_json(s: &Sweep<'_>) -> Value {
+    let cells: Vec<Value> = s
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut m = serde_json::Map::new();
+            let vary: serde_json::Map<String, Value> = c
+                .vary
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            m.insert("vary".into(), Value::Object(vary));
+            m.extend(scores_json(&c.scores));
+            m.insert("pareto".into(), json!(s.pareto.contains(&i)));
+            m.insert(
+                "groups".into(),
+                json!(c.groups.iter().map(group_json).collect::<Vec<_>>()),
+            );
+            Value::Object(m)
+        })
+        .collect();
+    json!({
+        "policy": s.policy,
+        "seeds": s.seeds,
+        "seed": s.seed,
+        "cells": cells,
+        "pareto": s.pareto,
+        "winner": s.winner,
+        "objective": s.objective,
+        "winner_vs_base": s.winner_vs_base,
+        "verdicts": s.verdicts,
+    })
+}
+
+fn rows(s: &Sweep<'_>) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = s
+        .cells
+        .first()
+        .map_or(Vec::new(), |c| c.vary.iter().map(|(k, _)| k.clone()).collect());
+    header.extend(
+        [
+            "false alarm",
+            "detected",
+            "escaped",
+            "blind",
+            "detect (med)",
+            "failed req",
+            "slow req",
+            "users hit",
+            "ship (med)",
+            "pareto",
+        ]
+        .map(str::to_owned),
+    );
+    let rows = s
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut row: Vec<String> = c.vary.iter().map(|(_, v)| v.clone()).collect();
+            let sc = &c.scores;
+            row.extend([
+                pct(sc.false_alarm_rate),
+                pct(sc.detection_rate),
+                pct(sc.escape_rate),
+                pct(sc.blind_promotion_rate),
+                sc.detection_time_s.map_or("—".to_owned(), |t| span(t.median)),
+                count(&sc.failed_requests),
+                count(&sc.slow_requests),
+                count(&sc.users_affected),
+                sc.time_to_ship_s.map_or("—".to_owned(), span),
+                match (s.pareto.contains(&i), s.winner == Some(i)) {
+                    (_, true) => "winner".to_owned(),
+                    (true, false) => "yes".to_owned(),
+                    (false, false) => String::new(),
+                },
+            ]);
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+/// An aligned text table, the notes under it.
+pub fn sweep_table(s: &Sweep<'_>) -> String {
+    let (header, rows) = rows(s);
+    let n = header.len();
+    let varied = n - 10;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut l = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(w - c.chars().count());
+            if i < varied || i == n - 1 {
+                l.push_str(&format!("{c}{pad}  "));
+            } else {
+                l.push_str(&format!("{pad}{c}  "));
+            }
+        }
+        l.trim_end().to_owned() + "\n"
+    };
+    let mut out = format!(
+        "sweep of {}: {} cells × {} seeds, master seed {}\n\n",
+        s.policy,
+        s.cells.len(),
+        s.seeds,
+        s.seed
+    );
+    out.push_str(&line(&header));
+    out.push_str(&line(&widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>()));
+    for r in &rows {
+        out.push_str(&line(r));
+    }
+    out.push_str(
+        "\nfalse alarm over the healthy scenarios' runs; detected, escaped, detect, failed/slow req and users hit \
+         over the faulty scenarios' runs (rates over harmed runs, counts mean per run); ship over the healthy \
+         scenarios' promoted runs; pareto: no other cell is as good on failed req, false alarm and ship and \
+         better on one.\n",
+    );
+    if let Some(o) = &s.objective {
+        out.push_str(&format!("objective: {o}\n"));
+    }
+    for v in &s.verdicts {
+        out.push_str(&format!("- {v}\n"));
+    }
+    out
+}
+
+/// The same rows as Markdown.
+pub fn sweep_markdown(s: &Sweep<'_>) -> String {
+    let esc = |t: &str| t.replace('|', "\\|");
+    let (header, rows) = rows(s);
+    let mut out = format!(
+        "### Sweep of {}\n\n{} cells × {} seeds, master seed {}.\n\n",
+        esc(s.policy),
+        s.cells.len(),
+        s.seeds,
+        s.seed
+    );
+    out.push_str(&format!(
+        "| {} |\n",
+        header.iter().map(|h| esc(h)).collect::<Vec<_>>().join(" | ")
+    ));
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for r in rows {
+        out.push_str(&format!(
+            "| {} |\n",
+            r.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    if let Some(o) = &s.objective {
+        out.push_str(&format!("\nObjective: {}\n", esc(o)));
+    }
+    for v in &s.verdicts {
+        out.push_str(&format!("- {}\n", esc(v)));
+    }
+    out
+}
+
+/// One row per cell, machine-readable.
+///
+/// # Errors
+/// Only if writing to memory fails, which it does not.
+pub fn sweep_csv(s: &Sweep<'_>) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = s
+        .cells
+        .first()
+        .map_or(Vec::new(), |c| c.vary.iter().map(|(k, _)| k.clone()).collect());
+    header.extend(
+        [
+            "runs",
+            "false_alarm_rate",
+            "detection_rate",
+            "escape_rate",
+            "blind_promotion_rate",
+            "detection_time_median_s",
+            "failed_requests",
+            "slow_requests",
+            "users_affected",
+            "lost_conversions",
+            "records_lost",
+            "time_to_ship_median_s",
+            "pareto",
+            "winner",
+        ]
+        .map(str::to_owned),
+    );
+    w.write_record(&header)?;
+    let opt = |v: Option<f64>, d: i32| v.map_or(String::new(), |x| round(x, d).to_string());
+    for (i, c) in s.cells.iter().enumerate() {
+        let sc = &c.scores;
+        let mut row: Vec<String> = c.vary.iter().map(|(_, v)| v.clone()).collect();
+        row.extend([
+            sc.runs.to_string(),
+            opt(sc.false_alarm_rate, 4),
+            opt(sc.detection_rate, 4),
+            opt(sc.escape_rate, 4),
+            opt(sc.blind_promotion_rate, 4),
+            opt(sc.detection_time_s.map(|t| t.median), 3),
+            opt(Some(sc.failed_requests.mean), 3),
+            opt(Some(sc.slow_requests.mean), 3),
+            opt(Some(sc.users_affected.mean), 3),
+            opt(Some(sc.lost_conversions.mean), 3),
+            opt(Some(sc.records_lost.mean), 3),
+            opt(sc.time_to_ship_s, 3),
+            s.pareto.contains(&i).to_string(),
+            (s.winner == Some(i)).to_string(),
+        ]);
+        w.write_record(&row)?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
+}
