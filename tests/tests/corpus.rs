@@ -33,7 +33,10 @@ fn corpus_dir() -> PathBuf {
 
 /// Byte offsets of the number literals outside strings and comments, and
 /// of the quoted strings, per line.
-fn tokens(line: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+/// A byte range in a line.
+type Span = (usize, usize);
+
+fn tokens(line: &str) -> (Vec<Span>, Vec<Span>) {
     let (mut numbers, mut strings) = (Vec::new(), Vec::new());
     let b = line.as_bytes();
     let mut i = 0;
@@ -62,7 +65,7 @@ fn tokens(line: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
     (numbers, strings)
 }
 
-fn replace(text: &str, line: usize, span: (usize, usize), with: &str) -> String {
+fn replace(text: &str, line: usize, span: Span, with: &str) -> String {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines[line].replace_range(span.0..span.1, with);
     lines.join("\n") + "\n"
