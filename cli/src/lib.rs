@@ -18,8 +18,8 @@ mod sweep;
 use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
 use scenarios::{Diagnostic, Loaded};
-use sim_core::batch::{Pair, run_batch, summarise};
-use sim_core::engine::{Collect, run, run_with};
+use sim_core::batch::{Pair, run_batch_on, summarise};
+use sim_core::engine::{Collect, run_on, run_with_on};
 use sim_core::model::{Policy, Scenario};
 
 /// The most runs per scenario × policy one batch may ask for.
@@ -88,6 +88,11 @@ struct RunArgs {
     /// then supplies only the strategy's mechanics.
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
+    /// How requests are drawn: in aggregated chunks, or one by one (the
+    /// per-request reference engine, for validation; its cost grows with
+    /// the request count).
+    #[arg(long, value_enum, default_value_t = EngineArg::Aggregated)]
+    engine: EngineArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +117,11 @@ struct BatchArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<BatchFormat>,
+    /// How requests are drawn: in aggregated chunks, or one by one (the
+    /// per-request reference engine, for validation; its cost grows with
+    /// the request count).
+    #[arg(long, value_enum, default_value_t = EngineArg::Aggregated)]
+    engine: EngineArg,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +137,25 @@ enum CatalogCmd {
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
+}
+
+/// How requests are drawn (`--engine`).
+#[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
+pub(crate) enum EngineArg {
+    /// In aggregated chunks (the default; cost independent of request volume).
+    #[default]
+    Aggregated,
+    /// One request at a time: the reference engine, for validation only.
+    PerRequest,
+}
+
+impl EngineArg {
+    fn engine(self) -> sim_core::engine::Engine {
+        match self {
+            EngineArg::Aggregated => sim_core::engine::Engine::Aggregated,
+            EngineArg::PerRequest => sim_core::engine::Engine::PerRequest,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -270,6 +299,19 @@ fn preflight(pair: (&str, &Scenario), policy: (&str, &Policy), diagnostics: &mut
     }
 }
 
+/// The per-request engine's request limit, as a diagnostic.
+fn per_request_check(scenario: (&str, &Scenario), diagnostics: &mut Vec<Diagnostic>) {
+    if let Some(f) = sim_core::preflight::check_per_request(scenario.1) {
+        let (file, line) = scenarios::locate(scenario.0, &f.key, true);
+        diagnostics.push(Diagnostic {
+            file,
+            line,
+            key: f.key,
+            message: f.message,
+        });
+    }
+}
+
 fn load_scenarios(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Scenario> {
     load_all(args, scenarios::load_scenario, diagnostics)
 }
@@ -300,16 +342,20 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         return Err(Failure::Input(diagnostics));
     };
     preflight((&a.scenario, &scenario), (&policy_arg, &policy), &mut diagnostics, io);
+    if a.engine == EngineArg::PerRequest {
+        per_request_check((&a.scenario, &scenario), &mut diagnostics);
+    }
     if !diagnostics.is_empty() {
         return Err(Failure::Input(diagnostics));
     }
     let mut timeline = Collect::default();
+    let engine = a.engine.engine();
     let result = match script {
         Some(commands) => {
             let mut decider = sim_core::control::script::ScriptController::new(commands);
-            run_with(&scenario, &policy, a.seed, a.run, &mut decider, &mut timeline)
+            run_with_on(engine, &scenario, &policy, a.seed, a.run, &mut decider, &mut timeline)
         }
-        None => run(&scenario, &policy, a.seed, a.run, &mut timeline),
+        None => run_on(engine, &scenario, &policy, a.seed, a.run, &mut timeline),
     };
     if let Some(path) = &a.plot {
         let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
@@ -342,6 +388,18 @@ pub(crate) fn run_pairs(
     threads: Option<usize>,
     io: &Io<'_>,
 ) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
+    run_pairs_on(sim_core::engine::Engine::Aggregated, pairs, seeds, seed, threads, io)
+}
+
+/// [`run_pairs`] on the given engine.
+pub(crate) fn run_pairs_on(
+    engine: sim_core::engine::Engine,
+    pairs: &[Pair<'_>],
+    seeds: u64,
+    seed: u64,
+    threads: Option<usize>,
+    io: &Io<'_>,
+) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
     if threads == Some(0) {
         return Err(Failure::Usage("--threads must be at least 1".to_owned()));
     }
@@ -365,7 +423,7 @@ pub(crate) fn run_pairs(
         None => rayon::ThreadPoolBuilder::new().build(),
     }
     .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
-    let grouped = pool.install(|| run_batch(pairs, seeds, seed, &progress));
+    let grouped = pool.install(|| run_batch_on(engine, pairs, seeds, seed, &progress));
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -421,6 +479,11 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         );
         preflight(sc, po, &mut diagnostics, io);
     }
+    if a.engine == EngineArg::PerRequest {
+        for (arg, sc) in scenario_args.iter().zip(&scenarios) {
+            per_request_check((arg, sc), &mut diagnostics);
+        }
+    }
     if !diagnostics.is_empty() {
         return Err(Failure::Input(diagnostics));
     }
@@ -431,7 +494,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: &policies[p],
         })
         .collect();
-    let grouped = run_pairs(&pairs, a.seeds, a.seed, a.threads, io)?;
+    let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, io)?;
     let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         BatchFormat::Table

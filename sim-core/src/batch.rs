@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::engine::{Discard, run};
+use crate::engine::{Discard, Engine, run_on};
 use crate::model::{Action, Policy, Scenario};
 use crate::score::{Outcome, RunResult};
 use crate::stats::{BOOTSTRAP_RESAMPLES, bootstrap_mean_ci95, bootstrap_plan, quantile, ratio, wilson_ci95};
@@ -23,11 +23,22 @@ pub struct Pair<'a> {
 /// Runs `runs` seeds of every pair; `progress` is told of each finished run.
 /// Results come back grouped by pair, in run-index order.
 pub fn run_batch(pairs: &[Pair<'_>], runs: u64, master_seed: u64, progress: &(dyn Fn() + Sync)) -> Vec<Vec<RunResult>> {
+    run_batch_on(Engine::Aggregated, pairs, runs, master_seed, progress)
+}
+
+/// [`run_batch`] on the given engine.
+pub fn run_batch_on(
+    engine: Engine,
+    pairs: &[Pair<'_>],
+    runs: u64,
+    master_seed: u64,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<Vec<RunResult>> {
     let jobs: Vec<(usize, u64)> = (0..pairs.len()).flat_map(|p| (0..runs).map(move |r| (p, r))).collect();
     let results: Vec<RunResult> = jobs
         .par_iter()
         .map(|&(p, r)| {
-            let result = run(pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
+            let result = run_on(engine, pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
             progress();
             result
         })

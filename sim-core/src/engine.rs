@@ -299,8 +299,41 @@ impl<'s, 'a> Sim<'s, 'a> {
     }
 }
 
+/// How the world's requests are drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// In aggregated chunks: the cost of a run does not grow with its
+    /// request count.
+    #[default]
+    Aggregated,
+    /// One request at a time (`world/requests.rs`): the reference the
+    /// aggregated engine is checked against, for validation only.
+    PerRequest,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Aggregated => "aggregated",
+            Engine::PerRequest => "per-request",
+        }
+    }
+}
+
 /// Runs one scenario under its policy for run `run_index` of master seed `seed`.
 pub fn run(scenario: &Scenario, policy: &Policy, seed: u64, run_index: u64, observer: &mut dyn Observer) -> RunResult {
+    run_on(Engine::Aggregated, scenario, policy, seed, run_index, observer)
+}
+
+/// [`run`] on the given engine.
+pub fn run_on(
+    engine: Engine,
+    scenario: &Scenario,
+    policy: &Policy,
+    seed: u64,
+    run_index: u64,
+    observer: &mut dyn Observer,
+) -> RunResult {
     let key = run_key(scenario, seed, run_index);
     let mut decider = PolicyController::new(
         policy,
@@ -309,7 +342,7 @@ pub fn run(scenario: &Scenario, policy: &Policy, seed: u64, run_index: u64, obse
         scenario.migration.is_some(),
         stream(key, "human"),
     );
-    run_with(scenario, policy, seed, run_index, &mut decider, observer)
+    run_with_on(engine, scenario, policy, seed, run_index, &mut decider, observer)
 }
 
 fn run_key(scenario: &Scenario, seed: u64, run_index: u64) -> RunKey<'_> {
@@ -330,6 +363,27 @@ pub fn run_with(
     controller: &mut dyn Controller,
     observer: &mut dyn Observer,
 ) -> RunResult {
+    run_with_on(
+        Engine::Aggregated,
+        scenario,
+        policy,
+        seed,
+        run_index,
+        controller,
+        observer,
+    )
+}
+
+/// [`run_with`] on the given engine.
+pub fn run_with_on(
+    engine: Engine,
+    scenario: &Scenario,
+    policy: &Policy,
+    seed: u64,
+    run_index: u64,
+    controller: &mut dyn Controller,
+    observer: &mut dyn Observer,
+) -> RunResult {
     let key = run_key(scenario, seed, run_index);
     let retention = policy.analysis.interval + scenario.monitoring.scrape_interval;
     let mut sim = Sim {
@@ -341,6 +395,9 @@ pub fn run_with(
         record: Record::default(),
         events: 0,
     };
+    if engine == Engine::PerRequest {
+        sim.world.serve_per_request();
+    }
     sim.queue.push(SimTime::ZERO + scenario.duration, Kind::Horizon);
     collect(&mut sim.world, &mut sim.queue, &mut sim.notes);
     let stop = sim.simulate(controller, observer);

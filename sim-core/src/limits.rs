@@ -45,3 +45,7 @@ pub const LATENCY_MIXTURE_MAX: usize = 16;
 /// Most latency distributions the exact model inverts for one window;
 /// past it, neighbours are merged.
 pub const LATENCY_MIXTURE_WINDOW_MAX: usize = 64;
+
+/// The most requests one run of the per-request reference engine may
+/// serve (its cost grows with every request, about 10⁷ a second).
+pub const PER_REQUEST_REQUESTS_MAX: f64 = 50_000_000.0;

@@ -95,3 +95,23 @@ pub fn check(sc: &Scenario, policy: &Policy) -> Vec<Finding> {
     }
     out
 }
+
+/// The per-request engine's own check: a scenario whose expected requests
+/// over the horizon exceed [`crate::limits::PER_REQUEST_REQUESTS_MAX`] is
+/// an error naming the figure (the aggregated engine's cost does not grow
+/// with the request count; the reference engine's does).
+pub fn check_per_request(sc: &Scenario) -> Option<Finding> {
+    use crate::limits::PER_REQUEST_REQUESTS_MAX;
+    let horizon = crate::time::SimTime::ZERO + sc.duration;
+    let expected = crate::traffic::expected_between(&sc.traffic, crate::time::SimTime::ZERO, horizon);
+    (expected > PER_REQUEST_REQUESTS_MAX).then(|| Finding {
+        error: true,
+        side: Side::Scenario,
+        key: "traffic.rps".to_owned(),
+        message: format!(
+            "the per-request engine would serve about {:.0} requests per run of {} ({} rps over {}); its limit is \
+             {PER_REQUEST_REQUESTS_MAX:.0}: lower the rate or shorten the horizon for the comparison",
+            expected, sc.name, sc.traffic.rps, sc.duration
+        ),
+    })
+}

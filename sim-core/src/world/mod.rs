@@ -12,6 +12,7 @@
 //! world only through [`World::finish`], for the scorer.
 
 mod data;
+mod requests;
 mod serve;
 
 pub use data::{BackfillRate, DataState};
@@ -194,9 +195,11 @@ pub(crate) enum S {
     Onset,
     /// The Prometheus model's `le` bucket counts within each log bucket.
     Prometheus,
+    /// Every draw of the per-request reference engine.
+    PerRequest,
 }
 
-const SLOTTED: [&str; 10] = [
+const SLOTTED: [&str; 11] = [
     "traffic",
     "routing",
     "stable",
@@ -207,6 +210,7 @@ const SLOTTED: [&str; 10] = [
     "slowed",
     "onset",
     "prometheus",
+    "per_request",
 ];
 
 /// The world's random streams. The slotted ones are re-derived for each
@@ -214,10 +218,10 @@ const SLOTTED: [&str; 10] = [
 /// `noise`, whose redraws are at the world's own fixed times, is not.
 pub(crate) struct Rngs {
     current: u64,
-    bases: [SlotStream; 10],
-    streams: [ChaCha8Rng; 10],
+    bases: [SlotStream; SLOTTED.len()],
+    streams: [ChaCha8Rng; SLOTTED.len()],
     /// The slot each stream in `streams` was derived for.
-    derived: [u64; 10],
+    derived: [u64; SLOTTED.len()],
     pub noise: ChaCha8Rng,
 }
 
@@ -229,7 +233,7 @@ impl Rngs {
             current: 0,
             bases,
             streams,
-            derived: [0; 10],
+            derived: [0; SLOTTED.len()],
             noise: stream(key, "noise"),
         }
     }
@@ -305,6 +309,8 @@ pub struct World<'a> {
     /// Timers set since the engine last collected them, in order.
     timers: Vec<(SimTime, Timer)>,
     facts: Vec<Fact>,
+    /// Serve every request one by one (the reference engine).
+    per_request: bool,
 }
 
 impl<'a> World<'a> {
@@ -338,6 +344,7 @@ impl<'a> World<'a> {
             arrivals: (None, 0),
             timers: Vec::new(),
             facts: Vec::new(),
+            per_request: false,
         };
         w.ledger.segments.push(Segment {
             step: None,
@@ -349,6 +356,12 @@ impl<'a> World<'a> {
         });
         w.schedule_own_timers();
         w
+    }
+
+    /// Serve every request one by one from now on: the per-request
+    /// reference engine (`world/requests.rs`), for validation.
+    pub fn serve_per_request(&mut self) {
+        self.per_request = true;
     }
 
     fn schedule_own_timers(&mut self) {

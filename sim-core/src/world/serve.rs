@@ -114,12 +114,12 @@ fn fill_histogram(
 /// One group of requests: who serves them, where monitoring counts them,
 /// which faults touch them, and whether users see them.
 #[derive(Clone, Copy)]
-struct Group {
-    version: Version,
-    arm: Arm,
-    mask: u32,
+pub(super) struct Group {
+    pub version: Version,
+    pub arm: Arm,
+    pub mask: u32,
     /// Mirrored preview traffic: monitored, never seen by users.
-    mirrored: bool,
+    pub mirrored: bool,
 }
 
 /// A part of the candidate's requests before the fault cohorts are split.
@@ -156,18 +156,20 @@ pub(super) struct Env {
 }
 
 /// How one group of requests behaves, and how stable would have.
-struct GroupModel {
-    p_fail: f64,
-    p_fail_reference: f64,
-    p_slow: f64,
-    p_slow_reference: f64,
+pub(super) struct GroupModel {
+    pub p_fail: f64,
+    pub p_fail_reference: f64,
+    pub p_slow: f64,
+    pub p_slow_reference: f64,
+    /// Stable's latency in the world without the fault.
+    pub reference: LogNormal,
     /// Share of requests that hang (never complete, no error recorded).
-    hang: f64,
-    conversion: f64,
-    conversion_reference: f64,
-    cells: (u64, u64),
+    pub hang: f64,
+    pub conversion: f64,
+    pub conversion_reference: f64,
+    pub cells: (u64, u64),
     /// The release harms or puts at risk these requests (they count as exposed).
-    exposed: bool,
+    pub exposed: bool,
 }
 
 fn idx(v: Version) -> usize {
@@ -311,7 +313,7 @@ impl World<'_> {
         key
     }
 
-    fn cell_table(&self, key: (u64, u64)) -> &CellTable {
+    pub(super) fn cell_table(&self, key: (u64, u64)) -> &CellTable {
         &self
             .cells
             .iter()
@@ -321,7 +323,7 @@ impl World<'_> {
     }
 
     /// The model of requests of `version` touched by the faults in `mask`.
-    fn group_model(&mut self, version: Version, mask: u32, env: &Env) -> GroupModel {
+    pub(super) fn group_model(&mut self, version: Version, mask: u32, env: &Env) -> GroupModel {
         let sc = self.sc;
         let k = idx(version);
         let base = if version == Version::Stable || self.fixed {
@@ -396,6 +398,7 @@ impl World<'_> {
             p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
             p_slow: self.cell_table(cells).p_above,
             p_slow_reference: 1.0 - reference.cdf(sc.slo.latency_ms),
+            reference,
             hang,
             conversion: conv,
             conversion_reference: s.conversion_rate,
@@ -409,6 +412,9 @@ impl World<'_> {
     fn serve_group(&mut self, g: Group, n: u64, env: &Env, chunk_end: SimTime) -> VersionTruth {
         if n == 0 {
             return VersionTruth::default();
+        }
+        if self.per_request {
+            return self.serve_group_per_request(g, n, env, chunk_end);
         }
         let Group {
             version,
@@ -504,7 +510,7 @@ impl World<'_> {
             let p = self.touch(i, part.flags_on);
             let mut next = Vec::with_capacity(split.len() * 2);
             for &(mask, count) in &split {
-                let touched = binomial(self.rngs.get(S::Routing), count, p);
+                let touched = self.count(S::Routing, count, p);
                 if count > touched {
                     next.push((mask, count - touched));
                 }
@@ -540,7 +546,7 @@ impl World<'_> {
         let env = self.environment(expected / dt, share, active);
         self.enter_slot();
         let n = self.arrivals(to, expected);
-        let n_candidate = binomial(self.rngs.get(S::Routing), n, share);
+        let n_candidate = self.count(S::Routing, n, share);
         let n_stable = n - n_candidate;
         let flag_strategy = self.routing == Routing::Dark;
         let g = Group {
@@ -556,7 +562,7 @@ impl World<'_> {
         } else {
             self.flag_share()
         };
-        let n_on = binomial(self.rngs.get(S::Routing), n_candidate, on_share);
+        let n_on = self.count(S::Routing, n_candidate, on_share);
         let off_arm = if flag_strategy { Arm::Baseline } else { Arm::Canary };
         let on = Part {
             flags_on: true,
@@ -571,7 +577,7 @@ impl World<'_> {
         };
         candidate.add(&self.serve_candidate_part(off, n_candidate - n_on, active, &env, to));
         if self.mirror_share > 0.0 {
-            let n_mirror = binomial(self.rngs.get(S::Routing), n_stable, self.mirror_share);
+            let n_mirror = self.count(S::Routing, n_stable, self.mirror_share);
             let mirror = Part {
                 flags_on: true,
                 arm: Arm::Canary,
@@ -641,7 +647,7 @@ impl World<'_> {
         } else {
             let rest = traffic::expected_between(&self.sc.traffic, self.now, end);
             if rest > 0.0 {
-                binomial(self.rngs.get(S::Traffic), left, (expected / rest).min(1.0))
+                self.count(S::Traffic, left, (expected / rest).min(1.0))
             } else {
                 0
             }

@@ -1,0 +1,128 @@
+//! The per-request reference engine: the same model as [`super::serve`],
+//! drawn one request at a time, for validation only.
+//!
+//! In the aggregated engine a chunk's requests are counted by binomial and
+//! multinomial draws and their latencies filled into the histograms by
+//! bucket probabilities. Here every request of the chunk is drawn on its
+//! own, from its own stream (`per_request`, so the two engines are
+//! independent Monte Carlo samples of one model):
+//!
+//! - its chunk (each of the slot's arrivals lands in the chunk with the
+//!   chunk's share of the slot's expected arrivals), its version, its flag
+//!   state, whether it is mirrored and which active faults touch it (one
+//!   uniform each);
+//! - whether it hangs, whether it fails, and whether stable would have
+//!   failed it in the world without the fault (one uniform against both
+//!   probabilities: a fault-caused failure is U between the two);
+//! - its latency, from the group's log-normal by inverting one uniform;
+//!   the same uniform through stable's no-fault log-normal says whether
+//!   it would have been slow anyway; monitoring observes each latency
+//!   ([`crate::monitoring::Monitoring::observe_latency`]: the log histogram,
+//!   the Prometheus bucket, and under the exact model the latency itself);
+//! - whether it converts, and would have under stable (one uniform).
+//!
+//! Users (who met a failure, who was slowed) are still tallied from the
+//! counts, as in the aggregated engine.
+
+use rand::RngExt;
+
+use super::serve::{Env, Group};
+use super::{S, World};
+use crate::latency::inverse_normal_cdf;
+use crate::ledger::VersionTruth;
+use crate::monitoring::Arm;
+use crate::time::SimTime;
+
+impl World<'_> {
+    /// How many of `n` requests meet an event of probability `p`, each
+    /// drawn on its own; the aggregated engine's binomial draw otherwise.
+    pub(super) fn count(&mut self, stream: S, n: u64, p: f64) -> u64 {
+        if !self.per_request {
+            return super::serve::binomial(self.rngs.get(stream), n, p);
+        }
+        let rng = self.rngs.get(S::PerRequest);
+        (0..n).filter(|_| rng.random::<f64>() < p).count() as u64
+    }
+
+    /// Serves `n` requests of one group one by one (see the module
+    /// documentation); the same ledger and monitoring as the aggregated
+    /// [`World::serve_group`].
+    pub(super) fn serve_group_per_request(&mut self, g: Group, n: u64, env: &Env, chunk_end: SimTime) -> VersionTruth {
+        let m = self.group_model(g.version, g.mask, env);
+        let dist = self.cell_table(m.cells).dist;
+        let sc = self.sc;
+        let reference = m.reference;
+        let cut = sc.slo.latency_ms;
+        let (mut hung, mut failed, mut fault_failed, mut slow, mut fault_slow) = (0, 0, 0, 0, 0);
+        let (mut conversions, mut kpi_lost, mut failure_lost) = (0, 0, 0);
+        let mut latencies = Vec::with_capacity(n.min(1 << 16) as usize);
+        for _ in 0..n {
+            let rng = self.rngs.get(S::PerRequest);
+            let u_hang: f64 = rng.random();
+            let u_fail: f64 = rng.random();
+            let u_latency: f64 = rng.random();
+            let u_convert: f64 = rng.random();
+            if u_hang < m.hang {
+                hung += 1;
+                failure_lost += u64::from(u_convert < m.conversion_reference);
+                continue;
+            }
+            let fails = u_fail < m.p_fail;
+            if fails {
+                failed += 1;
+                if u_fail >= m.p_fail_reference {
+                    fault_failed += 1;
+                    failure_lost += u64::from(u_convert < m.conversion_reference);
+                }
+            }
+            // Inverting U ∈ (0, 1): the open interval keeps z finite.
+            let u = u_latency.max(f64::MIN_POSITIVE);
+            let z = inverse_normal_cdf(u);
+            let latency = dist.at_z(z);
+            if latency > cut {
+                slow += 1;
+                if reference.at_z(z) <= cut {
+                    fault_slow += 1;
+                }
+            }
+            latencies.push(latency);
+            if !fails {
+                let would = u_convert < m.conversion_reference;
+                let does = u_convert < m.conversion;
+                conversions += u64::from(does);
+                kpi_lost += u64::from(would && !does);
+            }
+        }
+        let arm = g.arm;
+        for latency in latencies {
+            self.monitoring.observe_latency(arm, latency);
+        }
+        let served = n - hung;
+        let counters = match arm {
+            Arm::Baseline => &mut self.monitoring.live_baseline,
+            Arm::Canary => &mut self.monitoring.live_canary,
+        };
+        counters.routed += n;
+        counters.requests += served;
+        counters.errors += failed;
+        counters.conversions += conversions;
+        if g.mirrored {
+            if m.exposed {
+                self.ledger.mirrored_exposed += n;
+            }
+            return VersionTruth::default();
+        }
+        self.ledger.lost_conversions += kpi_lost + failure_lost;
+        if m.exposed {
+            self.ledger.exposed += n;
+            self.ledger.last_exposed_at = Some(chunk_end);
+        }
+        VersionTruth {
+            requests: n,
+            failed: failed + hung,
+            slow,
+            fault_failed: fault_failed + hung,
+            fault_slow,
+        }
+    }
+}
