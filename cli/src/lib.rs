@@ -299,6 +299,24 @@ fn preflight(pair: (&str, &Scenario), policy: (&str, &Policy), diagnostics: &mut
     }
 }
 
+/// Writes `files` into `dir` (created if missing), each through a
+/// temporary file beside it and a rename, so a file there is either whole
+/// and new or as it was.
+pub(crate) fn write_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) -> Result<(), Failure> {
+    let shown = dir.display();
+    std::fs::create_dir_all(dir).map_err(|e| Failure::Usage(format!("cannot create the folder {shown}: {e}")))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Failure::Usage(format!("cannot write {}: {e}", path.display())));
+        }
+    }
+    Ok(())
+}
+
 /// The per-request engine's request limit, as a diagnostic.
 fn per_request_check(scenario: (&str, &Scenario), diagnostics: &mut Vec<Diagnostic>) {
     if let Some(f) = sim_core::preflight::check_per_request(scenario.1) {

@@ -33,6 +33,10 @@ pub(crate) struct SweepArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<SweepFormat>,
+    /// Also write the report into DIR: sweep.json, sweep.csv, the Pareto
+    /// front and heatmaps (PNG), and index.html embedding them.
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -304,6 +308,10 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         winner_vs_base,
         verdicts,
     };
+    if let Some(dir) = &a.out {
+        let files = reports::sweep::sweep_report(&s).map_err(Failure::Usage)?;
+        crate::write_dir(dir, &files)?;
+    }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         SweepFormat::Table
     } else {

@@ -5,7 +5,9 @@
 //! and snapshots are stable across machines.
 
 pub mod batch;
+pub mod charts;
 pub mod compare;
+pub mod html;
 pub mod plot;
 pub mod run;
 pub mod sweep;

@@ -47,6 +47,11 @@ impl PlotFormat {
     }
 }
 
+/// Registers the embedded font as "sans-serif".
+pub(crate) fn register() -> Result<(), String> {
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| "cannot load the embedded font".to_owned())
+}
+
 /// Writes the timeline at `path`, as SVG for a name ending in `.svg` and as
 /// PNG otherwise ([`PlotFormat::of`]).
 ///
@@ -61,7 +66,7 @@ impl PlotFormat {
 /// a file that cannot be written.
 pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon: SimTime) -> Result<(), String> {
     let format = PlotFormat::of(path)?;
-    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| "cannot load the embedded font".to_owned())?;
+    register()?;
     let cannot_draw = |e: Box<dyn std::error::Error>| format!("cannot draw the plot for {}: {e}", path.display());
     let bytes = match format {
         PlotFormat::Png => {
@@ -91,7 +96,7 @@ pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon
     write_beside(path, &bytes)
 }
 
-fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+pub(crate) fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(png::ColorType::Rgb);

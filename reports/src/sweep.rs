@@ -275,3 +275,161 @@ pub fn sweep_csv(s: &Sweep<'_>) -> Result<String, csv::Error> {
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
 }
+
+/// A heatmap's file stem, title, score and how a value is shown.
+type HeatmapScore = (&'static str, &'static str, fn(&SuiteScores) -> Option<f64>, fn(f64) -> String);
+
+/// The files of `sweep --out DIR`: the JSON, the CSV, the Pareto scatter,
+/// a heatmap per score over the first two varied keys, and `index.html`
+/// embedding them.
+///
+/// # Errors
+/// A plot that cannot be drawn.
+pub fn sweep_report(s: &Sweep<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use crate::charts::{Point, heatmap, pareto};
+    use crate::html::{Block, Section, page};
+    let mut files = Vec::new();
+    let json = serde_json::to_string_pretty(&sweep_json(s)).expect("json values serialise") + "\n";
+    files.push(("sweep.json".to_owned(), json.into_bytes()));
+    files.push((
+        "sweep.csv".to_owned(),
+        sweep_csv(s).map_err(|e| e.to_string())?.into_bytes(),
+    ));
+    let label = |i: usize| format!("{i}");
+    let cell_label = |i: usize| format!("cell {i}");
+    let points: Vec<Point> = s
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Point {
+            label: cell_label(i),
+            false_alarm_pct: c.scores.false_alarm_rate.unwrap_or(0.0) * 100.0,
+            failed_requests: c.scores.failed_requests.mean,
+            on_front: s.pareto.contains(&i),
+            winner: s.winner == Some(i),
+        })
+        .collect();
+    let pareto_png = pareto(&points)?;
+    files.push(("pareto.png".to_owned(), pareto_png.clone()));
+    let (header, rows) = rows(s);
+    let mut header = header;
+    header.insert(0, "cell".to_owned());
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            r.insert(0, label(i));
+            r
+        })
+        .collect();
+    let scenarios: Vec<String> = s.cells.first().map_or(Vec::new(), |c| {
+        c.groups
+            .iter()
+            .map(|g| format!("{} ({})", g.scenario, if g.healthy { "healthy" } else { "faulty" }))
+            .collect()
+    });
+    let mut sections = vec![Section {
+        title: "Scenarios".to_owned(),
+        blocks: vec![Block::List(scenarios)],
+    }];
+    sections.push(Section {
+        title: "Cells".to_owned(),
+        blocks: vec![
+            Block::Table { header, rows },
+            Block::Text(
+                "false alarm over the healthy scenarios' runs; detected, escaped, detect, failed and slow requests \
+                 and users hit over the faulty scenarios' runs; ship over the healthy scenarios' promoted runs; \
+                 pareto: no other cell is as good on failed requests, false alarms and time to ship and better on one."
+                    .to_owned(),
+            ),
+        ],
+    });
+    if s.objective.is_some() || !s.verdicts.is_empty() {
+        let mut blocks = Vec::new();
+        if let Some(o) = &s.objective {
+            blocks.push(Block::Text(format!("Objective: {o}.")));
+        }
+        blocks.push(Block::List(s.verdicts.clone()));
+        sections.push(Section {
+            title: "Recommendation".to_owned(),
+            blocks,
+        });
+    }
+    let mut pictures = vec![Block::Image {
+        alt: "Pareto front: failed requests against false-alarm rate, one point per cell".to_owned(),
+        png: pareto_png,
+    }];
+    let axes: Vec<&str> = s
+        .cells
+        .first()
+        .map_or(Vec::new(), |c| c.vary.iter().map(|(k, _)| k.as_str()).collect());
+    if axes.len() >= 2 {
+        let distinct = |k: usize| {
+            let mut v: Vec<String> = Vec::new();
+            for c in s.cells {
+                if !v.contains(&c.vary[k].1) {
+                    v.push(c.vary[k].1.clone());
+                }
+            }
+            v
+        };
+        let (rv, cv) = (distinct(0), distinct(1));
+        let scores: [HeatmapScore; 3] = [
+            (
+                "failed-requests",
+                "failed requests per faulty run",
+                |x| Some(x.failed_requests.mean),
+                |v| format!("{v:.0}"),
+            ),
+            (
+                "false-alarm-rate",
+                "false-alarm rate (%)",
+                |x| x.false_alarm_rate.map(|r| r * 100.0),
+                |v| format!("{v:.1}"),
+            ),
+            ("time-to-ship", "time to ship (median)", |x| x.time_to_ship_s, span),
+        ];
+        for (file, title, get, show) in scores {
+            // Other axes beyond the first two: the first value of each.
+            let values: Vec<Vec<Option<f64>>> = rv
+                .iter()
+                .map(|r| {
+                    cv.iter()
+                        .map(|c| {
+                            s.cells
+                                .iter()
+                                .find(|cell| {
+                                    cell.vary[0].1 == *r
+                                        && cell.vary[1].1 == *c
+                                        && cell.vary[2..]
+                                            .iter()
+                                            .enumerate()
+                                            .all(|(k, v)| v.1 == s.cells[0].vary[k + 2].1)
+                                })
+                                .and_then(|cell| get(&cell.scores))
+                        })
+                        .collect()
+                })
+                .collect();
+            let png = heatmap(title, (axes[0], &rv), (axes[1], &cv), &values, show)?;
+            files.push((format!("heatmap-{file}.png"), png.clone()));
+            pictures.push(Block::Image {
+                alt: format!("{title} over {} and {}", axes[0], axes[1]),
+                png,
+            });
+        }
+    }
+    sections.push(Section {
+        title: "Pictures".to_owned(),
+        blocks: pictures,
+    });
+    let subtitle = format!(
+        "{} cells × {} seeds, master seed {}. Files: sweep.json, sweep.csv and the pictures beside this page.",
+        s.cells.len(),
+        s.seeds,
+        s.seed
+    );
+    let html = page(&format!("Sweep of {}", s.policy), &subtitle, &sections, false);
+    files.push(("index.html".to_owned(), html.into_bytes()));
+    Ok(files)
+}

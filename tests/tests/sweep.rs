@@ -138,3 +138,77 @@ subject_to = { false_alarm_rate = "<= 0.2" }
             .starts_with(&format!("winner: cell {winner} ("))
     );
 }
+
+/// `--out DIR`: the JSON, the CSV, the pictures and an offline page that
+/// escapes every user-supplied string.
+#[test]
+fn the_report_is_written_and_escapes_hostile_names() {
+    let base = scenarios::catalog::scenario("healthy-release").unwrap().text;
+    let hostile = base
+        .replace(
+            "name = \"healthy-release\"",
+            "name = \"<script>alert('x')</script> & \\\"quoted\\\"\"",
+        )
+        .replace("policy = ", "# policy = ");
+    let scenario = temp_file("the_report_is_written", "hostile.toml", &hostile);
+    let policy_text = scenarios::catalog::policy("default")
+        .unwrap()
+        .text
+        .replace("name = \"default\"", "name = \"<b>bold</b> & co\"");
+    let policy = temp_file("the_report_is_written", "policy.toml", &policy_text);
+    let dir = std::env::temp_dir().join(format!("aviary-e2e-{}-report-out", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = json(&[
+        "sweep",
+        scenario.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--vary",
+        "analysis.failure_limit=1,2",
+        "--vary",
+        "steps[0].pause=5m,10m",
+        "--seeds",
+        "8",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    for f in [
+        "sweep.json",
+        "sweep.csv",
+        "pareto.png",
+        "heatmap-failed-requests.png",
+        "index.html",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(written, out, "the JSON file is what stdout printed");
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("<b>bold"),
+        "raw markup leaked"
+    );
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt; &amp; co"), "escaped policy name");
+    assert!(
+        html.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;quoted&quot;")
+            || html.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; \"quoted\""),
+        "escaped scenario name"
+    );
+    assert!(
+        html.contains("<table>") && html.contains("analysis.failure_limit"),
+        "the cells table"
+    );
+    assert!(html.contains("data:image/png;base64,"), "pictures embedded");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing fetched"
+    );
+    // The groups name the scenario; the page escapes it where it shows it.
+    assert!(
+        out["cells"][0]["groups"][0]["scenario"]
+            .as_str()
+            .unwrap()
+            .contains("<script>")
+    );
+}

@@ -1,0 +1,154 @@
+//! The tuning workflow's pictures, drawn in memory as PNG with the embedded
+//! font (the same bytes on any machine): the Pareto front of a sweep, a
+//! heatmap of a score over two varied keys, and detection-time CDFs.
+
+use plotters::prelude::*;
+
+use crate::plot::{encode_png, register};
+
+const SIZE: (u32, u32) = (1000, 650);
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+fn png(draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Drawn) -> Result<Vec<u8>, String> {
+    register()?;
+    let (w, h) = SIZE;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    draw(BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area()).map_err(|e| format!("cannot draw: {e}"))?;
+    encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode: {e}"))
+}
+
+/// One point of the Pareto scatter.
+pub struct Point {
+    pub label: String,
+    pub false_alarm_pct: f64,
+    pub failed_requests: f64,
+    pub on_front: bool,
+    pub winner: bool,
+}
+
+/// Failed requests per run against the false-alarm rate, one point per
+/// cell; the front in blue, the winner in red, the rest grey.
+pub fn pareto(points: &[Point]) -> Result<Vec<u8>, String> {
+    png(|root| {
+        root.fill(&WHITE)?;
+        let x_max = points.iter().map(|p| p.false_alarm_pct).fold(1.0, f64::max) * 1.15;
+        let y_max = points.iter().map(|p| p.failed_requests).fold(1.0, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Sweep: blast radius against false alarms", ("sans-serif", 26))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("false-alarm rate on the healthy scenarios (%)")
+            .y_desc("failed requests per faulty run (mean)")
+            .label_style(("sans-serif", 16))
+            .draw()?;
+        let mut front: Vec<&Point> = points.iter().filter(|p| p.on_front).collect();
+        front.sort_by(|a, b| a.false_alarm_pct.total_cmp(&b.false_alarm_pct));
+        chart.draw_series(LineSeries::new(
+            front.iter().map(|p| (p.false_alarm_pct, p.failed_requests)),
+            BLUE.mix(0.4).stroke_width(2),
+        ))?;
+        for p in points {
+            let colour = match (p.winner, p.on_front) {
+                (true, _) => RED,
+                (false, true) => BLUE,
+                (false, false) => RGBColor(150, 150, 150),
+            };
+            let at = (p.false_alarm_pct, p.failed_requests);
+            chart.draw_series(std::iter::once(Circle::new(
+                at,
+                if p.winner { 9 } else { 6 },
+                colour.filled(),
+            )))?;
+            // The label beside the point, not under it.
+            chart.draw_series(std::iter::once(
+                EmptyElement::at(at)
+                    + Text::new(p.label.clone(), (10, -18), ("sans-serif", 15).into_font().color(&BLACK)),
+            ))?;
+        }
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// A score over two varied keys: `values[row][col]`, `None` where
+/// undefined; darker is higher.
+pub fn heatmap(
+    title: &str,
+    rows: (&str, &[String]),
+    cols: (&str, &[String]),
+    values: &[Vec<Option<f64>>],
+    show: impl Fn(f64) -> String,
+) -> Result<Vec<u8>, String> {
+    png(|root| {
+        root.fill(&WHITE)?;
+        let (nr, nc) = (rows.1.len(), cols.1.len());
+        let finite: Vec<f64> = values.iter().flatten().flatten().copied().collect();
+        let (lo, hi) = finite
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 26))
+            .margin(20)
+            .x_label_area_size(60)
+            .y_label_area_size(120)
+            // A segmented 0..n holds n + 1 segments: the last index is n − 1.
+            .build_cartesian_2d(
+                (0..nc.saturating_sub(1)).into_segmented(),
+                (0..nr.saturating_sub(1)).into_segmented(),
+            )?;
+        let (col_labels, row_labels) = (cols.1.to_vec(), rows.1.to_vec());
+        let name = |labels: &[String], v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(cols.0)
+            .y_desc(rows.0)
+            .x_labels(nc + 1)
+            .y_labels(nr + 1)
+            .x_label_formatter(&|v| name(&col_labels, v))
+            .y_label_formatter(&|v| name(&row_labels, v))
+            .label_style(("sans-serif", 16))
+            .draw()?;
+        for (r, row) in values.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                let t = match v {
+                    Some(v) if hi > lo => (v - lo) / (hi - lo),
+                    Some(_) => 0.5,
+                    None => 0.0,
+                };
+                let shade = (235.0 - 180.0 * t) as u8;
+                let fill = if v.is_some() {
+                    RGBColor(shade, shade, 255)
+                } else {
+                    RGBColor(240, 240, 240)
+                };
+                let corner = |c: usize, r: usize| (SegmentValue::Exact(c), SegmentValue::Exact(r));
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [corner(c, r), corner(c + 1, r + 1)],
+                    fill.filled(),
+                )))?;
+                let text = v.map_or("—".to_owned(), &show);
+                let ink = if t > 0.6 { WHITE } else { BLACK };
+                let centre = plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                );
+                chart.draw_series(std::iter::once(Text::new(
+                    text,
+                    (SegmentValue::CenterOf(c), SegmentValue::CenterOf(r)),
+                    ("sans-serif", 22).into_font().color(&ink).pos(centre),
+                )))?;
+            }
+        }
+        root.present()?;
+        Ok(())
+    })
+}
