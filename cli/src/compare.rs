@@ -28,6 +28,9 @@ pub(crate) struct CompareArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<CompareFormat>,
+    /// Also write the report into DIR: compare.json, compare.csv and index.html.
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -141,6 +144,10 @@ pub(crate) fn run(a: CompareArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         seed: plan.seed,
         differences: &differences,
     };
+    if let Some(dir) = &a.out {
+        let files = reports::compare::compare_report(&c).map_err(Failure::Usage)?;
+        crate::write_dir(dir, &files)?;
+    }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         CompareFormat::Table
     } else {

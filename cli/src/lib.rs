@@ -122,6 +122,10 @@ struct BatchArgs {
     /// the request count).
     #[arg(long, value_enum, default_value_t = EngineArg::Aggregated)]
     engine: EngineArg,
+    /// Also write the report into DIR: batch.json, runs.csv, the
+    /// detection-time and blast-radius distributions (PNG) and index.html.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -514,6 +518,10 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         .collect();
     let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, io)?;
     let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
+    if let Some(dir) = &a.out {
+        let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
+        write_dir(dir, &files)?;
+    }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         BatchFormat::Table
     } else {

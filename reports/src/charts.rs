@@ -152,3 +152,73 @@ pub fn heatmap(
         Ok(())
     })
 }
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+/// Empirical CDFs, one line per series; `log_x` plots log10(1 + x) ticks
+/// labelled in x (for counts spanning decades).
+pub fn cdf(title: &str, x_desc: &str, series: &[(String, Vec<f64>)], log_x: bool) -> Result<Vec<u8>, String> {
+    png(|root| {
+        root.fill(&WHITE)?;
+        let tx = |x: f64| if log_x { (1.0 + x.max(0.0)).log10() } else { x };
+        let x_max = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .map(tx)
+            .fold(0.0, f64::max)
+            .max(if log_x { 1.0 } else { 1e-9 })
+            * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 26))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
+        let label = |v: &f64| {
+            if log_x {
+                format!("{:.0}", 10f64.powf(*v) - 1.0)
+            } else {
+                crate::span(*v)
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc("share of runs at or below")
+            .x_label_formatter(&label)
+            .label_style(("sans-serif", 16))
+            .draw()?;
+        for (k, (name, values)) in series.iter().enumerate() {
+            let mut v: Vec<f64> = values.iter().copied().map(tx).collect();
+            v.sort_by(f64::total_cmp);
+            let n = v.len().max(1) as f64;
+            let colour = PALETTE[k % PALETTE.len()];
+            let steps: Vec<(f64, f64)> = v
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &x)| [(x, i as f64 / n), (x, (i + 1) as f64 / n)])
+                .chain(std::iter::once((x_max, 1.0)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(steps, colour.stroke_width(2)))?
+                .label(format!("{name} ({} runs)", values.len()))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}

@@ -319,3 +319,38 @@ pub fn compare_csv(c: &Comparison<'_>) -> Result<String, csv::Error> {
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8(bytes).expect("csv of UTF-8 strings"))
 }
+
+/// The files of `compare --out DIR`: the JSON, the CSV and `index.html`.
+///
+/// # Errors
+/// Only if writing to memory fails, which it does not.
+pub fn compare_report(c: &Comparison<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use crate::html::{Block, Section, page};
+    let json = serde_json::to_string_pretty(&compare_json(c)).expect("json values serialise") + "\n";
+    let csv = compare_csv(c).map_err(|e| e.to_string())?;
+    let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
+    let rows: Vec<Vec<String>> = rows(c).into_iter().map(|r| r.to_vec()).collect();
+    let sections = [
+        Section {
+            title: "Verdicts".to_owned(),
+            blocks: vec![Block::List(verdicts(c))],
+        },
+        Section {
+            title: "Every score".to_owned(),
+            blocks: vec![
+                Block::Table { header, rows },
+                Block::Text(format!("Intervals: {METHOD}.")),
+            ],
+        },
+    ];
+    let subtitle = format!(
+        "A = {}, B = {}; {} paired seeds, master seed {}. Files: compare.json and compare.csv beside this page.",
+        c.a, c.b, c.seeds, c.seed
+    );
+    let html = page(&format!("{} against {}", c.b, c.a), &subtitle, &sections, false);
+    Ok(vec![
+        ("compare.json".to_owned(), json.into_bytes()),
+        ("compare.csv".to_owned(), csv.into_bytes()),
+        ("index.html".to_owned(), html.into_bytes()),
+    ])
+}

@@ -277,7 +277,12 @@ pub fn sweep_csv(s: &Sweep<'_>) -> Result<String, csv::Error> {
 }
 
 /// A heatmap's file stem, title, score and how a value is shown.
-type HeatmapScore = (&'static str, &'static str, fn(&SuiteScores) -> Option<f64>, fn(f64) -> String);
+type HeatmapScore = (
+    &'static str,
+    &'static str,
+    fn(&SuiteScores) -> Option<f64>,
+    fn(f64) -> String,
+);
 
 /// The files of `sweep --out DIR`: the JSON, the CSV, the Pareto scatter,
 /// a heatmap per score over the first two varied keys, and `index.html`

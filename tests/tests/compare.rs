@@ -183,3 +183,58 @@ fn compare_needs_two_policies() {
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("compare needs two policies"), "{}", o.stderr);
 }
+
+/// `batch --out` and `compare --out` write their JSON (the same as stdout),
+/// CSV, pictures and an offline page.
+#[test]
+fn batch_and_compare_write_their_reports() {
+    let base = std::env::temp_dir().join(format!("aviary-e2e-{}-out", std::process::id()));
+    let (b, c) = (base.join("batch"), base.join("compare"));
+    let _ = std::fs::remove_dir_all(&base);
+    let batch = json(&[
+        "batch",
+        "checkout-error-spike",
+        "--policy",
+        "default",
+        "--policy",
+        "cusum",
+        "--seeds",
+        "20",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    for f in [
+        "batch.json",
+        "runs.csv",
+        "detection-time.png",
+        "blast-radius.png",
+        "index.html",
+    ] {
+        assert!(b.join(f).is_file(), "batch: {f}");
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("batch.json")).unwrap()).unwrap();
+    assert_eq!(written, batch);
+    let csv = std::fs::read_to_string(b.join("runs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 40, "a header and a row per run");
+    let html = std::fs::read_to_string(b.join("index.html")).unwrap();
+    assert!(html.contains("<td>checkout-error-spike</td>") && html.contains("<td>cusum</td>"));
+    let cmp = json(&[
+        "compare",
+        "checkout-error-spike",
+        "--policy",
+        "default",
+        "--policy",
+        "cusum",
+        "--seeds",
+        "20",
+        "--out",
+        c.to_str().unwrap(),
+    ]);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(written, cmp);
+    assert!(c.join("compare.csv").is_file());
+    let html = std::fs::read_to_string(c.join("index.html")).unwrap();
+    assert!(html.contains("cusum against default") && html.contains("<table>"));
+}
