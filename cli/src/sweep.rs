@@ -283,7 +283,7 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         let cell_name = format!("cell {w} ({})", cell_name.join(", "));
         let c = reports::compare::Comparison {
             a: &base_policy.name,
-            b: &cell_name,
+            b: "the winner",
             seeds: plan.seeds,
             seed: plan.seed,
             differences: &differences,
