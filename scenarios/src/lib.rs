@@ -133,10 +133,32 @@ fn file_error(file: &str, message: String) -> Vec<Diagnostic> {
 /// Reads a file's text, mapping I/O failures to a diagnostic.
 ///
 /// # Errors
-/// The file cannot be read or is not UTF-8.
+/// The file cannot be read, or is not UTF-8 (the diagnostic names the line
+/// of the first bad byte).
 pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
     let label = path.display().to_string();
-    std::fs::read_to_string(path).map_err(|e| file_error(&label, format!("cannot read file: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| file_error(&label, format!("cannot read file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| vec![not_utf8(&label, e.as_bytes(), &e.utf8_error())])
+}
+
+/// Where `bytes` stop being UTF-8, as a diagnostic on that line.
+fn not_utf8(file: &str, bytes: &[u8], e: &std::str::Utf8Error) -> Diagnostic {
+    let good = &bytes[..e.valid_up_to()];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    let message = match e.error_len() {
+        Some(_) => format!(
+            "not UTF-8: byte 0x{:02x} at column {column} (save the file as UTF-8)",
+            bytes[e.valid_up_to()]
+        ),
+        None => format!("not UTF-8: the file ends inside a character at column {column} (a truncated file?)"),
+    };
+    Diagnostic {
+        file: file.to_owned(),
+        line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+        key: String::new(),
+        message,
+    }
 }
 
 /// True if `arg` names a file rather than a built-in.

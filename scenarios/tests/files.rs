@@ -996,3 +996,40 @@ fn the_monitoring_examples_load() {
     let policy = scenarios::load_policy(dir.join("p99-gate.toml").to_str().unwrap()).expect("policy");
     assert_eq!(policy.name, "p99-gate");
 }
+
+/// The mutation corpus (issue 9) found a file that is not UTF-8 reported
+/// with no line at all ("stream did not contain valid UTF-8"): a stray
+/// byte or a file cut inside a character now names the line and column.
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_of_the_bad_byte() {
+    let dir = std::env::temp_dir().join(format!("aviary-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let stray = dir.join("stray.toml");
+    std::fs::write(&stray, b"name = \"s\"\nduration = \"2\xffh\"\n").expect("write");
+    let label = stray.display().to_string();
+    let got: Vec<String> = scenarios::read_file(&stray)
+        .expect_err("not UTF-8")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{label}:2: not UTF-8: byte 0xff at column 14 (save the file as UTF-8)"
+        )]
+    );
+    let cut = dir.join("cut.toml");
+    std::fs::write(&cut, "name = \"s\"\n# \u{d7}".as_bytes().split_last().expect("bytes").1).expect("write");
+    let label = cut.display().to_string();
+    let got: Vec<String> = scenarios::read_file(&cut)
+        .expect_err("not UTF-8")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{label}:2: not UTF-8: the file ends inside a character at column 3 (a truncated file?)"
+        )]
+    );
+}
