@@ -15,14 +15,16 @@
 //! - numbers set to 0, −1, NaN, ±inf, huge (1e308, i64::MAX, past u64),
 //!   tiny (1e-300); NaN and ±inf for every distinct numeric key of the
 //!   catalog;
-//! - durations of 0 s, 1 ms, 1 ns and 10⁶ h for every distinct duration key;
+//! - durations of 0 s, 1 ms, 1 ns, 10⁶ h and 29 d (past the end of every
+//!   catalog run, within the horizon limit) for every distinct duration key;
 //! - type swaps (a number as a string, a string as a number, a boolean as a
 //!   string, an array or table as a number);
 //! - enum values swapped for another value of the same key in the catalog,
 //!   or for a value no key accepts;
 //! - deep nesting (arrays, inline tables, table headers);
 //! - a byte-order mark, CRLF line ends, a lone CR, a NUL byte, truncation at
-//!   a random byte (possibly inside a UTF-8 character), an empty file.
+//!   a random byte, bytes that are not UTF-8 (a stray 0xff, a file cut
+//!   inside a character), an empty file.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -223,7 +225,15 @@ impl Out {
             + 1;
         let must_fail = matches!(
             class,
-            "nan" | "inf" | "minus-inf" | "overflow-int" | "duration-1ns" | "duration-1e6h" | "nul" | "deep"
+            "nan"
+                | "inf"
+                | "minus-inf"
+                | "overflow-int"
+                | "duration-1ns"
+                | "duration-1e6h"
+                | "nul"
+                | "deep"
+                | "bad-utf8"
         );
         let keyed = matches!(
             class,
@@ -240,6 +250,7 @@ impl Out {
                 | "duration-1ms"
                 | "duration-1ns"
                 | "duration-1e6h"
+                | "duration-29d"
                 | "type-swap"
                 | "enum-swap"
                 | "enum-bogus"
@@ -308,11 +319,13 @@ const NUMBERS: [(&str, &str); 9] = [
     ("tiny", "1e-300"),
 ];
 
-const DURATIONS: [(&str, &str); 4] = [
+const DURATIONS: [(&str, &str); 5] = [
     ("duration-0s", "\"0s\""),
     ("duration-1ms", "\"1ms\""),
     ("duration-1ns", "\"1ns\""),
     ("duration-1e6h", "\"1000000h\""),
+    // Within the horizon limit, past the end of every catalog run.
+    ("duration-29d", "\"29d\""),
 ];
 
 /// Numbers: one random numeric value per class per file, and NaN and ±inf
@@ -471,6 +484,14 @@ fn byte_mutants(src: &Source<'_>, out: &mut Out) {
     let mut nul = text.to_vec();
     nul.insert(at, 0);
     out.push(src, "nul", format!("NUL at byte {at}"), nul);
+    let at = Pick::new(&src.label, "bad-utf8").below(text.len());
+    let mut bad = text.to_vec();
+    bad.insert(at, 0xff);
+    out.push(src, "bad-utf8", format!("byte 0xff at byte {at}"), bad);
+    let mut cut = text.to_vec();
+    cut.extend_from_slice("# \u{d7}".as_bytes());
+    cut.pop();
+    out.push(src, "bad-utf8", "cut inside a two-byte character".to_owned(), cut);
     let mut pick = Pick::new(&src.label, "truncated");
     for _ in 0..2 {
         let at = 1 + pick.below(text.len() - 1);

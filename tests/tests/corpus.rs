@@ -61,8 +61,36 @@ fn line_after<'a>(rest: &'a str, label: &str) -> Option<(usize, &'a str)> {
     Some((line, tail[digits..].strip_prefix(':')?))
 }
 
+/// Where a diagnostic line (after `error: ` or `warning: `) points: the
+/// file is the mutant (`true`) or a built-in (`false`), the line, and the
+/// rest of the message.
+fn located<'a>(e: &'a str, path: &str) -> Option<(bool, usize, &'a str)> {
+    if let Some((line, msg)) = line_after(e, path) {
+        return Some((true, line, msg));
+    }
+    let label_end = e.find(".toml")? + ".toml".len();
+    let label = &e[..label_end];
+    let (line, msg) = line_after(e, label).filter(|_| label.starts_with("<built-in>/"))?;
+    Some((false, line, msg))
+}
+
 /// Why `o` breaks the contract for mutant `m` written at `path`, if it does.
 fn judge(m: &Mutant, path: &str, o: &Outcome) -> Option<String> {
+    let lines_in_file = m.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut own = Vec::new();
+    for l in o.stderr.lines() {
+        let Some(e) = l.strip_prefix("error: ").or_else(|| l.strip_prefix("warning: ")) else {
+            continue;
+        };
+        match located(e, path) {
+            Some((_, 0, _)) | None => return Some(format!("a diagnostic without file and line: {l}")),
+            Some((true, line, _)) if line > lines_in_file => {
+                return Some(format!("line {line} of a file of {lines_in_file} lines: {l}"));
+            }
+            Some((true, _, msg)) if l.starts_with("error: ") => own.push(msg),
+            Some(_) => {}
+        }
+    }
     match o.code {
         0 if m.must_fail => Some("accepted (exit 0) a file of a class that must fail".to_owned()),
         0 => None,
@@ -70,25 +98,12 @@ fn judge(m: &Mutant, path: &str, o: &Outcome) -> Option<String> {
             if !o.stdout.is_empty() {
                 return Some(format!("exit 2 with stdout: {:?}", o.stdout));
             }
-            let errors: Vec<&str> = o.stderr.lines().filter_map(|l| l.strip_prefix("error: ")).collect();
-            let mut own = Vec::new();
-            for e in &errors {
-                let at = line_after(e, path).map(|x| (true, x)).or_else(|| {
-                    let label_end = e.find(".toml")? + ".toml".len();
-                    e[..label_end]
-                        .starts_with("<built-in>/")
-                        .then(|| line_after(e, &e[..label_end]).map(|x| (false, x)))?
-                });
-                match at {
-                    Some((_, (0, _))) | None => return Some(format!("an error without file and line: {e}")),
-                    Some((true, (_, msg))) => own.push(msg),
-                    Some((false, _)) => {}
-                }
-            }
             if own.is_empty() {
                 return Some(format!("no error names the file:\n{}", o.stderr));
             }
-            let syntax = own.iter().any(|msg| msg.contains("invalid TOML"));
+            let syntax = own
+                .iter()
+                .any(|msg| msg.contains("invalid TOML") || msg.contains("not UTF-8"));
             if m.keyed && !syntax && !own.iter().any(|msg| msg.trim_start().starts_with("key '")) {
                 return Some(format!("no error names a key:\n{}", o.stderr));
             }
