@@ -74,6 +74,37 @@ struct Names {
     has_dependency: bool,
 }
 
+/// A window of the run (a spike, an incident) that starts at or after the
+/// run's end, or lasts 0s, would change nothing: an error at the key, not a
+/// silently ignored setting. `end` is `None` when the run's duration has a
+/// problem of its own (already reported).
+fn check_window(
+    src: &mut Source<'_>,
+    t: &Table<'_, '_>,
+    at: SimDuration,
+    length: SimDuration,
+    end: Option<SimDuration>,
+) {
+    if let Some(end) = end
+        && at >= end
+    {
+        let span = t.span_of("at");
+        src.error(
+            &span,
+            &t.key_path("at"),
+            format!("{at} is not before the end of the run ({end})"),
+        );
+    }
+    if length == SimDuration::ZERO {
+        let span = t.span_of("duration");
+        src.error(
+            &span,
+            &t.key_path("duration"),
+            "0s: a window that lasts no time changes nothing",
+        );
+    }
+}
+
 /// Reads a scenario. `dir` is the folder relative paths (a traffic CSV)
 /// are resolved against; `None` for built-ins, which may not read files.
 pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
@@ -108,10 +139,12 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
         flags: flags.clone(),
         has_dependency: top.has("dependency"),
     };
-    let faults = faults(src, &mut top, &names);
+    // The most time the candidate can have: onsets count from its first traffic.
+    let candidate_time = duration.map(|d| (d.ms().saturating_sub(rollout_at.ms()), rollout_at, d));
+    let faults = faults(src, &mut top, &names, candidate_time);
     let migration_table = top.opt_table(src, "migration");
     let migration = migration_table.map(|t| migration(src, t));
-    let incidents = incidents(src, &mut top);
+    let incidents = incidents(src, &mut top, duration);
     let noise_table = top.opt_table(src, "noise");
     let noise = noise_table.map(|t| noise(src, t));
     let monitoring_table = top.opt_table(src, "monitoring");
@@ -274,10 +307,13 @@ fn traffic(
         let mut ok = true;
         for mut s in tables {
             let at = s.req_duration(src, "at", MAX_DURATION);
-            let duration = s.req_duration(src, "duration", MAX_DURATION);
+            let length = s.req_duration(src, "duration", MAX_DURATION);
             let factor = s.req_f64(src, "factor", 0.0, 1000.0);
+            if let (Some(at), Some(length)) = (at, length) {
+                check_window(src, &s, at, length, duration);
+            }
             s.finish(src);
-            match (at, duration, factor) {
+            match (at, length, factor) {
                 (Some(at), Some(duration), Some(factor)) => out.push(Spike { at, duration, factor }),
                 _ => ok = false,
             }
@@ -655,7 +691,7 @@ fn dependency(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Dependency> 
     })
 }
 
-fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Incident>> {
+fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>, end: Option<SimDuration>) -> Option<Vec<Incident>> {
     let Some(tables) = top.opt_tables(src, "incidents") else {
         return Some(Vec::new());
     };
@@ -666,6 +702,9 @@ fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Incide
         let duration = t.req_duration(src, "duration", MAX_DURATION);
         let error_rate_add = t.opt_f64(src, "error_rate_add", 0.0, 1.0).unwrap_or(0.0);
         let latency_factor = t.opt_f64(src, "latency_factor", 0.01, 1000.0).unwrap_or(1.0);
+        if let (Some(at), Some(length)) = (at, duration) {
+            check_window(src, &t, at, length, end);
+        }
         t.finish(src);
         match (at, duration) {
             (Some(at), Some(duration)) => out.push(Incident {
@@ -698,7 +737,14 @@ fn noise(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Noise> {
     })
 }
 
-fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Option<Vec<Fault>> {
+/// `candidate_time`: the longest the candidate can take traffic (ms), from
+/// `rollout_at` to the end of the run, when both are known.
+fn faults(
+    src: &mut Source<'_>,
+    top: &mut Table<'_, '_>,
+    names: &Names,
+    candidate_time: Option<(u64, SimDuration, SimDuration)>,
+) -> Option<Vec<Fault>> {
     let Some(tables) = top.opt_tables(src, "faults") else {
         return Some(Vec::new());
     };
@@ -713,7 +759,7 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Optio
     let mut out = Vec::new();
     let mut ok = true;
     for t in tables {
-        match fault(src, t, names) {
+        match fault(src, t, names, candidate_time) {
             Some(f) => out.push(f),
             None => ok = false,
         }
@@ -766,9 +812,28 @@ const FAULT_KIND_KEYS: [&str; 12] = [
     "above_rps",
 ];
 
-fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fault> {
+fn fault(
+    src: &mut Source<'_>,
+    mut t: Table<'_, '_>,
+    names: &Names,
+    candidate_time: Option<(u64, SimDuration, SimDuration)>,
+) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
     let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
+    if let Some((most, rollout_at, end)) = candidate_time
+        && onset.ms() >= most
+        && most > 0
+    {
+        let span = t.span_of("onset");
+        src.error(
+            &span,
+            &t.key_path("onset"),
+            format!(
+                "{onset} after the candidate's first traffic (at {rollout_at} at the earliest) is not before the \
+                 end of the run ({end}): the fault would never start"
+            ),
+        );
+    }
     let onset_weight = t.opt_u64(src, "onset_weight", 0, 100).unwrap_or(0) as u32;
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();

@@ -1033,3 +1033,38 @@ fn a_file_that_is_not_utf8_names_the_line_of_the_bad_byte() {
         )]
     );
 }
+
+/// The corpus (issue 9) set durations past the end of the run and found
+/// three settings silently ignored: a fault whose onset comes after the
+/// run has ended never starts, and a spike or an incident that begins
+/// after it (or lasts 0s) changes nothing. Each is now an error at its key.
+#[test]
+fn a_fault_spike_or_incident_that_could_never_happen_is_an_error() {
+    check(
+        &edit(SCENARIO, "onset = \"0s\"", "onset = \"1h50m\""),
+        &[
+            "f.toml:23: key 'faults[1].onset': 1h50m after the candidate's first traffic (at 10m at the earliest) \
+           is not before the end of the run (2h): the fault would never start",
+        ],
+    );
+    check(&edit(SCENARIO, "onset = \"0s\"", "onset = \"1h49m\""), &[]);
+    check(
+        &edit(
+            SCENARIO,
+            "users = 50000",
+            "users = 50000\nspikes = [ { at = \"2h\", duration = \"5m\", factor = 2 }, \
+             { at = \"1h\", duration = \"0s\", factor = 2 } ]",
+        ),
+        &[
+            "f.toml:9: key 'traffic.spikes[1].at': 2h is not before the end of the run (2h)",
+            "f.toml:9: key 'traffic.spikes[2].duration': 0s: a window that lasts no time changes nothing",
+        ],
+    );
+    check(
+        &format!("{SCENARIO}\n[[incidents]]\nat = \"3h\"\nduration = \"0s\"\nerror_rate_add = 0.1\n"),
+        &[
+            "f.toml:26: key 'incidents[1].at': 3h is not before the end of the run (2h)",
+            "f.toml:27: key 'incidents[1].duration': 0s: a window that lasts no time changes nothing",
+        ],
+    );
+}
