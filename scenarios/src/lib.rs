@@ -218,9 +218,11 @@ pub fn load_script(path: &Path) -> Result<Vec<sim_core::control::script::Scripte
     script::parse(&label, &read_file(path)?)
 }
 
-/// Where `key` (dotted, as in a diagnostic) is written in the file or
-/// built-in `arg` names: its label and the 1-based line of the key's last
-/// segment (0 if the key is not written, e.g. left to its default).
+/// Where `key` (dotted, as in a diagnostic, with 1-based `[n]` indices) is
+/// written in the file or built-in `arg` names: its label and the 1-based
+/// line of the deepest part of the key the file writes (the element
+/// `steps[3]`, else the `steps` array), or 0 if none of it is written
+/// (e.g. a key left to its default).
 pub fn locate(arg: &str, key: &str, scenario: bool) -> (String, usize) {
     let builtin = if looks_like_path(arg) {
         None
@@ -233,15 +235,36 @@ pub fn locate(arg: &str, key: &str, scenario: bool) -> (String, usize) {
         Some(b) => (b.label(), b.text.to_owned()),
         None => (arg.to_owned(), std::fs::read_to_string(arg).unwrap_or_default()),
     };
-    let last = key.rsplit('.').next().unwrap_or(key);
-    let last = last.split('[').next().unwrap_or(last);
-    let line = text
-        .lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(last)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map_or(0, |i| i + 1);
+    let (doc, _) = toml::de::DeTable::parse_recoverable(&text);
+    let line = span_of_key(doc.get_ref(), key).map_or(0, |span| Source::new(&label, &text).line_of(span.start));
     (label, line)
+}
+
+/// The span of the deepest written part of dotted `key` in `table`.
+fn span_of_key(table: &toml::de::DeTable<'_>, key: &str) -> Option<std::ops::Range<usize>> {
+    use toml::de::DeValue;
+    let mut found = None;
+    let mut here = table;
+    for part in key.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (k, v) = here.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        // A key written as a `[table]` header has the header's span.
+        found = Some(if v.span().is_empty() { k.span() } else { v.span() });
+        let value = match (v.get_ref(), index) {
+            (DeValue::Array(items), Some(i)) => {
+                let item = items.iter().nth(i.checked_sub(1)?)?;
+                found = Some(item.span());
+                item.get_ref()
+            }
+            (value, _) => value,
+        };
+        match value {
+            DeValue::Table(t) => here = t,
+            _ => break,
+        }
+    }
+    found
 }
