@@ -1068,3 +1068,50 @@ fn a_fault_spike_or_incident_that_could_never_happen_is_an_error() {
         ],
     );
 }
+
+/// The corpus (issue 9) set check bounds to −1, 0 and 9.2e18 and every one
+/// validated: `max = -1` fails every measurement, `max_ratio = 0` too, and
+/// `max = 5` on a rate (5 % meant as 5) can never fail, so the check only
+/// looks like one. Each is now an error at its key.
+#[test]
+fn a_bound_that_can_never_fail_or_always_fails_is_an_error() {
+    let with = |check: &str| edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", check);
+    check(
+        &with("{ metric = \"error_rate\", max = 5 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max': error_rate is a fraction in 0..=1, so max = 5 can never fail; \
+           for 5 % write 0.05",
+        ],
+    );
+    check(
+        &with("{ metric = \"latency_p95_ms\", max = -1 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max': latency_p95_ms is never negative: max = -1 fails every \
+           measurement",
+        ],
+    );
+    check(
+        &with("{ metric = \"conversion_rate\", max_decrease = 2 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max_decrease': conversion_rate is a fraction in 0..=1, so a change \
+           of it lies in -1..=1 and max_decrease = 2 can never fail; for 5 points write 0.05",
+        ],
+    );
+    check(
+        &with("{ metric = \"error_rate\", max_ratio = 0 }"),
+        &["f.toml:9: key 'analysis.checks[1].max_ratio': a ratio bound of 0 fails every measurement above 0"],
+    );
+    check(
+        &with("{ metric = \"throughput_ratio\", min_ratio = 0, min = -0.5 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].min': throughput_ratio is never negative: min = -0.5 can never fail",
+            "f.toml:9: key 'analysis.checks[1].min_ratio': a ratio bound of 0 can never fail",
+        ],
+    );
+    // A negative change of a rate, or a big one on latency, is a choice.
+    check(&with("{ metric = \"error_rate\", max_increase = -0.001 }"), &[]);
+    check(
+        &with("{ metric = \"latency_p99_ms\", max_increase = 5000, max = 1e6 }"),
+        &[],
+    );
+}
