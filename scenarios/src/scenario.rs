@@ -115,8 +115,12 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let policy = policy(src, &mut top, dir);
     let duration = top.req_duration(src, "duration", MAX_DURATION);
     let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
+    // Monitoring first: the traffic's shape is judged against the scrape interval.
+    let monitoring_table = top.opt_table(src, "monitoring");
+    let monitoring = monitoring(src, monitoring_table);
+    let scrape_interval = monitoring.as_ref().map(|m| m.scrape_interval);
     let traffic_table = top.req_table(src, "traffic");
-    let traffic = traffic_table.and_then(|t| traffic(src, t, dir, duration));
+    let traffic = traffic_table.and_then(|t| traffic(src, t, dir, duration, scrape_interval));
     let fleet = top.req_table(src, "fleet").and_then(|t| fleet(src, t));
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
     let candidate_table = top.opt_table(src, "candidate");
@@ -147,8 +151,6 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let incidents = incidents(src, &mut top, duration);
     let noise_table = top.opt_table(src, "noise");
     let noise = noise_table.map(|t| noise(src, t));
-    let monitoring_table = top.opt_table(src, "monitoring");
-    let monitoring = monitoring(src, monitoring_table);
     let slo_table = top.opt_table(src, "slo");
     let slo = slo(src, slo_table);
     if let (Some(d), true) = (duration, top.has("rollout_at"))
@@ -239,6 +241,7 @@ fn traffic(
     mut t: Table<'_, '_>,
     dir: Option<&Path>,
     duration: Option<SimDuration>,
+    scrape_interval: Option<SimDuration>,
 ) -> Option<Traffic> {
     let users = t.req_u64(src, "users", 1, MAX_USERS);
     let session_requests = t.opt_f64(src, "session_requests", 1.0, 1e9).unwrap_or(10.0);
@@ -263,9 +266,23 @@ fn traffic(
                 let peak_at = d
                     .opt_duration(src, "peak_at", MAX_DURATION)
                     .unwrap_or(SimDuration::from_secs(14 * 3600));
+                let period_span = d.span_of("period");
                 d.finish(src);
                 if period == SimDuration::ZERO {
-                    src.error(&shape_span, &t.key_path("diurnal.period"), "must be longer than 0s");
+                    src.error(&period_span, &t.key_path("diurnal.period"), "must be longer than 0s");
+                } else if let Some(scrape) = scrape_interval
+                    && period.ms() < 2 * scrape.ms()
+                {
+                    // Arrivals are drawn per scrape slot: a cycle shorter than
+                    // two slots averages out and the shape would be ignored.
+                    src.error(
+                        &period_span,
+                        &t.key_path("diurnal.period"),
+                        format!(
+                            "{period} is shorter than two scrape intervals ({scrape} each): traffic is drawn per \
+                             scrape interval, so the cycle would average out"
+                        ),
+                    );
                 }
                 Some(Shape::Diurnal {
                     amplitude: amplitude?,

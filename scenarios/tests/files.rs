@@ -1115,3 +1115,30 @@ fn a_bound_that_can_never_fail_or_always_fails_is_an_error() {
         &[],
     );
 }
+
+/// The corpus (issue 9) found a diurnal period of 1 ms accepted (traffic is
+/// drawn per scrape interval, so such a cycle averages out and the shape is
+/// silently ignored) and a period of 0s reported at the `shape` line rather
+/// than at the period's own.
+#[test]
+fn a_diurnal_period_is_checked_at_its_own_line_against_the_scrape_interval() {
+    let diurnal = |period: &str| {
+        edit(
+            SCENARIO,
+            "users = 50000",
+            &format!("users = 50000\nshape = \"diurnal\"\ndiurnal = {{ amplitude = 0.5, period = \"{period}\" }}"),
+        )
+    };
+    check(
+        &diurnal("0s"),
+        &["f.toml:10: key 'traffic.diurnal.period': must be longer than 0s"],
+    );
+    check(
+        &diurnal("29s"),
+        &[
+            "f.toml:10: key 'traffic.diurnal.period': 29s is shorter than two scrape intervals (15s each): traffic \
+           is drawn per scrape interval, so the cycle would average out",
+        ],
+    );
+    check(&diurnal("30s"), &[]);
+}
