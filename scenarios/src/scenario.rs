@@ -959,11 +959,13 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
         "p99_factor",
         "p99_add_ms",
     ];
-    let factor = t.opt_f64(src, "factor", 0.0, 1000.0);
+    // A factor of 0 would make latency 0 ms, which the engine can only clamp:
+    // the smallest factor is that of an incident's `latency_factor`.
+    let factor = t.opt_f64(src, "factor", 0.01, 1000.0);
     let add_ms = t.opt_f64(src, "add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
-    let p50_factor = t.opt_f64(src, "p50_factor", 0.0, 1000.0);
+    let p50_factor = t.opt_f64(src, "p50_factor", 0.01, 1000.0);
     let p50_add_ms = t.opt_f64(src, "p50_add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
-    let p99_factor = t.opt_f64(src, "p99_factor", 0.0, 1000.0);
+    let p99_factor = t.opt_f64(src, "p99_factor", 0.01, 1000.0);
     let p99_add_ms = t.opt_f64(src, "p99_add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
     let span = t.span.clone();
     if !keys.iter().any(|k| t.has(k)) {

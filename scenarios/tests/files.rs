@@ -1142,3 +1142,26 @@ fn a_diurnal_period_is_checked_at_its_own_line_against_the_scrape_interval() {
     );
     check(&diurnal("30s"), &[]);
 }
+
+/// The corpus (issue 9) set a latency fault's `p99_factor` to 0 and it
+/// validated: latency × 0 is 0 ms, which the engine could only clamp to
+/// the median. A factor is now 0.01..=1000, as an incident's is.
+#[test]
+fn a_latency_factor_of_zero_is_an_error() {
+    let latency = |effect: &str| {
+        edit(
+            SCENARIO,
+            "kind = \"error_rate\"\nadd = 0.05",
+            &format!("kind = \"latency\"\n{effect}"),
+        )
+    };
+    check(
+        &latency("p99_factor = 0"),
+        &["f.toml:22: key 'faults[1].p99_factor': 0 is out of range 0.01..=1000"],
+    );
+    check(
+        &latency("factor = 0"),
+        &["f.toml:22: key 'faults[1].factor': 0 is out of range 0.01..=1000"],
+    );
+    check(&latency("p50_factor = 0.5"), &[]);
+}
