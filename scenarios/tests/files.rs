@@ -1165,3 +1165,18 @@ fn a_latency_factor_of_zero_is_an_error() {
     );
     check(&latency("p50_factor = 0.5"), &[]);
 }
+
+/// The corpus (issue 9) found a NUL byte reported by whatever the TOML
+/// parser was reading when it met it ("invalid multi-line basic string,
+/// expected `\`, characters"); it is now named, with its line and column.
+#[test]
+fn a_nul_byte_is_named_at_its_line_and_column() {
+    check(
+        &edit(SCENARIO, "rps = 400", "rps = 4\u{0}00"),
+        &["f.toml:7: a NUL byte at column 8: TOML is text (a binary or damaged file?)"],
+    );
+    check(
+        "\u{0}\u{0}\u{0}",
+        &["f.toml:1: a NUL byte at column 1: TOML is text (a binary or damaged file?)"],
+    );
+}
