@@ -255,7 +255,7 @@ fn span_of_key(table: &toml::de::DeTable<'_>, key: &str) -> Option<std::ops::Ran
         found = Some(if v.span().is_empty() { k.span() } else { v.span() });
         let value = match (v.get_ref(), index) {
             (DeValue::Array(items), Some(i)) => {
-                let item = items.iter().nth(i.checked_sub(1)?)?;
+                let item = items.get(i.checked_sub(1)?)?;
                 found = Some(item.span());
                 item.get_ref()
             }
