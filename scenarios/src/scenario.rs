@@ -153,7 +153,17 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let noise = noise_table.map(|t| noise(src, t));
     let slo_table = top.opt_table(src, "slo");
     let slo = slo(src, slo_table);
-    if let (Some(d), true) = (duration, top.has("rollout_at"))
+    if let (Some(d), Some(scrape)) = (duration, scrape_interval)
+        && d < scrape
+    {
+        // Also a run of 0s, which has nothing in it.
+        let span = top.span_of("duration");
+        src.error(
+            &span,
+            "duration",
+            format!("{d} is shorter than one scrape interval ({scrape}): monitoring would never see the run"),
+        );
+    } else if let (Some(d), true) = (duration, top.has("rollout_at"))
         && rollout_at >= d
     {
         let span = top.span_of("rollout_at");

@@ -1180,3 +1180,27 @@ fn a_nul_byte_is_named_at_its_line_and_column() {
         &["f.toml:1: a NUL byte at column 1: TOML is text (a binary or damaged file?)"],
     );
 }
+
+/// The corpus (issue 9) set `duration` to 0s and 1ms: with a `rollout_at`
+/// the error named rollout_at, and without one the file validated and ran
+/// a run with nothing in it. A run shorter than one scrape interval is now
+/// an error at `duration`.
+#[test]
+fn a_run_shorter_than_one_scrape_interval_is_an_error_at_duration() {
+    let without_rollout_at = edit(SCENARIO, "rollout_at = \"10m\"\n", "");
+    check(
+        &edit(&without_rollout_at, "duration = \"2h\"", "duration = \"0s\""),
+        &["f.toml:3: key 'duration': 0s is shorter than one scrape interval (15s): monitoring would never see the run"],
+    );
+    check(
+        &edit(SCENARIO, "duration = \"2h\"", "duration = \"1ms\""),
+        &[
+            "f.toml:3: key 'duration': 1ms is shorter than one scrape interval (15s): monitoring would never see the \
+           run",
+        ],
+    );
+    check(
+        &edit(&without_rollout_at, "duration = \"2h\"", "duration = \"15s\""),
+        &[],
+    );
+}
