@@ -539,6 +539,18 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
                     _ => ok = false,
                 }
             }
+            // The app rollout (the strategy and steps) runs in the dual
+            // write: a plan without one would never roll the app out.
+            if ok && !out.iter().any(|p| p.phase == MigrationPhase::DualWrite) {
+                let span = t.span_of("phases");
+                src.error(
+                    &span,
+                    &t.key_path("phases"),
+                    "no dual_write phase: the app rollout (the strategy and steps) runs in it, so without one \
+                     the app would never be rolled out",
+                );
+                ok = false;
+            }
             ok.then_some(out)
         }
     };

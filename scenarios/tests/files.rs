@@ -1204,3 +1204,22 @@ fn a_run_shorter_than_one_scrape_interval_is_an_error_at_duration() {
         &[],
     );
 }
+
+/// The corpus (issue 9) deleted the `dual_write` line of a plan and it
+/// validated; the run then migrated the schema and never rolled the app out
+/// (0 requests to the candidate), its strategy and steps silently unused.
+#[test]
+fn a_migration_plan_without_a_dual_write_is_an_error() {
+    let hasty = scenarios::catalog::policy("expand-contract-hasty")
+        .expect("preset")
+        .text;
+    let text = edit(hasty, "  { phase = \"dual_write\" },\n", "");
+    let line = text.lines().position(|l| l.starts_with("phases = [")).expect("phases") + 1;
+    check(
+        &text,
+        &[&format!(
+            "f.toml:{line}: key 'migration.phases': no dual_write phase: the app rollout (the strategy and steps) \
+             runs in it, so without one the app would never be rolled out"
+        )],
+    );
+}
