@@ -142,10 +142,32 @@ fn file_error(file: &str, message: String) -> Vec<Diagnostic> {
 /// Reads a file's text, mapping I/O failures to a diagnostic.
 ///
 /// # Errors
-/// The file cannot be read or is not UTF-8.
+/// The file cannot be read, or is not UTF-8 (the diagnostic names the line
+/// of the first bad byte).
 pub fn read_file(path: &Path) -> Result<String, Vec<Diagnostic>> {
     let label = path.display().to_string();
-    std::fs::read_to_string(path).map_err(|e| file_error(&label, format!("cannot read file: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| file_error(&label, format!("cannot read file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| vec![not_utf8(&label, e.as_bytes(), &e.utf8_error())])
+}
+
+/// Where `bytes` stop being UTF-8, as a diagnostic on that line.
+fn not_utf8(file: &str, bytes: &[u8], e: &std::str::Utf8Error) -> Diagnostic {
+    let good = &bytes[..e.valid_up_to()];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+    let message = match e.error_len() {
+        Some(_) => format!(
+            "not UTF-8: byte 0x{:02x} at column {column} (save the file as UTF-8)",
+            bytes[e.valid_up_to()]
+        ),
+        None => format!("not UTF-8: the file ends inside a character at column {column} (a truncated file?)"),
+    };
+    Diagnostic {
+        file: file.to_owned(),
+        line: good.iter().filter(|&&b| b == b'\n').count() + 1,
+        key: String::new(),
+        message,
+    }
 }
 
 /// True if `arg` names a file rather than a built-in.
@@ -240,9 +262,11 @@ pub fn load_script(path: &Path) -> Result<Vec<sim_core::control::script::Scripte
     script::parse(&label, &read_file(path)?)
 }
 
-/// Where `key` (dotted, as in a diagnostic) is written in the file or
-/// built-in `arg` names: its label and the 1-based line of the key's last
-/// segment (0 if the key is not written, e.g. left to its default).
+/// Where `key` (dotted, as in a diagnostic, with 1-based `[n]` indices) is
+/// written in the file or built-in `arg` names: its label and the 1-based
+/// line of the deepest part of the key the file writes (the element
+/// `steps[3]`, else the `steps` array), or 0 if none of it is written
+/// (e.g. a key left to its default).
 pub fn locate(arg: &str, key: &str, scenario: bool) -> (String, usize) {
     let builtin = if looks_like_path(arg) {
         None
@@ -255,15 +279,36 @@ pub fn locate(arg: &str, key: &str, scenario: bool) -> (String, usize) {
         Some(b) => (b.label(), b.text.to_owned()),
         None => (arg.to_owned(), std::fs::read_to_string(arg).unwrap_or_default()),
     };
-    let last = key.rsplit('.').next().unwrap_or(key);
-    let last = last.split('[').next().unwrap_or(last);
-    let line = text
-        .lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(last)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map_or(0, |i| i + 1);
+    let (doc, _) = toml::de::DeTable::parse_recoverable(&text);
+    let line = span_of_key(doc.get_ref(), key).map_or(0, |span| Source::new(&label, &text).line_of(span.start));
     (label, line)
+}
+
+/// The span of the deepest written part of dotted `key` in `table`.
+fn span_of_key(table: &toml::de::DeTable<'_>, key: &str) -> Option<std::ops::Range<usize>> {
+    use toml::de::DeValue;
+    let mut found = None;
+    let mut here = table;
+    for part in key.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (k, v) = here.iter().find(|(k, _)| k.get_ref().as_ref() == name)?;
+        // A key written as a `[table]` header has the header's span.
+        found = Some(if v.span().is_empty() { k.span() } else { v.span() });
+        let value = match (v.get_ref(), index) {
+            (DeValue::Array(items), Some(i)) => {
+                let item = items.get(i.checked_sub(1)?)?;
+                found = Some(item.span());
+                item.get_ref()
+            }
+            (value, _) => value,
+        };
+        match value {
+            DeValue::Table(t) => here = t,
+            _ => break,
+        }
+    }
+    found
 }

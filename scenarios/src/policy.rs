@@ -539,6 +539,18 @@ fn migration(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<MigrationPlan
                     _ => ok = false,
                 }
             }
+            // The app rollout (the strategy and steps) runs in the dual
+            // write: a plan without one would never roll the app out.
+            if ok && !out.iter().any(|p| p.phase == MigrationPhase::DualWrite) {
+                let span = t.span_of("phases");
+                src.error(
+                    &span,
+                    &t.key_path("phases"),
+                    "no dual_write phase: the app rollout (the strategy and steps) runs in it, so without one \
+                     the app would never be rolled out",
+                );
+                ok = false;
+            }
             ok.then_some(out)
         }
     };
@@ -654,7 +666,7 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
     let (mut group, mut critical) = (None, false);
     let judge = match name {
         "threshold" => {
-            let [max, max_increase, max_ratio, min, max_decrease, min_ratio] = threshold_bounds(src, c)?;
+            let [max, max_increase, max_ratio, min, max_decrease, min_ratio] = threshold_bounds(src, c, metric)?;
             return Some(Judged {
                 rule: Rule::Bounds(Bounds {
                     max,
@@ -743,8 +755,40 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
     })
 }
 
-/// The bounds of a threshold check: at least one, each a number.
-fn threshold_bounds(src: &mut Source<'_>, c: &mut Table<'_, '_>) -> Option<[Option<f64>; 6]> {
+/// Why a bound on `metric` could never fail, or would fail every
+/// measurement, if it is one: a check that only looks like a check.
+/// Every metric is never negative; a fraction is never above 1.
+fn impossible_bound(metric: Metric, key: &str, x: f64) -> Option<String> {
+    let name = metric.name();
+    match key {
+        "max" if x < 0.0 => Some(format!("{name} is never negative: max = {x} fails every measurement")),
+        "min" if x < 0.0 => Some(format!("{name} is never negative: min = {x} can never fail")),
+        "max" | "min" if metric.is_fraction() && x > 1.0 => Some(format!(
+            "{name} is a fraction in 0..=1, so {key} = {x} {}; for 5 % write 0.05",
+            if key == "max" {
+                "can never fail"
+            } else {
+                "fails every measurement"
+            }
+        )),
+        "max_increase" | "max_decrease" if metric.is_fraction() && !(-1.0..=1.0).contains(&x) => Some(format!(
+            "{name} is a fraction in 0..=1, so a change of it lies in -1..=1 and {key} = {x} {}; for 5 points \
+             write 0.05",
+            if x > 1.0 {
+                "can never fail"
+            } else {
+                "fails every measurement"
+            }
+        )),
+        "max_ratio" if x == 0.0 => Some("a ratio bound of 0 fails every measurement above 0".to_owned()),
+        "min_ratio" if x == 0.0 => Some("a ratio bound of 0 can never fail".to_owned()),
+        _ => None,
+    }
+}
+
+/// The bounds of a threshold check: at least one, each a number, none
+/// that could never fail or must always fail on `metric`.
+fn threshold_bounds(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>) -> Option<[Option<f64>; 6]> {
     let bounds = [
         c.opt_f64(src, "max", f64::MIN, f64::MAX),
         c.opt_f64(src, "max_increase", f64::MIN, f64::MAX),
@@ -762,7 +806,15 @@ fn threshold_bounds(src: &mut Source<'_>, c: &mut Table<'_, '_>) -> Option<[Opti
         );
         return None;
     }
-    let bad = BOUNDS.iter().zip(bounds).any(|(b, v)| c.has(b) && v.is_none());
+    let mut bad = BOUNDS.iter().zip(bounds).any(|(b, v)| c.has(b) && v.is_none());
+    for (key, x) in BOUNDS.iter().zip(bounds) {
+        if let (Some(m), Some(x)) = (metric, x)
+            && let Some(why) = impossible_bound(m, key, x)
+        {
+            src.error(&c.span_of(key), &c.key_path(key), why);
+            bad = true;
+        }
+    }
     (!bad).then_some(bounds)
 }
 

@@ -80,7 +80,26 @@ impl<'s> Source<'s> {
     }
 
     /// Parses the text as a TOML document; syntax errors become diagnostics.
+    /// A NUL byte (never valid TOML) is named as such, once per line, rather
+    /// than by the string or key the parser was reading when it met it.
     pub fn parse(&mut self) -> Option<Spanned<DeTable<'s>>> {
+        let mut last_line = 0;
+        for (at, _) in self.text.match_indices('\0') {
+            let line = self.line_of(at);
+            if line != last_line {
+                let line_start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+                let column = self.text[line_start..at].chars().count() + 1;
+                self.error(
+                    &(at..at),
+                    "",
+                    format!("a NUL byte at column {column}: TOML is text (a binary or damaged file?)"),
+                );
+                last_line = line;
+            }
+        }
+        if last_line != 0 {
+            return None;
+        }
         let (doc, errors) = DeTable::parse_recoverable(self.text);
         for e in &errors {
             let span = e.span().unwrap_or(0..0);

@@ -74,6 +74,37 @@ struct Names {
     has_dependency: bool,
 }
 
+/// A window of the run (a spike, an incident) that starts at or after the
+/// run's end, or lasts 0s, would change nothing: an error at the key, not a
+/// silently ignored setting. `end` is `None` when the run's duration has a
+/// problem of its own (already reported).
+fn check_window(
+    src: &mut Source<'_>,
+    t: &Table<'_, '_>,
+    at: SimDuration,
+    length: SimDuration,
+    end: Option<SimDuration>,
+) {
+    if let Some(end) = end
+        && at >= end
+    {
+        let span = t.span_of("at");
+        src.error(
+            &span,
+            &t.key_path("at"),
+            format!("{at} is not before the end of the run ({end})"),
+        );
+    }
+    if length == SimDuration::ZERO {
+        let span = t.span_of("duration");
+        src.error(
+            &span,
+            &t.key_path("duration"),
+            "0s: a window that lasts no time changes nothing",
+        );
+    }
+}
+
 /// Reads a scenario. `dir` is the folder relative paths (a traffic CSV)
 /// are resolved against; `None` for built-ins, which may not read files.
 pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
@@ -84,8 +115,12 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
     let policy = policy(src, &mut top, dir);
     let duration = top.req_duration(src, "duration", MAX_DURATION);
     let rollout_at = top.opt_duration(src, "rollout_at", MAX_DURATION).unwrap_or_default();
+    // Monitoring first: the traffic's shape is judged against the scrape interval.
+    let monitoring_table = top.opt_table(src, "monitoring");
+    let monitoring = monitoring(src, monitoring_table);
+    let scrape_interval = monitoring.as_ref().map(|m| m.scrape_interval);
     let traffic_table = top.req_table(src, "traffic");
-    let traffic = traffic_table.and_then(|t| traffic(src, t, dir, duration));
+    let traffic = traffic_table.and_then(|t| traffic(src, t, dir, duration, scrape_interval));
     let fleet = top.req_table(src, "fleet").and_then(|t| fleet(src, t));
     let stable = top.req_table(src, "stable").and_then(|t| stable(src, t));
     let candidate_table = top.opt_table(src, "candidate");
@@ -108,17 +143,27 @@ pub fn parse(src: &mut Source<'_>, dir: Option<&Path>) -> Option<Scenario> {
         flags: flags.clone(),
         has_dependency: top.has("dependency"),
     };
-    let faults = faults(src, &mut top, &names);
+    // The most time the candidate can have: onsets count from its first traffic.
+    let candidate_time = duration.map(|d| (d.ms().saturating_sub(rollout_at.ms()), rollout_at, d));
+    let faults = faults(src, &mut top, &names, candidate_time);
     let migration_table = top.opt_table(src, "migration");
     let migration = migration_table.map(|t| migration(src, t));
-    let incidents = incidents(src, &mut top);
+    let incidents = incidents(src, &mut top, duration);
     let noise_table = top.opt_table(src, "noise");
     let noise = noise_table.map(|t| noise(src, t));
-    let monitoring_table = top.opt_table(src, "monitoring");
-    let monitoring = monitoring(src, monitoring_table);
     let slo_table = top.opt_table(src, "slo");
     let slo = slo(src, slo_table);
-    if let (Some(d), true) = (duration, top.has("rollout_at"))
+    if let (Some(d), Some(scrape)) = (duration, scrape_interval)
+        && d < scrape
+    {
+        // Also a run of 0s, which has nothing in it.
+        let span = top.span_of("duration");
+        src.error(
+            &span,
+            "duration",
+            format!("{d} is shorter than one scrape interval ({scrape}): monitoring would never see the run"),
+        );
+    } else if let (Some(d), true) = (duration, top.has("rollout_at"))
         && rollout_at >= d
     {
         let span = top.span_of("rollout_at");
@@ -206,6 +251,7 @@ fn traffic(
     mut t: Table<'_, '_>,
     dir: Option<&Path>,
     duration: Option<SimDuration>,
+    scrape_interval: Option<SimDuration>,
 ) -> Option<Traffic> {
     let users = t.req_u64(src, "users", 1, MAX_USERS);
     let session_requests = t.opt_f64(src, "session_requests", 1.0, 1e9).unwrap_or(10.0);
@@ -230,9 +276,23 @@ fn traffic(
                 let peak_at = d
                     .opt_duration(src, "peak_at", MAX_DURATION)
                     .unwrap_or(SimDuration::from_secs(14 * 3600));
+                let period_span = d.span_of("period");
                 d.finish(src);
                 if period == SimDuration::ZERO {
-                    src.error(&shape_span, &t.key_path("diurnal.period"), "must be longer than 0s");
+                    src.error(&period_span, &t.key_path("diurnal.period"), "must be longer than 0s");
+                } else if let Some(scrape) = scrape_interval
+                    && period.ms() < 2 * scrape.ms()
+                {
+                    // Arrivals are drawn per scrape slot: a cycle shorter than
+                    // two slots averages out and the shape would be ignored.
+                    src.error(
+                        &period_span,
+                        &t.key_path("diurnal.period"),
+                        format!(
+                            "{period} is shorter than two scrape intervals ({scrape} each): traffic is drawn per \
+                             scrape interval, so the cycle would average out"
+                        ),
+                    );
                 }
                 Some(Shape::Diurnal {
                     amplitude: amplitude?,
@@ -274,10 +334,13 @@ fn traffic(
         let mut ok = true;
         for mut s in tables {
             let at = s.req_duration(src, "at", MAX_DURATION);
-            let duration = s.req_duration(src, "duration", MAX_DURATION);
+            let length = s.req_duration(src, "duration", MAX_DURATION);
             let factor = s.req_f64(src, "factor", 0.0, 1000.0);
+            if let (Some(at), Some(length)) = (at, length) {
+                check_window(src, &s, at, length, duration);
+            }
             s.finish(src);
-            match (at, duration, factor) {
+            match (at, length, factor) {
                 (Some(at), Some(duration), Some(factor)) => out.push(Spike { at, duration, factor }),
                 _ => ok = false,
             }
@@ -655,7 +718,7 @@ fn dependency(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Dependency> 
     })
 }
 
-fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Incident>> {
+fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>, end: Option<SimDuration>) -> Option<Vec<Incident>> {
     let Some(tables) = top.opt_tables(src, "incidents") else {
         return Some(Vec::new());
     };
@@ -666,6 +729,9 @@ fn incidents(src: &mut Source<'_>, top: &mut Table<'_, '_>) -> Option<Vec<Incide
         let duration = t.req_duration(src, "duration", MAX_DURATION);
         let error_rate_add = t.opt_f64(src, "error_rate_add", 0.0, 1.0).unwrap_or(0.0);
         let latency_factor = t.opt_f64(src, "latency_factor", 0.01, 1000.0).unwrap_or(1.0);
+        if let (Some(at), Some(length)) = (at, duration) {
+            check_window(src, &t, at, length, end);
+        }
         t.finish(src);
         match (at, duration) {
             (Some(at), Some(duration)) => out.push(Incident {
@@ -698,7 +764,14 @@ fn noise(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Noise> {
     })
 }
 
-fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Option<Vec<Fault>> {
+/// `candidate_time`: the longest the candidate can take traffic (ms), from
+/// `rollout_at` to the end of the run, when both are known.
+fn faults(
+    src: &mut Source<'_>,
+    top: &mut Table<'_, '_>,
+    names: &Names,
+    candidate_time: Option<(u64, SimDuration, SimDuration)>,
+) -> Option<Vec<Fault>> {
     let Some(tables) = top.opt_tables(src, "faults") else {
         return Some(Vec::new());
     };
@@ -713,7 +786,7 @@ fn faults(src: &mut Source<'_>, top: &mut Table<'_, '_>, names: &Names) -> Optio
     let mut out = Vec::new();
     let mut ok = true;
     for t in tables {
-        match fault(src, t, names) {
+        match fault(src, t, names, candidate_time) {
             Some(f) => out.push(f),
             None => ok = false,
         }
@@ -766,9 +839,28 @@ const FAULT_KIND_KEYS: [&str; 12] = [
     "above_rps",
 ];
 
-fn fault(src: &mut Source<'_>, mut t: Table<'_, '_>, names: &Names) -> Option<Fault> {
+fn fault(
+    src: &mut Source<'_>,
+    mut t: Table<'_, '_>,
+    names: &Names,
+    candidate_time: Option<(u64, SimDuration, SimDuration)>,
+) -> Option<Fault> {
     let kind = t.req_str(src, "kind");
     let onset = t.opt_duration(src, "onset", MAX_DURATION).unwrap_or_default();
+    if let Some((most, rollout_at, end)) = candidate_time
+        && onset.ms() >= most
+        && most > 0
+    {
+        let span = t.span_of("onset");
+        src.error(
+            &span,
+            &t.key_path("onset"),
+            format!(
+                "{onset} after the candidate's first traffic (at {rollout_at} at the earliest) is not before the \
+                 end of the run ({end}): the fault would never start"
+            ),
+        );
+    }
     let onset_weight = t.opt_u64(src, "onset_weight", 0, 100).unwrap_or(0) as u32;
     let fraction = t.opt_f64(src, "fraction", 0.0, 1.0);
     let bad_fraction = t.has("fraction") && fraction.is_none();
@@ -877,11 +969,13 @@ fn latency_fault(src: &mut Source<'_>, t: &mut Table<'_, '_>) -> Option<FaultEff
         "p99_factor",
         "p99_add_ms",
     ];
-    let factor = t.opt_f64(src, "factor", 0.0, 1000.0);
+    // A factor of 0 would make latency 0 ms, which the engine can only clamp:
+    // the smallest factor is that of an incident's `latency_factor`.
+    let factor = t.opt_f64(src, "factor", 0.01, 1000.0);
     let add_ms = t.opt_f64(src, "add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
-    let p50_factor = t.opt_f64(src, "p50_factor", 0.0, 1000.0);
+    let p50_factor = t.opt_f64(src, "p50_factor", 0.01, 1000.0);
     let p50_add_ms = t.opt_f64(src, "p50_add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
-    let p99_factor = t.opt_f64(src, "p99_factor", 0.0, 1000.0);
+    let p99_factor = t.opt_f64(src, "p99_factor", 0.01, 1000.0);
     let p99_add_ms = t.opt_f64(src, "p99_add_ms", -MAX_LATENCY_MS, MAX_LATENCY_MS);
     let span = t.span.clone();
     if !keys.iter().any(|k| t.has(k)) {

@@ -996,3 +996,230 @@ fn the_monitoring_examples_load() {
     let policy = scenarios::load_policy(dir.join("p99-gate.toml").to_str().unwrap()).expect("policy");
     assert_eq!(policy.name, "p99-gate");
 }
+
+/// The mutation corpus (issue 9) found a file that is not UTF-8 reported
+/// with no line at all ("stream did not contain valid UTF-8"): a stray
+/// byte or a file cut inside a character now names the line and column.
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_of_the_bad_byte() {
+    let dir = std::env::temp_dir().join(format!("aviary-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let stray = dir.join("stray.toml");
+    std::fs::write(&stray, b"name = \"s\"\nduration = \"2\xffh\"\n").expect("write");
+    let label = stray.display().to_string();
+    let got: Vec<String> = scenarios::read_file(&stray)
+        .expect_err("not UTF-8")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{label}:2: not UTF-8: byte 0xff at column 14 (save the file as UTF-8)"
+        )]
+    );
+    let cut = dir.join("cut.toml");
+    std::fs::write(&cut, "name = \"s\"\n# \u{d7}".as_bytes().split_last().expect("bytes").1).expect("write");
+    let label = cut.display().to_string();
+    let got: Vec<String> = scenarios::read_file(&cut)
+        .expect_err("not UTF-8")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        got,
+        [format!(
+            "{label}:2: not UTF-8: the file ends inside a character at column 3 (a truncated file?)"
+        )]
+    );
+}
+
+/// The corpus (issue 9) set durations past the end of the run and found
+/// three settings silently ignored: a fault whose onset comes after the
+/// run has ended never starts, and a spike or an incident that begins
+/// after it (or lasts 0s) changes nothing. Each is now an error at its key.
+#[test]
+fn a_fault_spike_or_incident_that_could_never_happen_is_an_error() {
+    check(
+        &edit(SCENARIO, "onset = \"0s\"", "onset = \"1h50m\""),
+        &[
+            "f.toml:23: key 'faults[1].onset': 1h50m after the candidate's first traffic (at 10m at the earliest) \
+           is not before the end of the run (2h): the fault would never start",
+        ],
+    );
+    check(&edit(SCENARIO, "onset = \"0s\"", "onset = \"1h49m\""), &[]);
+    check(
+        &edit(
+            SCENARIO,
+            "users = 50000",
+            "users = 50000\nspikes = [ { at = \"2h\", duration = \"5m\", factor = 2 }, \
+             { at = \"1h\", duration = \"0s\", factor = 2 } ]",
+        ),
+        &[
+            "f.toml:9: key 'traffic.spikes[1].at': 2h is not before the end of the run (2h)",
+            "f.toml:9: key 'traffic.spikes[2].duration': 0s: a window that lasts no time changes nothing",
+        ],
+    );
+    check(
+        &format!("{SCENARIO}\n[[incidents]]\nat = \"3h\"\nduration = \"0s\"\nerror_rate_add = 0.1\n"),
+        &[
+            "f.toml:26: key 'incidents[1].at': 3h is not before the end of the run (2h)",
+            "f.toml:27: key 'incidents[1].duration': 0s: a window that lasts no time changes nothing",
+        ],
+    );
+}
+
+/// The corpus (issue 9) set check bounds to −1, 0 and 9.2e18 and every one
+/// validated: `max = -1` fails every measurement, `max_ratio = 0` too, and
+/// `max = 5` on a rate (5 % meant as 5) can never fail, so the check only
+/// looks like one. Each is now an error at its key.
+#[test]
+fn a_bound_that_can_never_fail_or_always_fails_is_an_error() {
+    let with = |check: &str| edit(POLICY, "{ metric = \"error_rate\", max_increase = 0.01 }", check);
+    check(
+        &with("{ metric = \"error_rate\", max = 5 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max': error_rate is a fraction in 0..=1, so max = 5 can never fail; \
+           for 5 % write 0.05",
+        ],
+    );
+    check(
+        &with("{ metric = \"latency_p95_ms\", max = -1 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max': latency_p95_ms is never negative: max = -1 fails every \
+           measurement",
+        ],
+    );
+    check(
+        &with("{ metric = \"conversion_rate\", max_decrease = 2 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].max_decrease': conversion_rate is a fraction in 0..=1, so a change \
+           of it lies in -1..=1 and max_decrease = 2 can never fail; for 5 points write 0.05",
+        ],
+    );
+    check(
+        &with("{ metric = \"error_rate\", max_ratio = 0 }"),
+        &["f.toml:9: key 'analysis.checks[1].max_ratio': a ratio bound of 0 fails every measurement above 0"],
+    );
+    check(
+        &with("{ metric = \"throughput_ratio\", min_ratio = 0, min = -0.5 }"),
+        &[
+            "f.toml:9: key 'analysis.checks[1].min': throughput_ratio is never negative: min = -0.5 can never fail",
+            "f.toml:9: key 'analysis.checks[1].min_ratio': a ratio bound of 0 can never fail",
+        ],
+    );
+    // A negative change of a rate, or a big one on latency, is a choice.
+    check(&with("{ metric = \"error_rate\", max_increase = -0.001 }"), &[]);
+    check(
+        &with("{ metric = \"latency_p99_ms\", max_increase = 5000, max = 1e6 }"),
+        &[],
+    );
+}
+
+/// The corpus (issue 9) found a diurnal period of 1 ms accepted (traffic is
+/// drawn per scrape interval, so such a cycle averages out and the shape is
+/// silently ignored) and a period of 0s reported at the `shape` line rather
+/// than at the period's own.
+#[test]
+fn a_diurnal_period_is_checked_at_its_own_line_against_the_scrape_interval() {
+    let diurnal = |period: &str| {
+        edit(
+            SCENARIO,
+            "users = 50000",
+            &format!("users = 50000\nshape = \"diurnal\"\ndiurnal = {{ amplitude = 0.5, period = \"{period}\" }}"),
+        )
+    };
+    check(
+        &diurnal("0s"),
+        &["f.toml:10: key 'traffic.diurnal.period': must be longer than 0s"],
+    );
+    check(
+        &diurnal("29s"),
+        &[
+            "f.toml:10: key 'traffic.diurnal.period': 29s is shorter than two scrape intervals (15s each): traffic \
+           is drawn per scrape interval, so the cycle would average out",
+        ],
+    );
+    check(&diurnal("30s"), &[]);
+}
+
+/// The corpus (issue 9) set a latency fault's `p99_factor` to 0 and it
+/// validated: latency × 0 is 0 ms, which the engine could only clamp to
+/// the median. A factor is now 0.01..=1000, as an incident's is.
+#[test]
+fn a_latency_factor_of_zero_is_an_error() {
+    let latency = |effect: &str| {
+        edit(
+            SCENARIO,
+            "kind = \"error_rate\"\nadd = 0.05",
+            &format!("kind = \"latency\"\n{effect}"),
+        )
+    };
+    check(
+        &latency("p99_factor = 0"),
+        &["f.toml:22: key 'faults[1].p99_factor': 0 is out of range 0.01..=1000"],
+    );
+    check(
+        &latency("factor = 0"),
+        &["f.toml:22: key 'faults[1].factor': 0 is out of range 0.01..=1000"],
+    );
+    check(&latency("p50_factor = 0.5"), &[]);
+}
+
+/// The corpus (issue 9) found a NUL byte reported by whatever the TOML
+/// parser was reading when it met it ("invalid multi-line basic string,
+/// expected `\`, characters"); it is now named, with its line and column.
+#[test]
+fn a_nul_byte_is_named_at_its_line_and_column() {
+    check(
+        &edit(SCENARIO, "rps = 400", "rps = 4\u{0}00"),
+        &["f.toml:7: a NUL byte at column 8: TOML is text (a binary or damaged file?)"],
+    );
+    check(
+        "\u{0}\u{0}\u{0}",
+        &["f.toml:1: a NUL byte at column 1: TOML is text (a binary or damaged file?)"],
+    );
+}
+
+/// The corpus (issue 9) set `duration` to 0s and 1ms: with a `rollout_at`
+/// the error named rollout_at, and without one the file validated and ran
+/// a run with nothing in it. A run shorter than one scrape interval is now
+/// an error at `duration`.
+#[test]
+fn a_run_shorter_than_one_scrape_interval_is_an_error_at_duration() {
+    let without_rollout_at = edit(SCENARIO, "rollout_at = \"10m\"\n", "");
+    check(
+        &edit(&without_rollout_at, "duration = \"2h\"", "duration = \"0s\""),
+        &["f.toml:3: key 'duration': 0s is shorter than one scrape interval (15s): monitoring would never see the run"],
+    );
+    check(
+        &edit(SCENARIO, "duration = \"2h\"", "duration = \"1ms\""),
+        &[
+            "f.toml:3: key 'duration': 1ms is shorter than one scrape interval (15s): monitoring would never see the \
+           run",
+        ],
+    );
+    check(
+        &edit(&without_rollout_at, "duration = \"2h\"", "duration = \"15s\""),
+        &[],
+    );
+}
+
+/// The corpus (issue 9) deleted the `dual_write` line of a plan and it
+/// validated; the run then migrated the schema and never rolled the app out
+/// (0 requests to the candidate), its strategy and steps silently unused.
+#[test]
+fn a_migration_plan_without_a_dual_write_is_an_error() {
+    let hasty = scenarios::catalog::policy("expand-contract-hasty")
+        .expect("preset")
+        .text;
+    let text = edit(hasty, "  { phase = \"dual_write\" },\n", "");
+    let line = text.lines().position(|l| l.starts_with("phases = [")).expect("phases") + 1;
+    check(
+        &text,
+        &[&format!(
+            "f.toml:{line}: key 'migration.phases': no dual_write phase: the app rollout (the strategy and steps) \
+             runs in it, so without one the app would never be rolled out"
+        )],
+    );
+}

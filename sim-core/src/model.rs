@@ -513,6 +513,24 @@ impl Metric {
         !matches!(self, Metric::ConversionRate | Metric::ThroughputRatio)
     }
 
+    /// Whether the metric is a fraction, never above 1 (a rate or a ratio of
+    /// counts); every metric is never negative.
+    pub fn is_fraction(self) -> bool {
+        match self {
+            Metric::ErrorRate | Metric::ConversionRate | Metric::ThroughputRatio => true,
+            Metric::LatencyP50
+            | Metric::LatencyP95
+            | Metric::LatencyP99
+            | Metric::CpuUtilisation
+            | Metric::MemoryUtilisation
+            | Metric::Restarts
+            | Metric::BackfillLagRows
+            | Metric::DuplicateWrites
+            | Metric::ConstraintViolations
+            | Metric::MismatchedRows => false,
+        }
+    }
+
     /// Gauges need no traffic in the window; `min_requests` does not apply.
     pub fn is_gauge(self) -> bool {
         matches!(

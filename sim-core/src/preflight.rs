@@ -78,7 +78,8 @@ pub fn check(sc: &Scenario, policy: &Policy) -> Vec<Finding> {
                 out.push(Finding {
                     error: false,
                     side: Side::Policy,
-                    key: format!("steps[{i}]"),
+                    // 1-based, as every diagnostic names an array element.
+                    key: format!("steps[{}]", i + 1),
                     message: format!(
                         "step {} ({} %) sees about {} canary requests per {interval} interval in {} ({} rps; \
                          min_requests = {}); every analysis there is inconclusive",

@@ -1,6 +1,8 @@
 //! Helpers for aviary's end-to-end tests: run the command line in process
 //! and capture what it writes.
 
+pub mod corpus;
+
 /// What one invocation of `aviary` produced.
 #[derive(Debug)]
 pub struct Output {

@@ -1,345 +1,242 @@
-//! The mutation corpus: the catalog's files broken in every way a person,
-//! an editor or a script breaks them, and the promise that aviary answers
-//! each with exit 0, or exit 2 and a message naming the file, the line and
-//! (for anything but a syntax error) the key — never a panic, a hang, a
-//! half-written output or a silent wrong answer.
-//!
-//! The fixture is `tests/data/corpus/`, written by [`generate`] from the
-//! built-in catalog with a fixed seed. `corpus_is_current` fails when the
-//! catalog changed and the files no longer match; regenerate them with
-//!
-//! ```sh
-//! AVIARY_WRITE_CORPUS=1 cargo test --release -p e2e --test corpus corpus_is_current
-//! ```
-//!
-//! Mutation classes: a line deleted; a line duplicated; a number set to 0,
-//! −1, NaN, inf or 1e300; a duration set to 0s, 1ns or 1000000h; a type
-//! swapped (a number quoted, a string unquoted, a table replaced by a
-//! string); an enum value swapped for another kind's or an unknown one;
-//! deep nesting (tables and arrays 200 levels deep); a byte-order mark; CRLF
-//! line ends; a NUL byte; the file truncated.
+//! Issue 9: the mutation corpus as a fixture. Every mutant of every
+//! catalog file (see `e2e::corpus`) goes through `aviary validate` in
+//! process, and a sample of those that validate through `aviary run`:
+//! each must exit 0, or exit 2 with nothing on stdout and every error on
+//! stderr naming a file and a line (and the key, for a bad value). Never a
+//! panic, never a hang, never NaN, an infinity, a NUL byte or an
+//! impossible duration accepted.
 
-use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use e2e::aviary;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use scenarios::catalog;
+use e2e::corpus::{self, Mutant};
 
-fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpus")
+const MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/corpus.manifest");
+
+/// How long one sampled run may take before it counts as a hang.
+const RUN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What one invocation produced, or the panic it raised.
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
 }
 
-/// Byte offsets of the number literals outside strings and comments, and
-/// of the quoted strings, per line.
-/// A byte range in a line.
-type Span = (usize, usize);
-
-fn tokens(line: &str) -> (Vec<Span>, Vec<Span>) {
-    let (mut numbers, mut strings) = (Vec::new(), Vec::new());
-    let b = line.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'#' => break,
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += 1;
-                }
-                strings.push((start, (i + 1).min(b.len())));
-                i += 1;
-            }
-            c if c.is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')) => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.' || b[i] == b'_' || b[i] == b'e') {
-                    i += 1;
-                }
-                numbers.push((start, i));
-            }
-            _ => i += 1,
-        }
-    }
-    (numbers, strings)
-}
-
-fn replace(text: &str, line: usize, span: Span, with: &str) -> String {
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines[line].replace_range(span.0..span.1, with);
-    lines.join("\n") + "\n"
-}
-
-/// Every mutant of one file, named by its class.
-fn mutants(text: &str, rng: &mut ChaCha8Rng) -> Vec<(String, String)> {
-    let lines: Vec<&str> = text.lines().collect();
+fn invoke(args: &[String]) -> Result<Outcome, String> {
     let mut out = Vec::new();
-    let pick = |rng: &mut ChaCha8Rng, n: usize| rng.random_range(0..n.max(1));
-    for _ in 0..3 {
-        let k = pick(rng, lines.len());
-        let mut l = lines.clone();
-        l.remove(k);
-        out.push((format!("delete-line-{}", k + 1), l.join("\n") + "\n"));
+    let mut err = Vec::new();
+    let code = catch_unwind(AssertUnwindSafe(|| {
+        let mut io = cli::Io {
+            out: &mut out,
+            err: &mut err,
+            stdout_is_terminal: false,
+            stderr_is_terminal: false,
+        };
+        cli::main_with(
+            std::iter::once("aviary".to_owned()).chain(args.iter().cloned()),
+            &mut io,
+        )
+    }))
+    .map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default()
+    })?;
+    Ok(Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    })
+}
+
+/// The line number after `label:` at the start of `rest`, if any.
+fn line_after<'a>(rest: &'a str, label: &str) -> Option<(usize, &'a str)> {
+    let tail = rest.strip_prefix(label)?.strip_prefix(':')?;
+    let digits = tail.chars().take_while(char::is_ascii_digit).count();
+    let line = tail[..digits].parse().ok()?;
+    Some((line, tail[digits..].strip_prefix(':')?))
+}
+
+/// Where a diagnostic line (after `error: ` or `warning: `) points: the
+/// file is the mutant (`true`) or a built-in (`false`), the line, and the
+/// rest of the message.
+fn located<'a>(e: &'a str, path: &str) -> Option<(bool, usize, &'a str)> {
+    if let Some((line, msg)) = line_after(e, path) {
+        return Some((true, line, msg));
     }
-    for _ in 0..2 {
-        let k = pick(rng, lines.len());
-        let mut l = lines.clone();
-        l.insert(k, lines[k]);
-        out.push((format!("duplicate-line-{}", k + 1), l.join("\n") + "\n"));
-    }
-    let mut numbers = Vec::new();
-    let mut durations = Vec::new();
-    let mut strings = Vec::new();
-    for (n, line) in lines.iter().enumerate() {
-        let (nums, strs) = tokens(line);
-        numbers.extend(nums.into_iter().map(|s| (n, s)));
-        for s in strs {
-            let inner = &line[s.0 + 1..s.1.saturating_sub(1).max(s.0 + 1)];
-            let is_duration = !inner.is_empty()
-                && inner.chars().next().is_some_and(|c| c.is_ascii_digit())
-                && inner.ends_with(['s', 'm', 'h']);
-            if is_duration {
-                durations.push((n, s));
-            } else {
-                strings.push((n, s));
+    let label_end = e.find(".toml")? + ".toml".len();
+    let label = &e[..label_end];
+    let (line, msg) = line_after(e, label).filter(|_| label.starts_with("<built-in>/"))?;
+    Some((false, line, msg))
+}
+
+/// Why `o` breaks the contract for mutant `m` written at `path`, if it does.
+fn judge(m: &Mutant, path: &str, o: &Outcome) -> Option<String> {
+    let lines_in_file = m.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut own = Vec::new();
+    for l in o.stderr.lines() {
+        let Some(e) = l.strip_prefix("error: ").or_else(|| l.strip_prefix("warning: ")) else {
+            continue;
+        };
+        match located(e, path) {
+            Some((_, 0, _)) | None => return Some(format!("a diagnostic without file and line: {l}")),
+            Some((true, line, _)) if line > lines_in_file => {
+                return Some(format!("line {line} of a file of {lines_in_file} lines: {l}"));
             }
+            Some((true, _, msg)) if l.starts_with("error: ") => own.push(msg),
+            Some(_) => {}
         }
     }
-    for _ in 0..3.min(numbers.len()) {
-        let (n, span) = numbers[pick(rng, numbers.len())];
-        for (tag, v) in [
-            ("zero", "0"),
-            ("minus-one", "-1"),
-            ("nan", "nan"),
-            ("inf", "inf"),
-            ("huge", "1e300"),
-        ] {
-            out.push((format!("number-{tag}-line-{}", n + 1), replace(text, n, span, v)));
-        }
-        out.push((format!("number-quoted-line-{}", n + 1), {
-            let line = lines[n];
-            replace(text, n, span, &format!("\"{}\"", &line[span.0..span.1]))
-        }));
-    }
-    for _ in 0..2.min(durations.len()) {
-        let (n, span) = durations[pick(rng, durations.len())];
-        for (tag, v) in [
-            ("zero", "\"0s\""),
-            ("nanosecond", "\"1ns\""),
-            ("million-hours", "\"1000000h\""),
-        ] {
-            out.push((format!("duration-{tag}-line-{}", n + 1), replace(text, n, span, v)));
-        }
-    }
-    for _ in 0..2.min(strings.len()) {
-        let (n, span) = strings[pick(rng, strings.len())];
-        out.push((format!("string-unquoted-line-{}", n + 1), replace(text, n, span, "5")));
-        for v in [
-            "\"canary\"",
-            "\"error_rate\"",
-            "\"latency\"",
-            "\"rollback\"",
-            "\"no-such-thing\"",
-        ] {
-            let tag = v.trim_matches('"');
-            out.push((format!("enum-{tag}-line-{}", n + 1), replace(text, n, span, v)));
-        }
-    }
-    if let Some(n) = lines.iter().position(|l| l.starts_with('[') && !l.starts_with("[[")) {
-        let mut l: Vec<String> = lines.iter().map(|s| (*s).to_owned()).collect();
-        l[n] = format!("{} = \"table\"", l[n].trim_matches(['[', ']']));
-        out.push((format!("table-as-string-line-{}", n + 1), l.join("\n") + "\n"));
-    }
-    let deep_table = (0..200).map(|i| format!("k{i}")).collect::<Vec<_>>().join(".");
-    out.push(("deep-table".into(), format!("{text}[{deep_table}]\nx = 1\n")));
-    out.push((
-        "deep-array".into(),
-        format!("deep = {}1{}\n{text}", "[".repeat(200), "]".repeat(200)),
-    ));
-    out.push(("bom".into(), format!("\u{feff}{text}")));
-    out.push(("crlf".into(), text.replace('\n', "\r\n")));
-    let mid = text.len() / 2;
-    let mid = (mid..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-    out.push(("nul".into(), format!("{}\0{}", &text[..mid], &text[mid..])));
-    out.push(("truncated-half".into(), text[..mid].to_owned()));
-    let cut = (pick(rng, text.len())..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    out.push((format!("truncated-at-{cut}"), text[..cut].to_owned()));
-    out
-}
-
-/// The whole corpus: file name → text, in name order.
-fn generate() -> BTreeMap<String, String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(20_261_202);
-    let mut out = BTreeMap::new();
-    for (kind, list) in [("scenario", catalog::SCENARIOS), ("policy", catalog::POLICIES)] {
-        for b in list {
-            for (tag, text) in mutants(b.text, &mut rng) {
-                out.insert(format!("{kind}-{}-{tag}.toml", b.name), text);
+    match o.code {
+        0 if m.must_fail => Some("accepted (exit 0) a file of a class that must fail".to_owned()),
+        0 => None,
+        2 => {
+            if !o.stdout.is_empty() {
+                return Some(format!("exit 2 with stdout: {:?}", o.stdout));
             }
+            if own.is_empty() {
+                return Some(format!("no error names the file:\n{}", o.stderr));
+            }
+            let syntax = own
+                .iter()
+                .any(|msg| msg.contains("invalid TOML") || msg.contains("not UTF-8"));
+            if m.keyed && !syntax && !own.iter().any(|msg| msg.trim_start().starts_with("key '")) {
+                return Some(format!("no error names a key:\n{}", o.stderr));
+            }
+            None
         }
+        other => Some(format!("exit {other}:\n{}", o.stderr)),
     }
-    out
 }
 
-fn on_disk() -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(corpus_dir()).expect("the corpus folder") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let bytes = std::fs::read(&path).expect("read");
-        out.insert(name, String::from_utf8(bytes).expect("the generator writes UTF-8"));
+fn write_corpus(mutants: &[Mutant]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corpus");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    for m in mutants {
+        std::fs::write(dir.join(&m.name), &m.bytes).expect("write mutant");
     }
-    out
+    dir
 }
 
-/// The checked-in files are what the generator makes from today's catalog.
-#[test]
-fn corpus_is_current() {
-    let want = generate();
-    if std::env::var_os("AVIARY_WRITE_CORPUS").is_some() {
-        let dir = corpus_dir();
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, text) in &want {
-            std::fs::write(dir.join(name), text).unwrap();
-        }
+/// The generated corpus equals the checked-in manifest (or rewrites it
+/// under `UPDATE_CORPUS=1`), so the fixture cannot drift unseen.
+fn check_manifest(mutants: &[Mutant]) {
+    let generated = corpus::manifest(mutants);
+    if std::env::var_os("UPDATE_CORPUS").is_some() {
+        std::fs::write(MANIFEST, &generated).expect("write manifest");
+        return;
     }
-    let have = on_disk();
-    assert_eq!(
-        have.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>(),
-        "regenerate: see the module documentation"
-    );
-    for (name, text) in &want {
-        assert!(
-            have[name] == *text,
-            "{name} differs: regenerate (see the module documentation)"
+    let stored = std::fs::read_to_string(MANIFEST).unwrap_or_default();
+    if stored != generated {
+        let first = stored.lines().zip(generated.lines()).find(|(a, b)| a != b).map_or_else(
+            || "(lengths differ)".to_owned(),
+            |(a, b)| format!("stored:    {a}\ngenerated: {b}"),
+        );
+        panic!(
+            "the corpus differs from tests/data/corpus.manifest; if the catalog or the generator changed on \
+             purpose, regenerate with UPDATE_CORPUS=1\n{first}"
         );
     }
 }
 
-/// What a failure must say: the file, a line, and a key unless it is a
-/// syntax error.
-fn check_failure(path: &str, o: &e2e::Output) -> Result<(), String> {
-    if !o.stdout.is_empty() {
-        return Err("something on stdout".into());
-    }
-    let errors: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    if errors.is_empty() {
-        return Err("no error line".into());
-    }
-    for e in errors {
-        let Some(rest) = e.strip_prefix("error: ") else {
-            continue;
-        };
-        // Errors about the files a scenario names (its policy) name that file.
-        let rest = rest.strip_prefix(path).or_else(|| {
-            rest.strip_prefix("<built-in>/").map(|r| {
-                r.split_once(':')
-                    .map_or(r, |(_, x)| x)
-                    .trim_start_matches(|c: char| c != ':')
-            })
-        });
-        let Some(rest) = rest else {
-            return Err(format!("does not name the file: {e}"));
-        };
-        let rest = rest.strip_prefix(':').unwrap_or(rest);
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        if digits.is_empty() || digits == "0" {
-            return Err(format!("no line: {e}"));
-        }
-        let after = &rest[digits.len()..];
-        if !after.starts_with(": key '") && !after.starts_with(": invalid TOML") {
-            return Err(format!("no key: {e}"));
-        }
-    }
-    Ok(())
+/// The `run` arguments for a mutant that validated: a scenario under its
+/// own policy, a policy with `healthy-release`.
+fn run_args(m: &Mutant, path: &str) -> Vec<String> {
+    let mut args: Vec<String> = if m.scenario {
+        vec!["run".into(), path.into()]
+    } else {
+        vec!["run".into(), "healthy-release".into(), "--policy".into(), path.into()]
+    };
+    args.extend(["--seed".into(), "1".into(), "--format".into(), "json".into()]);
+    args
 }
 
-/// Every corpus file through `validate`, and the valid ones through `run`.
+/// Runs `args` on a thread of its own; `Err` on a panic or a hang.
+fn run_guarded(args: Vec<String>) -> Result<Outcome, String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(invoke(&args));
+    });
+    match rx.recv_timeout(RUN_TIMEOUT) {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {RUN_TIMEOUT:?} (a hang)")),
+    }
+}
+
+/// Value mutations are the ones that can make a run explode; they all run.
+/// Of the rest, every third.
+fn sampled(m: &Mutant, index: usize) -> bool {
+    m.keyed || index.is_multiple_of(3)
+}
+
 #[test]
-fn every_corpus_file_is_answered_properly() {
-    let dir = corpus_dir();
-    let mut problems = Vec::new();
+fn every_corpus_file_is_accepted_or_rejected_with_file_line_and_key() {
+    let started = Instant::now();
+    let mutants = corpus::generate();
+    assert!(
+        (300..=2000).contains(&mutants.len()),
+        "corpus of {} files",
+        mutants.len()
+    );
+    check_manifest(&mutants);
+    let dir = write_corpus(&mutants);
+    let mut failures = Vec::new();
     let mut valid = Vec::new();
-    let files = on_disk();
-    assert!(files.len() > 1000, "the corpus holds {} files", files.len());
-    for name in files.keys() {
-        let path = dir.join(name);
-        let path = path.to_str().unwrap();
-        let o = std::panic::catch_unwind(|| aviary(&["validate", path]));
-        let o = match o {
-            Ok(o) => o,
-            Err(_) => {
-                problems.push(format!("{name}: validate panicked"));
-                continue;
-            }
-        };
-        match o.code {
-            0 => valid.push(name.clone()),
-            2 => {
-                if let Err(e) = check_failure(path, &o) {
-                    problems.push(format!("{name}: {e}\n{}", o.stderr));
+    for m in &mutants {
+        let path = dir.join(&m.name).display().to_string();
+        match invoke(&["validate".to_owned(), path.clone()]) {
+            Err(panic) => failures.push(format!("{} ({}): validate panicked: {panic}", m.name, m.detail)),
+            Ok(o) => {
+                if let Some(why) = judge(m, &path, &o) {
+                    failures.push(format!("{} ({}): validate: {why}", m.name, m.detail));
+                } else if o.code == 0 {
+                    valid.push((m, path));
                 }
             }
-            c => problems.push(format!("{name}: exit {c}\n{}", o.stderr)),
         }
     }
-    // A sample of the files that validate must also run (the scenarios
-    // with the default policy, the policies against a built-in scenario).
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let sample: Vec<&String> = valid.iter().filter(|_| rng.random_range(0..4) == 0).collect();
-    for name in &sample {
-        let path = dir.join(name.as_str());
-        let path = path.to_str().unwrap();
-        let args: Vec<&str> = if name.starts_with("policy-") {
-            vec![
-                "run",
-                "checkout-error-spike",
-                "--policy",
-                path,
-                "--seed",
-                "1",
-                "--format",
-                "json",
-            ]
-        } else {
-            vec!["run", path, "--seed", "1", "--format", "json"]
-        };
-        match std::panic::catch_unwind(|| aviary(&args)) {
-            Err(_) => problems.push(format!("{name}: run panicked")),
-            Ok(o) if o.code == 0 => {
-                if serde_json::from_str::<serde_json::Value>(&o.stdout).is_err() {
-                    problems.push(format!("{name}: run printed no JSON"));
+    let mut runs = 0;
+    for (i, (m, path)) in valid.iter().enumerate() {
+        if !sampled(m, i) {
+            continue;
+        }
+        runs += 1;
+        match run_guarded(run_args(m, path)) {
+            Err(why) => {
+                failures.push(format!("{} ({}): run: {why}", m.name, m.detail));
+                if why.contains("a hang") {
+                    break;
                 }
             }
-            Ok(o) if o.code == 2 => {
-                if let Err(e) = check_failure(path, &o) {
-                    problems.push(format!("{name}: run: {e}\n{}", o.stderr));
+            Ok(o) => {
+                if let Some(why) = judge(
+                    &Mutant {
+                        must_fail: false,
+                        ..(*m).clone()
+                    },
+                    path,
+                    &o,
+                ) {
+                    failures.push(format!("{} ({}): run: {why}", m.name, m.detail));
                 }
             }
-            Ok(o) => problems.push(format!("{name}: run exit {}", o.code)),
         }
     }
     eprintln!(
-        "{} files: {} valid, {} of them run",
-        files.len(),
+        "corpus: {} files, {} validate, {runs} runs, {:.1} s",
+        mutants.len(),
         valid.len(),
-        sample.len()
+        started.elapsed().as_secs_f64()
     );
     assert!(
-        problems.is_empty(),
-        "{} problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-    assert!(
-        valid.len() > 100 && sample.len() > 25,
-        "{} valid, {} run",
-        valid.len(),
-        sample.len()
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }

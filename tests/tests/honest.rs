@@ -302,3 +302,64 @@ fn validation_names_the_event_budget_and_warns_of_blind_steps() {
         o.stderr
     );
 }
+
+/// The corpus (issue 9) found pair findings pointing at the wrong place: a
+/// thin step was named `steps[0]` (every other diagnostic counts from 1)
+/// at the line of `steps = [`, and a key was found by the first line that
+/// starts with its last word and `=`, whatever the table, even inside a
+/// multi-line description. Findings now name the element 1-based and point
+/// at the line that writes it.
+#[test]
+fn pair_findings_name_the_step_and_the_line_that_writes_it() {
+    let policy = "name = \"thin\"\nstrategy = \"canary\"\n\
+                  steps = [\n  { weight = 50, pause = \"10m\" },\n  { weight = 1, pause = \"10m\" },\n  { weight = 100 },\n]\n\
+                  [paging]\ndiagnose = \"1m\"\n\
+                  [analysis]\ninterval = \"1m\"\nfailure_limit = 1\nmin_requests = 1000\n\
+                  checks = [ { metric = \"error_rate\", max_increase = 0.01 } ]\non_failure = \"rollback\"\n";
+    let p = temp_file("locate", "thin.toml", policy);
+    let o = aviary(&[
+        "validate",
+        "../scenarios/catalog/scenarios/healthy-release.toml",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let label = p.display().to_string();
+    assert!(
+        o.stderr.contains(&format!(
+            "warning: {label}:5: key 'steps[2]': step 2 (1 %) sees about 240"
+        )),
+        "{}",
+        o.stderr
+    );
+    // The description's second line starts like the key's own line.
+    let sc = temp_file(
+        "locate",
+        "late-monitoring.toml",
+        &(std::fs::read_to_string("../scenarios/catalog/scenarios/healthy-release.toml")
+            .unwrap()
+            .replace(
+                "description = \"\"\"\n",
+                "description = \"\"\"\nscrape_interval = 1s makes 2.6 million scrapes. ",
+            )
+            .replace("duration = \"2h\"", "duration = \"30d\"")
+            + "\n[noise]\nperiod = \"5m\"\n\n[monitoring]\nscrape_interval = \"1s\"\n"),
+    );
+    let fast = temp_file(
+        "locate",
+        "fast.toml",
+        &std::fs::read_to_string("../scenarios/catalog/policies/default.toml")
+            .unwrap()
+            .replace("interval = \"1m\"", "interval = \"1s\""),
+    );
+    let o = aviary(&["run", sc.to_str().unwrap(), "--policy", fast.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let lines = std::fs::read_to_string(&sc).unwrap().lines().count();
+    assert!(
+        o.stderr.contains(&format!(
+            "error: {}:{lines}: key 'monitoring.scrape_interval'",
+            sc.display()
+        )),
+        "{}",
+        o.stderr
+    );
+}
