@@ -28,6 +28,9 @@ pub(crate) struct CompareArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<CompareFormat>,
+    /// No progress bar (it shows only when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
     /// Also write the report into DIR: compare.json, compare.csv and index.html.
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
@@ -132,7 +135,7 @@ pub(crate) fn run(a: CompareArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         .iter()
         .flat_map(|(_, sc)| [a_policy, b_policy].map(|policy| Pair { scenario: sc, policy }))
         .collect();
-    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, io)?;
+    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, a.quiet, io)?;
     let differences: Vec<_> = grouped
         .chunks(2)
         .flat_map(|ab| sim_core::compare::compare(&ab[0], &ab[1]))

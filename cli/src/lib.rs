@@ -122,6 +122,9 @@ struct BatchArgs {
     /// the request count).
     #[arg(long, value_enum, default_value_t = EngineArg::Aggregated)]
     engine: EngineArg,
+    /// No progress bar (it shows only when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
     /// Also write the report into DIR: batch.json, runs.csv, the
     /// detection-time and blast-radius distributions (PNG) and index.html.
     #[arg(long, value_name = "DIR")]
@@ -408,9 +411,18 @@ pub(crate) fn run_pairs(
     seeds: u64,
     seed: u64,
     threads: Option<usize>,
+    quiet: bool,
     io: &Io<'_>,
 ) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
-    run_pairs_on(sim_core::engine::Engine::Aggregated, pairs, seeds, seed, threads, io)
+    run_pairs_on(
+        sim_core::engine::Engine::Aggregated,
+        pairs,
+        seeds,
+        seed,
+        threads,
+        quiet,
+        io,
+    )
 }
 
 /// [`run_pairs`] on the given engine.
@@ -420,17 +432,18 @@ pub(crate) fn run_pairs_on(
     seeds: u64,
     seed: u64,
     threads: Option<usize>,
+    quiet: bool,
     io: &Io<'_>,
 ) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
     if threads == Some(0) {
         return Err(Failure::Usage("--threads must be at least 1".to_owned()));
     }
     let total = pairs.len() as u64 * seeds;
-    let bar = (io.stderr_is_terminal && total >= 200).then(|| {
+    let bar = (io.stderr_is_terminal && !quiet && total >= 200).then(|| {
         let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
         let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  {elapsed} (eta {eta})")
                 .expect("static template"),
         );
         bar
@@ -516,7 +529,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: &policies[p],
         })
         .collect();
-    let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, io)?;
+    let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, a.quiet, io)?;
     let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
     if let Some(dir) = &a.out {
         let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;

@@ -33,6 +33,9 @@ pub(crate) struct SweepArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<SweepFormat>,
+    /// No progress bar (it shows only when stderr is a terminal).
+    #[arg(long)]
+    quiet: bool,
     /// Also write the report into DIR: sweep.json, sweep.csv, the Pareto
     /// front and heatmaps (PNG), and index.html embedding them.
     #[arg(long, value_name = "DIR")]
@@ -256,7 +259,7 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: base_policy,
         }));
     }
-    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, io)?;
+    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, a.quiet, io)?;
     let per_cell = plan.scenarios.len();
     let mut out_cells = Vec::new();
     for (i, c) in cells.into_iter().enumerate() {
