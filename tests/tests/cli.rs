@@ -92,16 +92,16 @@ fn jsonl_streams_events_then_the_run_object() {
 #[test]
 fn batch_is_identical_for_one_and_two_threads() {
     for format in ["json", "csv"] {
-        let a = ok(&["batch", "--seeds", "60", "--threads", "1", "--format", format]);
-        let b = ok(&["batch", "--seeds", "60", "--threads", "2", "--format", format]);
+        let a = ok(&["batch", "--seeds", "20", "--threads", "1", "--format", format]);
+        let b = ok(&["batch", "--seeds", "20", "--threads", "2", "--format", format]);
         assert_eq!(a, b, "{format} differs between 1 and 2 threads");
-        let c = ok(&["batch", "--seeds", "60", "--threads", "2", "--format", format]);
+        let c = ok(&["batch", "--seeds", "20", "--threads", "2", "--format", format]);
         assert_eq!(b, c, "{format} differs between two identical runs");
     }
-    let other = ok(&["batch", "--seeds", "60", "--seed", "2", "--format", "csv"]);
+    let other = ok(&["batch", "--seeds", "20", "--seed", "2", "--format", "csv"]);
     assert_ne!(
         other,
-        ok(&["batch", "--seeds", "60", "--format", "csv"]),
+        ok(&["batch", "--seeds", "20", "--format", "csv"]),
         "the master seed matters"
     );
 }
