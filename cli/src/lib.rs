@@ -384,7 +384,8 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     };
     if let Some(path) = &a.plot {
         let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
-        reports::plot::timeline(path, &result, &timeline.0, horizon).map_err(Failure::Usage)?;
+        reports::plot::timeline(path, &result, &timeline.0, horizon, &policy.analysis.checks)
+            .map_err(Failure::Usage)?;
     }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         RunFormat::Table

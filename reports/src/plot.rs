@@ -8,6 +8,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use sim_core::engine::Event;
+use sim_core::model::{Bounds, Check, Metric, Rule};
 use sim_core::score::RunResult;
 use sim_core::time::SimTime;
 
@@ -64,7 +65,13 @@ pub(crate) fn register() -> Result<(), String> {
 /// # Errors
 /// A message for a person: a bad extension, a folder that does not exist,
 /// a file that cannot be written.
-pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon: SimTime) -> Result<(), String> {
+pub fn timeline(
+    path: &Path,
+    r: &RunResult,
+    events: &[(SimTime, Event)],
+    horizon: SimTime,
+    checks: &[Check],
+) -> Result<(), String> {
     let format = PlotFormat::of(path)?;
     register()?;
     let cannot_draw = |e: Box<dyn std::error::Error>| format!("cannot draw the plot for {}: {e}", path.display());
@@ -77,6 +84,7 @@ pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon
                 r,
                 events,
                 horizon,
+                checks,
             )
             .map_err(cannot_draw)?;
             encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode the plot for {}: {e}", path.display()))?
@@ -88,6 +96,7 @@ pub fn timeline(path: &Path, r: &RunResult, events: &[(SimTime, Event)], horizon
                 r,
                 events,
                 horizon,
+                checks,
             )
             .map_err(cannot_draw)?;
             svg.into_bytes()
@@ -157,11 +166,60 @@ fn temporary_beside(dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<(std:
     }
 }
 
+/// A metric as an axis names it, and the factor that turns its values into
+/// the axis's unit (rates in percent).
+fn axis(m: Metric) -> (&'static str, f64) {
+    match m {
+        Metric::ErrorRate => ("error rate (%)", 100.0),
+        Metric::LatencyP50 => ("p50 latency (ms)", 1.0),
+        Metric::LatencyP95 => ("p95 latency (ms)", 1.0),
+        Metric::LatencyP99 => ("p99 latency (ms)", 1.0),
+        Metric::ConversionRate => ("conversion rate (%)", 100.0),
+        Metric::ThroughputRatio => ("completed / routed (%)", 100.0),
+        Metric::CpuUtilisation => ("CPU utilisation (%)", 100.0),
+        Metric::MemoryUtilisation => ("memory / limit (%)", 100.0),
+        Metric::Restarts => ("restarts", 1.0),
+        Metric::BackfillLagRows => ("backfill lag (rows)", 1.0),
+        Metric::DuplicateWrites => ("duplicate writes", 1.0),
+        Metric::ConstraintViolations => ("constraint violations", 1.0),
+        other => (other.name(), 1.0),
+    }
+}
+
+/// The canary's failing line for `bounds` at a baseline value `b` (the
+/// tightest upper bound), in the metric's own unit.
+fn upper_limit(bounds: &Bounds, b: Option<f64>) -> Option<f64> {
+    let mut limits = Vec::new();
+    limits.extend(bounds.max);
+    if let Some(b) = b {
+        limits.extend(bounds.max_increase.map(|d| b + d));
+        limits.extend(bounds.max_ratio.map(|k| b * k));
+    }
+    limits.into_iter().reduce(f64::min)
+}
+
+/// The minutes the plot shows: from two minutes before the rollout to five
+/// after it ended (promoted, mitigated or decided), within the horizon.
+fn window(r: &RunResult, horizon: SimTime) -> (f64, f64) {
+    let end = minutes(horizon);
+    let Some(start) = r.rollout_started_at else {
+        return (0.0, end);
+    };
+    let last = [r.promoted_at, r.mitigated_at, r.decision().map(|d| d.at)]
+        .into_iter()
+        .flatten()
+        .max();
+    let from = (minutes(start) - 2.0).max(0.0);
+    let to = last.map_or(end, |t| (minutes(t) + 5.0).min(end));
+    if to > from { (from, to) } else { (0.0, end) }
+}
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     r: &RunResult,
     events: &[(SimTime, Event)],
     horizon: SimTime,
+    checks: &[Check],
 ) -> Result<(), Box<dyn std::error::Error>>
 where
     DB::ErrorType: 'static,
@@ -177,7 +235,7 @@ where
     );
     let root = root.titled(&title, ("sans-serif", 22))?;
     let (top, bottom) = root.split_vertically(300);
-    let end = minutes(horizon);
+    let (from, end) = window(r, horizon);
 
     // Weight: a step function from the weight and flag events.
     let mut weight = vec![(0.0, 0.0)];
@@ -196,11 +254,11 @@ where
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..105.0)?;
+        .build_cartesian_2d(from..end, 0.0..105.0)?;
     chart
         .configure_mesh()
-        .x_desc("minutes")
-        .y_desc("candidate weight %")
+        .x_desc("minutes since the run started")
+        .y_desc("candidate weight (%)")
         .label_style(("sans-serif", 14))
         .draw()?;
     chart
@@ -219,6 +277,7 @@ where
     // first check's when nothing was decided).
     let mut canary = Vec::new();
     let mut baseline = Vec::new();
+    let mut limit = Vec::new();
     let mut metric = None;
     let wanted = r.decision().and_then(|d| d.metric);
     for (t, e) in events {
@@ -229,30 +288,42 @@ where
                 .or_else(|| measurements.first())
         {
             metric = Some(m.metric);
+            let scale = axis(m.metric).1;
             if let Some(v) = m.candidate {
-                canary.push((minutes(*t), v));
+                canary.push((minutes(*t), v * scale));
             }
             if let Some(v) = m.stable {
-                baseline.push((minutes(*t), v));
+                baseline.push((minutes(*t), v * scale));
+            }
+            let bounds = checks
+                .iter()
+                .find(|c| c.metric == m.metric)
+                .and_then(|c| match &c.rule {
+                    Rule::Bounds(b) => Some(b),
+                    Rule::Judge(_) => None,
+                });
+            if let Some(l) = bounds.and_then(|b| upper_limit(b, m.stable)) {
+                limit.push((minutes(*t), l * scale));
             }
         }
     }
     let top_value = canary
         .iter()
         .chain(&baseline)
+        .chain(&limit)
         .map(|p| p.1)
         .fold(0.0, f64::max)
         .max(1e-9)
         * 1.1;
-    let label = metric.map_or("no analysis", |m| m.name());
+    let label = metric.map_or("no analysis", |m| axis(m).0);
     let mut chart = ChartBuilder::on(&bottom)
         .margin(12)
         .x_label_area_size(42)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..top_value)?;
+        .build_cartesian_2d(from..end, 0.0..top_value)?;
     chart
         .configure_mesh()
-        .x_desc("minutes")
+        .x_desc("minutes since the run started")
         .y_desc(label)
         .label_style(("sans-serif", 14))
         .draw()?;
@@ -264,6 +335,13 @@ where
         .draw_series(LineSeries::new(canary, RED.stroke_width(2)))?
         .label("canary")
         .legend(legend(RED));
+    if !limit.is_empty() {
+        let orange = RGBColor(230, 140, 0);
+        chart
+            .draw_series(DashedLineSeries::new(limit, 6, 4, orange.stroke_width(2)))?
+            .label("the check's limit for the canary")
+            .legend(legend(orange));
+    }
     marks(&mut chart, r, top_value)?;
     chart
         .configure_series_labels()
