@@ -93,6 +93,10 @@ struct RunArgs {
     /// the request count).
     #[arg(long, value_enum, default_value_t = EngineArg::Aggregated)]
     engine: EngineArg,
+    /// Also write the report into DIR: run.json, run.jsonl, the timeline
+    /// (timeline.png and timeline.svg) and index.html.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -387,6 +391,9 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         reports::plot::timeline(path, &result, &timeline.0, horizon, &policy.analysis.checks)
             .map_err(Failure::Usage)?;
     }
+    if let Some(dir) = &a.out {
+        run_report(dir, &result, &scenario, &policy, &timeline.0)?;
+    }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         RunFormat::Table
     } else {
@@ -397,6 +404,62 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         RunFormat::Json => pretty(&reports::run::RunRow::new(&result)),
         RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
     })
+}
+
+/// The files of `run --out DIR`.
+fn run_report(
+    dir: &std::path::Path,
+    result: &sim_core::score::RunResult,
+    scenario: &Scenario,
+    policy: &Policy,
+    events: &[(sim_core::time::SimTime, sim_core::engine::Event)],
+) -> Result<(), Failure> {
+    use reports::html::{Block, Section, page};
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::Usage(format!("cannot create the folder {}: {e}", dir.display())))?;
+    let horizon = sim_core::time::SimTime::ZERO + scenario.duration;
+    let checks = &policy.analysis.checks;
+    for name in ["timeline.png", "timeline.svg"] {
+        reports::plot::timeline(&dir.join(name), result, events, horizon, checks).map_err(Failure::Usage)?;
+    }
+    let png = std::fs::read(dir.join("timeline.png"))
+        .map_err(|e| Failure::Usage(format!("cannot read back {}: {e}", dir.join("timeline.png").display())))?;
+    let table = reports::run::run_table(result, scenario, events);
+    let sections = [
+        Section {
+            title: "Timeline".to_owned(),
+            blocks: vec![Block::Image {
+                alt: "the candidate's weight and the deciding check over the rollout".to_owned(),
+                png,
+            }],
+        },
+        Section {
+            title: "Verdict and events".to_owned(),
+            blocks: vec![Block::Pre(table)],
+        },
+    ];
+    let title = format!("{} × {}", result.scenario, result.policy);
+    let subtitle = format!(
+        "seed {} run {}: {}. Files: run.json, run.jsonl, timeline.png and timeline.svg beside this page.",
+        result.seed,
+        result.run,
+        result.outcome.name()
+    );
+    let files = vec![
+        (
+            "run.json".to_owned(),
+            pretty(&reports::run::RunRow::new(result)).into_bytes(),
+        ),
+        (
+            "run.jsonl".to_owned(),
+            reports::run::run_jsonl(result, events).into_bytes(),
+        ),
+        (
+            "index.html".to_owned(),
+            page(&title, &subtitle, &sections, false).into_bytes(),
+        ),
+    ];
+    write_dir(dir, &files)
 }
 
 fn pretty(v: &impl serde::Serialize) -> String {

@@ -8,6 +8,8 @@ use maud::{DOCTYPE, Markup, html};
 /// A block of the page.
 pub enum Block {
     Text(String),
+    /// Preformatted text (a table or a timeline as the terminal shows it).
+    Pre(String),
     List(Vec<String>),
     Table {
         header: Vec<String>,
@@ -29,12 +31,13 @@ pub struct Section {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;padding:0 1rem;color:#222}\
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}\
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}\
-th{background:#f4f4f8}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}\
+th{background:#f4f4f8}pre{font-size:.8rem;background:#fafafa;border:1px solid #eee;padding:.5rem;overflow-x:auto}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}\
 .note{color:#666;font-size:.85rem}.incomplete{background:#fff3cd;padding:.5rem;border:1px solid #e0c97a}";
 
 fn block(b: &Block) -> Markup {
     match b {
         Block::Text(t) => html! { p { (t) } },
+        Block::Pre(t) => html! { pre { (t) } },
         Block::List(items) => html! { ul { @for i in items { li { (i) } } } },
         Block::Table { header, rows } => html! {
             table {

@@ -238,3 +238,42 @@ fn batch_and_compare_write_their_reports() {
     let html = std::fs::read_to_string(c.join("index.html")).unwrap();
     assert!(html.contains("cusum against default") && html.contains("<table>"));
 }
+
+/// `run --out`: the run object, its event stream, the timeline as PNG and
+/// SVG (the same bytes for the same seed) and the page.
+#[test]
+fn run_writes_its_report() {
+    let base = std::env::temp_dir().join(format!("aviary-e2e-{}-run-out", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (a, b) = (base.join("a"), base.join("b"));
+    let run = json(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    e2e::ok(&[
+        "run",
+        "checkout-error-spike",
+        "--seed",
+        "7",
+        "--out",
+        b.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("run.json")).unwrap()).unwrap();
+    assert_eq!(written, run);
+    for f in ["run.jsonl", "timeline.png", "timeline.svg", "index.html"] {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(
+            !x.is_empty() && x == y,
+            "{f}: written, and the same bytes for the same seed"
+        );
+    }
+    let html = std::fs::read_to_string(a.join("index.html")).unwrap();
+    assert!(html.contains("analysis FAILED on error_rate") && html.contains("data:image/png;base64,"));
+}
