@@ -26,11 +26,10 @@
 
 use rand::RngExt;
 
-use super::serve::{Env, Group};
+use super::serve::{Env, Group, Served};
 use super::{S, World};
 use crate::latency::inverse_normal_cdf;
 use crate::ledger::VersionTruth;
-use crate::monitoring::Arm;
 use crate::time::SimTime;
 
 impl World<'_> {
@@ -97,32 +96,16 @@ impl World<'_> {
         for latency in latencies {
             self.monitoring.observe_latency(arm, latency);
         }
-        let served = n - hung;
-        let counters = match arm {
-            Arm::Baseline => &mut self.monitoring.live_baseline,
-            Arm::Canary => &mut self.monitoring.live_canary,
-        };
-        counters.routed += n;
-        counters.requests += served;
-        counters.errors += failed;
-        counters.conversions += conversions;
-        if g.mirrored {
-            if m.exposed {
-                self.ledger.mirrored_exposed += n;
-            }
-            return VersionTruth::default();
-        }
-        self.ledger.lost_conversions += kpi_lost + failure_lost;
-        if m.exposed {
-            self.ledger.exposed += n;
-            self.ledger.last_exposed_at = Some(chunk_end);
-        }
-        VersionTruth {
-            requests: n,
-            failed: failed + hung,
+        let outcome = Served {
+            n,
+            hung,
+            failed,
+            fault_failed,
             slow,
-            fault_failed: fault_failed + hung,
             fault_slow,
-        }
+            conversions,
+            lost_conversions: kpi_lost + failure_lost,
+        };
+        self.settle(g, m.exposed, &outcome, chunk_end)
     }
 }

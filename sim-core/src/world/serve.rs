@@ -155,6 +155,18 @@ pub(super) struct Env {
     pub backfill_overload: bool,
 }
 
+/// What one group's requests came to (hung ones never complete).
+pub(super) struct Served {
+    pub n: u64,
+    pub hung: u64,
+    pub failed: u64,
+    pub fault_failed: u64,
+    pub slow: u64,
+    pub fault_slow: u64,
+    pub conversions: u64,
+    pub lost_conversions: u64,
+}
+
 /// How one group of requests behaves, and how stable would have.
 pub(super) struct GroupModel {
     pub p_fail: f64,
@@ -420,7 +432,7 @@ impl World<'_> {
             version,
             arm,
             mask,
-            mirrored,
+            mirrored: _,
         } = g;
         let m = self.group_model(version, mask, env);
         // Borrow the cached table and the stream as disjoint fields: no
@@ -474,28 +486,49 @@ impl World<'_> {
             (kept, reference_conversions - kept)
         };
         let failure_lost = binomial(rng, fault_failed + hung, m.conversion_reference);
-        counters.routed += n;
-        counters.requests += served;
-        counters.errors += failed;
-        counters.conversions += conversions;
         self.monitoring.record_served(arm, table.dist, served);
-        if mirrored {
-            if m.exposed {
-                self.ledger.mirrored_exposed += n;
+        let outcome = Served {
+            n,
+            hung,
+            failed,
+            fault_failed,
+            slow,
+            fault_slow,
+            conversions,
+            lost_conversions: kpi_lost + failure_lost,
+        };
+        self.settle(g, m.exposed, &outcome, chunk_end)
+    }
+
+    /// Books a group's served requests, whichever engine drew them: the
+    /// arm's monitoring counters, then (unless the requests were mirrored,
+    /// which users never see) the ledger; returns the ground truth.
+    pub(super) fn settle(&mut self, g: Group, exposed: bool, s: &Served, chunk_end: SimTime) -> VersionTruth {
+        let counters: &mut Counters = match g.arm {
+            Arm::Baseline => &mut self.monitoring.live_baseline,
+            Arm::Canary => &mut self.monitoring.live_canary,
+        };
+        counters.routed += s.n;
+        counters.requests += s.n - s.hung;
+        counters.errors += s.failed;
+        counters.conversions += s.conversions;
+        if g.mirrored {
+            if exposed {
+                self.ledger.mirrored_exposed += s.n;
             }
             return VersionTruth::default();
         }
-        self.ledger.lost_conversions += kpi_lost + failure_lost;
-        if m.exposed {
-            self.ledger.exposed += n;
+        self.ledger.lost_conversions += s.lost_conversions;
+        if exposed {
+            self.ledger.exposed += s.n;
             self.ledger.last_exposed_at = Some(chunk_end);
         }
         VersionTruth {
-            requests: n,
-            failed: failed + hung,
-            slow,
-            fault_failed: fault_failed + hung,
-            fault_slow,
+            requests: s.n,
+            failed: s.failed + s.hung,
+            slow: s.slow,
+            fault_failed: s.fault_failed + s.hung,
+            fault_slow: s.fault_slow,
         }
     }
 
