@@ -116,6 +116,30 @@ pub(crate) fn count(m: &MeanCi) -> String {
     }
 }
 
+/// One group's cells of the scorecard, in [`batch_table`]'s column order.
+fn row(g: &GroupSummary) -> [String; 18] {
+    [
+        g.scenario.clone(),
+        g.policy.clone(),
+        g.runs.to_string(),
+        pct(g.detection_rate),
+        pct(g.false_alarm_rate),
+        pct(g.escape_rate),
+        pct(g.blind_promotion_rate),
+        time(&g.detection_time_s),
+        g.time_to_mitigate_s.map_or("—".to_owned(), |s| span(s.median)),
+        count(&g.failed_requests),
+        count(&g.slow_requests),
+        count(&g.users_affected),
+        count(&g.lost_conversions),
+        count(&g.inconsistent_sessions),
+        format!("{:.2}%", g.error_budget_consumed.mean * 100.0),
+        format!("{:.1}", g.extra_instance_hours.mean),
+        g.migration.as_ref().map_or("—".to_owned(), |m| count(&m.records_lost)),
+        g.rollout_duration_s.map_or("—".to_owned(), |s| span(s.median)),
+    ]
+}
+
 /// The scorecard as an aligned text table.
 pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
     let header = [
@@ -138,31 +162,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         "records lost",
         "ship (med)",
     ];
-    let rows: Vec<[String; 18]> = groups
-        .iter()
-        .map(|g| {
-            [
-                g.scenario.clone(),
-                g.policy.clone(),
-                g.runs.to_string(),
-                pct(g.detection_rate),
-                pct(g.false_alarm_rate),
-                pct(g.escape_rate),
-                pct(g.blind_promotion_rate),
-                time(&g.detection_time_s),
-                g.time_to_mitigate_s.map_or("—".to_owned(), |s| span(s.median)),
-                count(&g.failed_requests),
-                count(&g.slow_requests),
-                count(&g.users_affected),
-                count(&g.lost_conversions),
-                count(&g.inconsistent_sessions),
-                format!("{:.2}%", g.error_budget_consumed.mean * 100.0),
-                format!("{:.1}", g.extra_instance_hours.mean),
-                g.migration.as_ref().map_or("—".to_owned(), |m| count(&m.records_lost)),
-                g.rollout_duration_s.map_or("—".to_owned(), |s| span(s.median)),
-            ]
-        })
-        .collect();
+    let rows: Vec<[String; 18]> = groups.iter().map(row).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -280,22 +280,15 @@ pub fn batch_report(
     ]
     .map(str::to_owned)
     .to_vec();
+    // The scorecard's columns a page has room for.
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
-            vec![
-                g.scenario.clone(),
-                g.policy.clone(),
-                g.runs.to_string(),
-                pct(g.detection_rate),
-                pct(g.false_alarm_rate),
-                pct(g.escape_rate),
-                pct(g.blind_promotion_rate),
-                time(&g.detection_time_s),
-                count(&g.failed_requests),
-                count(&g.users_affected),
-                g.rollout_duration_s.map_or("—".to_owned(), |s| span(s.median)),
-            ]
+            let r = row(g);
+            [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 17]
+                .iter()
+                .map(|&i| r[i].clone())
+                .collect()
         })
         .collect();
     let sections = [
