@@ -224,7 +224,7 @@ pub fn batch_csv(groups: &[Vec<RunResult>]) -> Result<String, csv::Error> {
 }
 
 /// The files of `batch --out DIR`: the JSON, one CSV row per run, the
-/// detection-time and blast-radius distributions per policy (PNG), and
+/// detection-time and blast-radius distributions per policy (PNG and SVG), and
 /// `index.html` with the scorecard and the pictures.
 ///
 /// # Errors
@@ -308,11 +308,11 @@ pub fn batch_report(
             blocks: vec![
                 Block::Image {
                     alt: "time to detect, per policy".to_owned(),
-                    png: detection.clone(),
+                    png: detection.png.clone(),
                 },
                 Block::Image {
                     alt: "blast radius, per policy".to_owned(),
-                    png: blast.clone(),
+                    png: blast.png.clone(),
                 },
             ],
         },
@@ -327,8 +327,10 @@ pub fn batch_report(
     Ok(vec![
         ("batch.json".to_owned(), json.into_bytes()),
         ("runs.csv".to_owned(), csv.into_bytes()),
-        ("detection-time.png".to_owned(), detection),
-        ("blast-radius.png".to_owned(), blast),
+        ("detection-time.png".to_owned(), detection.png),
+        ("detection-time.svg".to_owned(), detection.svg),
+        ("blast-radius.png".to_owned(), blast.png),
+        ("blast-radius.svg".to_owned(), blast.svg),
         ("index.html".to_owned(), html.into_bytes()),
     ])
 }

@@ -1,21 +1,49 @@
-//! The tuning workflow's pictures, drawn in memory as PNG with the embedded
-//! font (the same bytes on any machine): the Pareto front of a sweep, a
-//! heatmap of a score over two varied keys, and detection-time CDFs.
+//! The tuning workflow's pictures, each drawn in memory twice from one
+//! drawing function: as PNG with the embedded font, and as SVG with the
+//! same font embedded in the file (the same bytes on any machine): the
+//! Pareto front of a sweep, a heatmap of a score over two varied keys, and
+//! distributions (CDFs) per policy.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{encode_png, register};
+use crate::plot::{embed_font, encode_png, register};
 
 const SIZE: (u32, u32) = (1000, 650);
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-fn png(draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Drawn) -> Result<Vec<u8>, String> {
+/// One picture in both formats.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    pub png: Vec<u8>,
+    /// Self-contained: the font is inside the file.
+    pub svg: Vec<u8>,
+}
+
+/// A picture drawn on any plotters backend.
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static;
+}
+
+fn render(figure: &impl Figure) -> Result<Picture, String> {
     register()?;
     let (w, h) = SIZE;
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
-    draw(BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area()).map_err(|e| format!("cannot draw: {e}"))?;
-    encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode: {e}"))
+    figure
+        .draw(BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area())
+        .map_err(|e| format!("cannot draw: {e}"))?;
+    let png = encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode: {e}"))?;
+    let mut svg = String::new();
+    figure
+        .draw(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area())
+        .map_err(|e| format!("cannot draw: {e}"))?;
+    Ok(Picture {
+        png,
+        svg: embed_font(&svg).into_bytes(),
+    })
 }
 
 /// One point of the Pareto scatter.
@@ -29,8 +57,18 @@ pub struct Point {
 
 /// Failed requests per run against the false-alarm rate, one point per
 /// cell; the front in blue, the winner in red, the rest grey.
-pub fn pareto(points: &[Point]) -> Result<Vec<u8>, String> {
-    png(|root| {
+pub fn pareto(points: &[Point]) -> Result<Picture, String> {
+    render(&Pareto(points))
+}
+
+struct Pareto<'a>(&'a [Point]);
+
+impl Figure for Pareto<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let points = self.0;
         root.fill(&WHITE)?;
         let x_max = points.iter().map(|p| p.false_alarm_pct).fold(1.0, f64::max) * 1.15;
         let y_max = points.iter().map(|p| p.failed_requests).fold(1.0, f64::max) * 1.15;
@@ -72,7 +110,7 @@ pub fn pareto(points: &[Point]) -> Result<Vec<u8>, String> {
         }
         root.present()?;
         Ok(())
-    })
+    }
 }
 
 /// A score over two varied keys: `values[row][col]`, `None` where
@@ -83,8 +121,36 @@ pub fn heatmap(
     cols: (&str, &[String]),
     values: &[Vec<Option<f64>>],
     show: impl Fn(f64) -> String,
-) -> Result<Vec<u8>, String> {
-    png(|root| {
+) -> Result<Picture, String> {
+    render(&Heatmap {
+        title,
+        rows,
+        cols,
+        values,
+        show: &show,
+    })
+}
+
+struct Heatmap<'a> {
+    title: &'a str,
+    rows: (&'a str, &'a [String]),
+    cols: (&'a str, &'a [String]),
+    values: &'a [Vec<Option<f64>>],
+    show: &'a dyn Fn(f64) -> String,
+}
+
+impl Figure for Heatmap<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let Heatmap {
+            title,
+            rows,
+            cols,
+            values,
+            show,
+        } = *self;
         root.fill(&WHITE)?;
         let (nr, nc) = (rows.1.len(), cols.1.len());
         let finite: Vec<f64> = values.iter().flatten().flatten().copied().collect();
@@ -135,7 +201,7 @@ pub fn heatmap(
                     [corner(c, r), corner(c + 1, r + 1)],
                     fill.filled(),
                 )))?;
-                let text = v.map_or("—".to_owned(), &show);
+                let text = v.map_or("—".to_owned(), show);
                 let ink = if t > 0.6 { WHITE } else { BLACK };
                 let centre = plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
@@ -150,7 +216,7 @@ pub fn heatmap(
         }
         root.present()?;
         Ok(())
-    })
+    }
 }
 
 const PALETTE: [RGBColor; 6] = [
@@ -164,8 +230,33 @@ const PALETTE: [RGBColor; 6] = [
 
 /// Empirical CDFs, one line per series; `log_x` plots log10(1 + x) ticks
 /// labelled in x (for counts spanning decades).
-pub fn cdf(title: &str, x_desc: &str, series: &[(String, Vec<f64>)], log_x: bool) -> Result<Vec<u8>, String> {
-    png(|root| {
+pub fn cdf(title: &str, x_desc: &str, series: &[(String, Vec<f64>)], log_x: bool) -> Result<Picture, String> {
+    render(&Cdf {
+        title,
+        x_desc,
+        series,
+        log_x,
+    })
+}
+
+struct Cdf<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    series: &'a [(String, Vec<f64>)],
+    log_x: bool,
+}
+
+impl Figure for Cdf<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let Cdf {
+            title,
+            x_desc,
+            series,
+            log_x,
+        } = *self;
         root.fill(&WHITE)?;
         let tx = |x: f64| if log_x { (1.0 + x.max(0.0)).log10() } else { x };
         let x_max = series
@@ -220,5 +311,5 @@ pub fn cdf(title: &str, x_desc: &str, series: &[(String, Vec<f64>)], log_x: bool
             .draw()?;
         root.present()?;
         Ok(())
-    })
+    }
 }

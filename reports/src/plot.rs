@@ -48,6 +48,33 @@ impl PlotFormat {
     }
 }
 
+/// The family name SVG text uses for the embedded font.
+const SVG_FAMILY: &str = "aviary-dejavu-sans";
+
+/// Makes an SVG drawn by plotters self-contained: the embedded font goes
+/// into the file as a `@font-face` data URL and every text uses it, so the
+/// picture looks the same in any viewer, with or without the font
+/// installed. Deterministic: the same SVG in, the same bytes out.
+pub(crate) fn embed_font(svg: &str) -> String {
+    use base64::Engine as _;
+    static FACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let face = FACE.get_or_init(|| {
+        format!(
+            "<defs><style>@font-face{{font-family:\"{SVG_FAMILY}\";src:url(data:font/ttf;base64,{}) format(\"truetype\")}}</style></defs>",
+            base64::engine::general_purpose::STANDARD.encode(FONT)
+        )
+    });
+    let text = svg.replace("font-family=\"sans-serif\"", &format!("font-family=\"{SVG_FAMILY}\""));
+    // After the opening tag of the root element.
+    match text
+        .find("<svg")
+        .and_then(|at| text[at..].find('>').map(|end| at + end + 1))
+    {
+        Some(at) => format!("{}\n{face}{}", &text[..at], &text[at..]),
+        None => text,
+    }
+}
+
 /// Registers the embedded font as "sans-serif".
 pub(crate) fn register() -> Result<(), String> {
     register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| "cannot load the embedded font".to_owned())
@@ -99,7 +126,7 @@ pub fn timeline(
                 checks,
             )
             .map_err(cannot_draw)?;
-            svg.into_bytes()
+            embed_font(&svg).into_bytes()
         }
     };
     write_beside(path, &bytes)

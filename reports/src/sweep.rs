@@ -315,7 +315,8 @@ pub fn sweep_report(s: &Sweep<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
         })
         .collect();
     let pareto_png = pareto(&points)?;
-    files.push(("pareto.png".to_owned(), pareto_png.clone()));
+    files.push(("pareto.png".to_owned(), pareto_png.png.clone()));
+    files.push(("pareto.svg".to_owned(), pareto_png.svg));
     let (header, rows) = rows(s);
     let mut header = header;
     header.insert(0, "cell".to_owned());
@@ -362,7 +363,7 @@ pub fn sweep_report(s: &Sweep<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
     }
     let mut pictures = vec![Block::Image {
         alt: "Pareto front: failed requests against false-alarm rate, one point per cell".to_owned(),
-        png: pareto_png,
+        png: pareto_png.png,
     }];
     let axes: Vec<&str> = s
         .cells
@@ -416,11 +417,12 @@ pub fn sweep_report(s: &Sweep<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
                         .collect()
                 })
                 .collect();
-            let png = heatmap(title, (axes[0], &rv), (axes[1], &cv), &values, show)?;
-            files.push((format!("heatmap-{file}.png"), png.clone()));
+            let picture = heatmap(title, (axes[0], &rv), (axes[1], &cv), &values, show)?;
+            files.push((format!("heatmap-{file}.png"), picture.png.clone()));
+            files.push((format!("heatmap-{file}.svg"), picture.svg));
             pictures.push(Block::Image {
                 alt: format!("{title} over {} and {}", axes[0], axes[1]),
-                png,
+                png: picture.png,
             });
         }
     }

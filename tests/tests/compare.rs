@@ -207,7 +207,9 @@ fn batch_and_compare_write_their_reports() {
         "batch.json",
         "runs.csv",
         "detection-time.png",
+        "detection-time.svg",
         "blast-radius.png",
+        "blast-radius.svg",
         "index.html",
     ] {
         assert!(b.join(f).is_file(), "batch: {f}");
@@ -219,6 +221,29 @@ fn batch_and_compare_write_their_reports() {
     assert_eq!(csv.lines().count(), 1 + 40, "a header and a row per run");
     let html = std::fs::read_to_string(b.join("index.html")).unwrap();
     assert!(html.contains("<td>checkout-error-spike</td>") && html.contains("<td>cusum</td>"));
+    // The pictures hold one series per policy, each over the runs it should
+    // (counted independently from the CSV), with the font inside the SVG.
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (policy, detection, harmed) = (col("policy"), col("detection_time_s"), col("harmed"));
+    let detected = |r: &Vec<&str>| !r[detection].is_empty();
+    let was_harmed = |r: &Vec<&str>| r[harmed] == "true";
+    let series: [(&str, &dyn Fn(&Vec<&str>) -> bool); 2] =
+        [("detection-time.svg", &detected), ("blast-radius.svg", &was_harmed)];
+    for (file, counted) in series {
+        let svg = std::fs::read_to_string(b.join(file)).unwrap();
+        assert!(
+            svg.contains("@font-face") && svg.contains("data:font/ttf;base64,"),
+            "{file}: font embedded"
+        );
+        for p in ["default", "cusum"] {
+            let n = rows.iter().filter(|r| r[policy] == p && counted(r)).count();
+            let label = format!("\n{p} ({n} runs)\n");
+            assert!(svg.contains(&label), "{file}: series {label}");
+        }
+        assert!(b.join(file.replace(".svg", ".png")).is_file());
+    }
     let cmp = json(&[
         "compare",
         "checkout-error-spike",

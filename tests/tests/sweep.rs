@@ -176,7 +176,9 @@ fn the_report_is_written_and_escapes_hostile_names() {
         "sweep.json",
         "sweep.csv",
         "pareto.png",
+        "pareto.svg",
         "heatmap-failed-requests.png",
+        "heatmap-failed-requests.svg",
         "index.html",
     ] {
         assert!(dir.join(f).is_file(), "{f} written");
@@ -184,6 +186,20 @@ fn the_report_is_written_and_escapes_hostile_names() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
     assert_eq!(written, out, "the JSON file is what stdout printed");
+    // The pictures' series: one point per cell on the Pareto scatter, and a
+    // heatmap square per cell showing that cell's figure from the JSON.
+    let cells = out["cells"].as_array().unwrap();
+    let pareto = std::fs::read_to_string(dir.join("pareto.svg")).unwrap();
+    assert_eq!(pareto.matches("<circle").count(), cells.len(), "a point per cell");
+    for i in 0..cells.len() {
+        assert!(pareto.contains(&format!("\ncell {i}\n")), "cell {i} labelled");
+    }
+    let heat = std::fs::read_to_string(dir.join("heatmap-failed-requests.svg")).unwrap();
+    assert!(heat.contains("@font-face"), "the font is inside the SVG");
+    for c in cells {
+        let mean = c["blast_radius"]["failed_requests"]["mean"].as_f64().unwrap();
+        assert!(heat.contains(&format!("\n{mean:.0}\n")), "heatmap shows {mean:.0}");
+    }
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(
         !html.contains("<script>") && !html.contains("<b>bold"),
