@@ -229,8 +229,8 @@ fn batch_and_compare_write_their_reports() {
     let (policy, detection, harmed) = (col("policy"), col("detection_time_s"), col("harmed"));
     let detected = |r: &Vec<&str>| !r[detection].is_empty();
     let was_harmed = |r: &Vec<&str>| r[harmed] == "true";
-    let series: [(&str, &dyn Fn(&Vec<&str>) -> bool); 2] =
-        [("detection-time.svg", &detected), ("blast-radius.svg", &was_harmed)];
+    type Counted<'a> = &'a dyn Fn(&Vec<&str>) -> bool;
+    let series: [(&str, Counted); 2] = [("detection-time.svg", &detected), ("blast-radius.svg", &was_harmed)];
     for (file, counted) in series {
         let svg = std::fs::read_to_string(b.join(file)).unwrap();
         assert!(
