@@ -207,6 +207,9 @@ pub struct Io<'a> {
 pub(crate) enum Failure {
     Usage(String),
     Input(Vec<Diagnostic>),
+    /// Ctrl-C: what was kept, and how to go on (exit 130, as a shell
+    /// reports a process ended by SIGINT).
+    Interrupted(String),
 }
 
 /// Runs the command line `args` (program name first) and returns the exit status.
@@ -244,6 +247,10 @@ where
         Err(Failure::Usage(message)) => {
             let _ = writeln!(io.err, "error: {message}");
             2
+        }
+        Err(Failure::Interrupted(message)) => {
+            let _ = writeln!(io.err, "aviary: interrupted: {message}");
+            130
         }
         Err(Failure::Input(diagnostics)) => {
             for d in &diagnostics {
@@ -499,34 +506,64 @@ pub(crate) fn run_pairs_on(
     quiet: bool,
     io: &Io<'_>,
 ) -> Result<Vec<Vec<sim_core::score::RunResult>>, Failure> {
-    if threads == Some(0) {
-        return Err(Failure::Usage("--threads must be at least 1".to_owned()));
-    }
-    let total = pairs.len() as u64 * seeds;
-    let bar = (io.stderr_is_terminal && !quiet && total >= 200).then(|| {
-        let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
-        let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  {elapsed} (eta {eta})")
-                .expect("static template"),
-        );
-        bar
-    });
-    let progress = || {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    };
-    let pool = match threads {
-        Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build(),
-        None => rayon::ThreadPoolBuilder::new().build(),
-    }
-    .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
-    let grouped = pool.install(|| run_batch_on(engine, pairs, seeds, seed, &progress));
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
+    let runner = Runner::new(pairs.len() as u64 * seeds, threads, quiet, io)?;
+    let grouped = runner.run(engine, pairs, seeds, seed);
+    runner.finish();
     Ok(grouped)
+}
+
+/// Worker threads and the progress bar, shared by the batches of one
+/// command (a sweep runs its cells one after another under one bar).
+pub(crate) struct Runner {
+    pool: rayon::ThreadPool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Runner {
+    /// For `total` runs; the bar shows only on a terminal, without
+    /// `--quiet`, for 200 runs or more.
+    pub(crate) fn new(total: u64, threads: Option<usize>, quiet: bool, io: &Io<'_>) -> Result<Runner, Failure> {
+        if threads == Some(0) {
+            return Err(Failure::Usage("--threads must be at least 1".to_owned()));
+        }
+        let bar = (io.stderr_is_terminal && !quiet && total >= 200).then(|| {
+            let target = indicatif::ProgressDrawTarget::stderr_with_hz(4);
+            let bar = indicatif::ProgressBar::with_draw_target(Some(total), target);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  {elapsed} (eta {eta})")
+                    .expect("static template"),
+            );
+            bar
+        });
+        let pool = match threads {
+            Some(n) => rayon::ThreadPoolBuilder::new().num_threads(n).build(),
+            None => rayon::ThreadPoolBuilder::new().build(),
+        }
+        .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
+        Ok(Runner { pool, bar })
+    }
+
+    pub(crate) fn run(
+        &self,
+        engine: sim_core::engine::Engine,
+        pairs: &[Pair<'_>],
+        seeds: u64,
+        seed: u64,
+    ) -> Vec<Vec<sim_core::score::RunResult>> {
+        let progress = || {
+            if let Some(b) = &self.bar {
+                b.inc(1);
+            }
+        };
+        self.pool
+            .install(|| run_batch_on(engine, pairs, seeds, seed, &progress))
+    }
+
+    pub(crate) fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {

@@ -8,7 +8,8 @@ use sim_core::model::{Policy, Scenario};
 use sim_core::sweep::{SuiteScores, pareto, suite_scores};
 
 use crate::compare::plan;
-use crate::{Failure, Io, preflight, run_pairs};
+use crate::{Failure, Io, Runner, preflight};
+use sim_core::score::RunResult;
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct SweepArgs {
@@ -40,6 +41,11 @@ pub(crate) struct SweepArgs {
     /// front and heatmaps (PNG), and index.html embedding them.
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
+    /// Finish an interrupted sweep written with --out DIR: the cells kept
+    /// in DIR are read back, the rest run, and the report is the one an
+    /// uninterrupted sweep writes (same arguments required).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -259,8 +265,88 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: base_policy,
         }));
     }
-    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, a.quiet, io)?;
     let per_cell = plan.scenarios.len();
+    let out_dir = match (&a.out, &a.resume) {
+        (Some(o), Some(r)) if o != r => {
+            return Err(Failure::Usage(format!(
+                "--out {} and --resume {} name different folders; --resume writes the report where it resumes",
+                o.display(),
+                r.display()
+            )));
+        }
+        (o, r) => r.clone().or_else(|| o.clone()),
+    };
+    // One unit per cell, then the base policy's: each runs whole, and with
+    // a folder is kept there as it finishes.
+    let texts = UnitTexts::new(&policy_text, &scenario_texts, &axes, plan.seeds, plan.seed);
+    let units: Vec<(String, String)> = (0..pairs.len() / per_cell)
+        .map(|u| {
+            let name = if u < cells.len() {
+                format!("cell-{u:03}")
+            } else {
+                "base".to_owned()
+            };
+            (name, texts.key(cells.get(u).map(|c| c.vary.as_slice())))
+        })
+        .collect();
+    interrupt::install();
+    let mut grouped: Vec<Vec<RunResult>> = Vec::new();
+    let mut kept = Vec::new();
+    for (u, (name, key)) in units.iter().enumerate() {
+        if let (Some(dir), true) = (&out_dir, a.resume.is_some())
+            && let Some(mut runs) = checkpoint::load(dir, name, key)?
+        {
+            if runs.len() != per_cell || runs.iter().any(|g| g.len() as u64 != plan.seeds) {
+                return Err(Failure::Usage(format!(
+                    "cannot resume from {}: {name} holds other runs than this sweep's",
+                    dir.display()
+                )));
+            }
+            // The one field a file does not carry: the policy's strategy.
+            for (group, pair) in runs.iter_mut().zip(&pairs[u * per_cell..]) {
+                for r in group {
+                    r.strategy = pair.policy.strategy.name();
+                }
+            }
+            kept.push(u);
+            grouped.extend(runs);
+        }
+    }
+    let todo: Vec<usize> = (0..units.len()).filter(|u| !kept.contains(u)).collect();
+    let runner = Runner::new((todo.len() * per_cell) as u64 * plan.seeds, a.threads, a.quiet, io)?;
+    let mut finished: Vec<Option<Vec<Vec<RunResult>>>> = vec![None; units.len()];
+    let mut loaded = grouped.chunks(per_cell).map(<[_]>::to_vec);
+    for &u in &kept {
+        finished[u] = loaded.next();
+    }
+    for &u in &todo {
+        if interrupt::requested() {
+            break;
+        }
+        let runs = runner.run(
+            sim_core::engine::Engine::Aggregated,
+            &pairs[u * per_cell..(u + 1) * per_cell],
+            plan.seeds,
+            plan.seed,
+        );
+        if let Some(dir) = &out_dir {
+            checkpoint::save(dir, &units[u].0, &units[u].1, &runs)?;
+        }
+        finished[u] = Some(runs);
+    }
+    runner.finish();
+    // Interrupted: the report of the cells that finished, in order.
+    let total_cells = cells.len();
+    let done = finished[..total_cells].iter().take_while(|f| f.is_some()).count();
+    let complete = finished.iter().all(Option::is_some);
+    let with_base = with_base && complete;
+    cells.truncate(if complete { total_cells } else { done });
+    let grouped: Vec<Vec<RunResult>> = finished
+        .into_iter()
+        .enumerate()
+        .filter(|(u, _)| *u < cells.len() || (with_base && *u == total_cells))
+        .flat_map(|(_, f)| f.expect("finished"))
+        .collect();
     let mut out_cells = Vec::new();
     for (i, c) in cells.into_iter().enumerate() {
         let groups = &grouped[i * per_cell..(i + 1) * per_cell];
@@ -310,10 +396,24 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         objective: objective.as_ref().map(objective_text),
         winner_vs_base,
         verdicts,
+        incomplete: (!complete).then_some((done, total_cells)),
     };
-    if let Some(dir) = &a.out {
+    if let Some(dir) = &out_dir {
         let files = reports::sweep::sweep_report(&s).map_err(Failure::Usage)?;
         crate::write_dir(dir, &files)?;
+    }
+    if !complete {
+        let kept = match &out_dir {
+            Some(dir) => format!(
+                "the finished cells are kept in {d} and the report there is marked incomplete; \
+                 run the same command with --resume {d} to finish",
+                d = dir.display()
+            ),
+            None => "nothing was kept (give --out DIR to keep finished cells)".to_owned(),
+        };
+        return Err(Failure::Interrupted(format!(
+            "{done} of {total_cells} cells finished; {kept}"
+        )));
     }
     let format = a.format.unwrap_or(if io.stdout_is_terminal {
         SweepFormat::Table
@@ -340,4 +440,126 @@ fn suite_objective(inputs: &[String]) -> Result<Option<Objective>, Failure> {
         return Ok(None);
     }
     Ok(scenarios::load_suite(path).map_err(Failure::Input)?.objective)
+}
+
+/// What a cell's runs depend on, hashed: a kept cell is reused only when
+/// every input is the same.
+struct UnitTexts {
+    common: String,
+}
+
+impl UnitTexts {
+    fn new(
+        policy: &str,
+        scenarios: &[(String, String, Option<std::path::PathBuf>)],
+        axes: &[Vary],
+        seeds: u64,
+        seed: u64,
+    ) -> UnitTexts {
+        let mut common = format!(
+            "aviary {}\nseeds {seeds}\nseed {seed}\nengine aggregated\npolicy\n{policy}\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        for (label, text, _) in scenarios {
+            common.push_str(&format!("scenario {label}\n{text}\n"));
+        }
+        for x in axes {
+            common.push_str(&format!("vary {}\n", x.arg));
+        }
+        UnitTexts { common }
+    }
+
+    /// The key of a cell (its assignment) or of the base policy (`None`).
+    fn key(&self, vary: Option<&[(String, String)]>) -> String {
+        let mut text = self.common.clone();
+        match vary {
+            Some(v) => v.iter().for_each(|(k, x)| text.push_str(&format!("cell {k}={x}\n"))),
+            None => text.push_str("base\n"),
+        }
+        // FNV-1a, 64 bits: stable across builds and machines.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// The kept cells of `sweep --out DIR`: `DIR/cells/NAME.json`, each the
+/// runs of one cell (or of the base policy), written whole as it finishes.
+mod checkpoint {
+    use std::path::Path;
+
+    use sim_core::score::RunResult;
+
+    use crate::Failure;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Kept {
+        key: String,
+        runs: Vec<Vec<RunResult>>,
+    }
+
+    pub(super) fn save(dir: &Path, name: &str, key: &str, runs: &[Vec<RunResult>]) -> Result<(), Failure> {
+        let kept = Kept {
+            key: key.to_owned(),
+            runs: runs.to_vec(),
+        };
+        let bytes = serde_json::to_vec(&kept).map_err(|e| Failure::Usage(format!("cannot keep {name}: {e}")))?;
+        crate::write_dir(&dir.join("cells"), &[(format!("{name}.json"), bytes)])
+    }
+
+    /// The kept runs, if the cell finished before; an error if they were
+    /// kept for other inputs or cannot be read.
+    pub(super) fn load(dir: &Path, name: &str, key: &str) -> Result<Option<Vec<Vec<RunResult>>>, Failure> {
+        let path = dir.join("cells").join(format!("{name}.json"));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Failure::Usage(format!("cannot read {}: {e}", path.display()))),
+        };
+        let kept: Kept = serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::Usage(format!(
+                "cannot resume from {}: not a cell this version of aviary kept ({e})",
+                path.display()
+            ))
+        })?;
+        if kept.key != key {
+            return Err(Failure::Usage(format!(
+                "cannot resume from {}: it was kept for other inputs (suite, policy, --vary, --seeds or --seed differ); \
+                 resume with the same arguments, or use a new --out folder",
+                path.display()
+            )));
+        }
+        Ok(Some(kept.runs))
+    }
+}
+
+/// Ctrl-C during a sweep: the first asks the sweep to stop after the cell
+/// it is running; a second ends the process at once.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn install() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // Without a handler (another is installed), Ctrl-C ends the
+            // process as before; nothing half-written is left either way.
+            let _ = ctrlc::set_handler(|| {
+                if REQUESTED.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+                eprintln!("\naviary: stopping after the cell that is running (Ctrl-C again to stop now)");
+            });
+        });
+        // A new sweep starts uninterrupted (one process may run several).
+        REQUESTED.store(false, Ordering::SeqCst);
+    }
+
+    pub(super) fn requested() -> bool {
+        REQUESTED.load(Ordering::SeqCst)
+    }
 }

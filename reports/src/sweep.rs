@@ -29,6 +29,9 @@ pub struct Sweep<'a> {
     /// The winner against the base policy, as `compare` prints it.
     pub winner_vs_base: Option<Value>,
     pub verdicts: Vec<String>,
+    /// `Some((finished, total))`: the sweep was interrupted and `cells`
+    /// holds only the cells that finished.
+    pub incomplete: Option<(usize, usize)>,
 }
 
 fn scores_json(s: &SuiteScores) -> serde_json::Map<String, Value> {
@@ -77,7 +80,7 @@ pub fn sweep_json(s: &Sweep<'_>) -> Value {
             Value::Object(m)
         })
         .collect();
-    json!({
+    let mut v = json!({
         "policy": s.policy,
         "seeds": s.seeds,
         "seed": s.seed,
@@ -87,7 +90,13 @@ pub fn sweep_json(s: &Sweep<'_>) -> Value {
         "objective": s.objective,
         "winner_vs_base": s.winner_vs_base,
         "verdicts": s.verdicts,
-    })
+    });
+    // Only an interrupted sweep has the key: a finished one is the same
+    // bytes whether or not it was ever interrupted.
+    if let Some((finished, total)) = s.incomplete {
+        v["incomplete"] = json!({"cells_finished": finished, "cells_total": total});
+    }
+    v
 }
 
 fn rows(s: &Sweep<'_>) -> (Vec<String>, Vec<Vec<String>>) {
@@ -430,13 +439,20 @@ pub fn sweep_report(s: &Sweep<'_>) -> Result<Vec<(String, Vec<u8>)>, String> {
         title: "Pictures".to_owned(),
         blocks: pictures,
     });
+    let cells = match s.incomplete {
+        Some((finished, total)) => format!("{finished} of {total} cells (interrupted)"),
+        None => format!("{} cells", s.cells.len()),
+    };
     let subtitle = format!(
-        "{} cells × {} seeds, master seed {}. Files: sweep.json, sweep.csv and the pictures beside this page.",
-        s.cells.len(),
-        s.seeds,
-        s.seed
+        "{cells} × {} seeds, master seed {}. Files: sweep.json, sweep.csv and the pictures beside this page.",
+        s.seeds, s.seed
     );
-    let html = page(&format!("Sweep of {}", s.policy), &subtitle, &sections, false);
+    let html = page(
+        &format!("Sweep of {}", s.policy),
+        &subtitle,
+        &sections,
+        s.incomplete.is_some(),
+    );
     files.push(("index.html".to_owned(), html.into_bytes()));
     Ok(files)
 }

@@ -8,7 +8,7 @@
 use crate::time::SimTime;
 
 /// Ground-truth totals of one version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VersionTruth {
     pub requests: u64,
     pub failed: u64,

@@ -423,7 +423,7 @@ pub struct Step {
 }
 
 /// The metrics a check can read from monitoring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Metric {
     ErrorRate,
     LatencyP50,
@@ -680,7 +680,7 @@ impl Check {
 }
 
 /// What the controller does when the analysis fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     /// Send all traffic back to stable: a re-route when stable instances
     /// still run, else a redeploy (start-up time).
@@ -887,7 +887,7 @@ pub struct Hotfix {
 }
 
 /// One phase of an expand-and-contract migration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum MigrationPhase {
     /// Add the new column (nullable) / teach the old app both values.
     Expand,

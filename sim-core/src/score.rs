@@ -5,7 +5,7 @@ use crate::model::{Action, Metric};
 use crate::time::SimTime;
 
 /// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// The candidate reached 100 % and the rollout completed.
     Promoted,
@@ -50,7 +50,7 @@ impl Outcome {
 }
 
 /// A controller's decision that something is wrong (its latest one).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub at: SimTime,
     pub action: Action,
@@ -71,7 +71,7 @@ impl Decision {
 }
 
 /// The action the controller took and how long it took to end the exposure.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MitigationStats {
     pub action: Action,
     pub decided_at: SimTime,
@@ -87,7 +87,7 @@ impl MitigationStats {
 }
 
 /// What a migration did to the data.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MigrationStats {
     /// Records gone for good: written in the new shape only and rolled
     /// back without a replay, or never copied when the old shape was dropped.
@@ -113,7 +113,7 @@ pub struct MigrationStats {
 }
 
 /// Ground truth of the traffic served while one weight was in force.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
     pub step: Option<usize>,
     pub weight: u32,
@@ -133,10 +133,13 @@ impl StepStats {
 }
 
 /// Everything measured about one run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     pub scenario: String,
     pub policy: String,
+    /// Not read back from a file: whoever reads a run back sets it from
+    /// the policy it ran (`Strategy::name`).
+    #[serde(skip_deserializing)]
     pub strategy: &'static str,
     pub seed: u64,
     pub run: u64,
