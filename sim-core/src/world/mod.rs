@@ -302,6 +302,8 @@ pub struct World<'a> {
     /// Noise multipliers per version: [error, latency].
     noise: [[f64; 2]; 2],
     cells: Vec<((u64, u64), CellTable)>,
+    /// The entry of `cells` replaced next once it is full.
+    cells_next: usize,
     data: DataState,
     rngs: Rngs,
     /// The slot whose arrivals are being handed out, and how many are left.
@@ -339,6 +341,7 @@ impl<'a> World<'a> {
             ledger: Ledger::default(),
             noise: [[1.0; 2]; 2],
             cells: Vec::new(),
+            cells_next: 0,
             data: DataState::default(),
             rngs: Rngs::new(key),
             arrivals: (None, 0),

@@ -22,6 +22,9 @@ use crate::traffic;
 use rand_chacha::ChaCha8Rng;
 
 /// Draws Binomial(n, p); exact, with the degenerate cases short-cut.
+/// Cell tables a world keeps (see `World::cells_for`).
+const CELL_CACHE: usize = 1 << crate::limits::FAULTS_MAX;
+
 pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     // A NaN would fall through both short-cuts below; a probability a hair
     // outside 0..=1 is rounding and is clamped by them.
@@ -309,18 +312,26 @@ impl World<'_> {
     }
 
     /// A cached histogram cell table for a latency distribution.
+    ///
+    /// The cache holds [`CELL_CACHE`] tables: one per fault combination of
+    /// the most faults a scenario may hold (2^MAX_FAULTS), so a scenario
+    /// whose latency is steady never rebuilds one. A table is a pure
+    /// function of its key, so the cache changes no result.
     fn cells_for(&mut self, p50: f64, p99: f64) -> (u64, u64) {
         let key = (p50.to_bits(), p99.to_bits());
         if !self.cells.iter().any(|(k, _)| *k == key) {
-            if self.cells.len() >= 32 {
-                self.cells.remove(0);
-            }
             let table = CellTable::new(
                 &LogNormal::from_p50_p99(p50, p99),
                 self.sc.slo.latency_ms,
                 self.sc.monitoring.latency.le_bounds_ms(),
             );
-            self.cells.push((key, table));
+            // A ring: the oldest entry is replaced in place, not shifted out.
+            if self.cells.len() < CELL_CACHE {
+                self.cells.push((key, table));
+            } else {
+                self.cells[self.cells_next] = (key, table);
+                self.cells_next = (self.cells_next + 1) % CELL_CACHE;
+            }
         }
         key
     }
