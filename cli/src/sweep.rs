@@ -259,7 +259,15 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         }));
     }
     let with_base = objective.is_some() && !varies_scenarios;
-    if with_base {
+    // A cell that is the base policy itself (the grid holds the unvaried
+    // values) already has the base's runs: the same policy on the same
+    // seeds gives the same results.
+    let base_is_cell = if with_base {
+        cells.iter().position(|c| c.policy == *base_policy)
+    } else {
+        None
+    };
+    if with_base && base_is_cell.is_none() {
         pairs.extend(base_scenarios.iter().map(|scenario| Pair {
             scenario,
             policy: base_policy,
@@ -335,6 +343,10 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         finished[u] = Some(runs);
     }
     runner.finish();
+    if let Some(i) = base_is_cell {
+        let base = finished[i].clone();
+        finished.push(base);
+    }
     // Interrupted: the report of the cells that finished, in order.
     let total_cells = cells.len();
     let done = finished[..total_cells].iter().take_while(|f| f.is_some()).count();
