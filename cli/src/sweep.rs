@@ -298,8 +298,8 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         })
         .collect();
     interrupt::install();
-    let mut grouped: Vec<Vec<RunResult>> = Vec::new();
-    let mut kept = Vec::new();
+    // Each unit's runs: read back from the folder under --resume, else run.
+    let mut finished: Vec<Option<Vec<Vec<RunResult>>>> = vec![None; units.len()];
     for (u, (name, key)) in units.iter().enumerate() {
         if let (Some(dir), true) = (&out_dir, a.resume.is_some())
             && let Some(mut runs) = checkpoint::load(dir, name, key)?
@@ -316,17 +316,11 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
                     r.strategy = pair.policy.strategy.name();
                 }
             }
-            kept.push(u);
-            grouped.extend(runs);
+            finished[u] = Some(runs);
         }
     }
-    let todo: Vec<usize> = (0..units.len()).filter(|u| !kept.contains(u)).collect();
+    let todo: Vec<usize> = (0..units.len()).filter(|&u| finished[u].is_none()).collect();
     let runner = Runner::new((todo.len() * per_cell) as u64 * plan.seeds, a.threads, a.quiet, io)?;
-    let mut finished: Vec<Option<Vec<Vec<RunResult>>>> = vec![None; units.len()];
-    let mut loaded = grouped.chunks(per_cell).map(<[_]>::to_vec);
-    for &u in &kept {
-        finished[u] = loaded.next();
-    }
     for &u in &todo {
         if interrupt::requested() {
             break;
@@ -488,13 +482,7 @@ impl UnitTexts {
             Some(v) => v.iter().for_each(|(k, x)| text.push_str(&format!("cell {k}={x}\n"))),
             None => text.push_str("base\n"),
         }
-        // FNV-1a, 64 bits: stable across builds and machines.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{h:016x}")
+        format!("{:016x}", sim_core::rng::content_hash(text.as_bytes()))
     }
 }
 

@@ -7,11 +7,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::plot::{embed_font, encode_png, register};
+use crate::plot::{Drawn, Figure, PlotFormat, render as render_as};
 
 const SIZE: (u32, u32) = (1000, 650);
-
-type Drawn = Result<(), Box<dyn std::error::Error>>;
 
 /// One picture in both formats.
 #[derive(Clone, Debug)]
@@ -21,28 +19,10 @@ pub struct Picture {
     pub svg: Vec<u8>,
 }
 
-/// A picture drawn on any plotters backend.
-trait Figure {
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn
-    where
-        DB::ErrorType: 'static;
-}
-
 fn render(figure: &impl Figure) -> Result<Picture, String> {
-    register()?;
-    let (w, h) = SIZE;
-    let mut rgb = vec![0u8; w as usize * h as usize * 3];
-    figure
-        .draw(BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area())
-        .map_err(|e| format!("cannot draw: {e}"))?;
-    let png = encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode: {e}"))?;
-    let mut svg = String::new();
-    figure
-        .draw(SVGBackend::with_string(&mut svg, SIZE).into_drawing_area())
-        .map_err(|e| format!("cannot draw: {e}"))?;
     Ok(Picture {
-        png,
-        svg: embed_font(&svg).into_bytes(),
+        png: render_as(figure, SIZE, PlotFormat::Png)?,
+        svg: render_as(figure, SIZE, PlotFormat::Svg)?,
     })
 }
 

@@ -48,6 +48,57 @@ impl PlotFormat {
     }
 }
 
+/// A picture drawn by one function on any plotters backend, so its PNG and
+/// its SVG are the same drawing.
+pub(crate) trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, plotters::coord::Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static;
+}
+
+pub(crate) type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+/// `figure` as `format`, `size` pixels (SVG user units), drawn in memory
+/// with the embedded font: a PNG, or an SVG that carries the font
+/// ([`embed_font`]).
+pub(crate) fn render(figure: &impl Figure, size: (u32, u32), format: PlotFormat) -> Result<Vec<u8>, String> {
+    register()?;
+    match format {
+        PlotFormat::Png => {
+            let (w, h) = size;
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
+            figure
+                .draw(BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area())
+                .map_err(|e| format!("cannot draw: {e}"))?;
+            encode_png(&rgb, size).map_err(|e| format!("cannot encode: {e}"))
+        }
+        PlotFormat::Svg => {
+            let mut svg = String::new();
+            figure
+                .draw(SVGBackend::with_string(&mut svg, size).into_drawing_area())
+                .map_err(|e| format!("cannot draw: {e}"))?;
+            Ok(embed_font(&svg).into_bytes())
+        }
+    }
+}
+
+/// One run's timeline, as [`timeline`] draws it.
+struct Timeline<'a> {
+    r: &'a RunResult,
+    events: &'a [(SimTime, Event)],
+    horizon: SimTime,
+    checks: &'a [Check],
+}
+
+impl Figure for Timeline<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, plotters::coord::Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(root, self.r, self.events, self.horizon, self.checks)
+    }
+}
+
 /// The family name SVG text uses for the embedded font.
 const SVG_FAMILY: &str = "aviary-dejavu-sans";
 
@@ -100,35 +151,13 @@ pub fn timeline(
     checks: &[Check],
 ) -> Result<(), String> {
     let format = PlotFormat::of(path)?;
-    register()?;
-    let cannot_draw = |e: Box<dyn std::error::Error>| format!("cannot draw the plot for {}: {e}", path.display());
-    let bytes = match format {
-        PlotFormat::Png => {
-            let (w, h) = SIZE;
-            let mut rgb = vec![0u8; w as usize * h as usize * 3];
-            draw(
-                BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area(),
-                r,
-                events,
-                horizon,
-                checks,
-            )
-            .map_err(cannot_draw)?;
-            encode_png(&rgb, SIZE).map_err(|e| format!("cannot encode the plot for {}: {e}", path.display()))?
-        }
-        PlotFormat::Svg => {
-            let mut svg = String::new();
-            draw(
-                SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
-                r,
-                events,
-                horizon,
-                checks,
-            )
-            .map_err(cannot_draw)?;
-            embed_font(&svg).into_bytes()
-        }
+    let figure = Timeline {
+        r,
+        events,
+        horizon,
+        checks,
     };
+    let bytes = render(&figure, SIZE, format).map_err(|e| format!("{e} (the plot for {})", path.display()))?;
     write_beside(path, &bytes)
 }
 
