@@ -16,6 +16,7 @@ pub mod batch;
 pub mod command;
 pub mod compare;
 pub mod control;
+mod draw;
 pub mod engine;
 pub mod fleet;
 pub mod judges;

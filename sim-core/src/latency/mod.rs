@@ -252,6 +252,10 @@ pub struct Cell {
     pub bucket: usize,
     /// P(latency in the cell).
     pub p: f64,
+    /// P(latency in this cell or one after it on its side of the cut),
+    /// summed from the smallest cell up so that the conditional
+    /// probability `p / rest` of the tail keeps its precision.
+    pub rest: f64,
     /// The cell's parts in each Prometheus bucket: `CellTable::le[le]`.
     pub le: std::ops::Range<usize>,
 }
@@ -259,8 +263,10 @@ pub struct Cell {
 /// Probability of each histogram bucket under `dist`, split at `cut_ms` into
 /// the part at or below the cut and the part above it.
 ///
-/// Cells are in increasing latency order; the cells of a bucket that
-/// straddles the cut appear on both sides. With Prometheus bounds, each
+/// Cells are in decreasing probability order, those of probability 0
+/// left out, so that a multinomial by sequential binomials draws the likely
+/// cells first and stops as soon as no request is left; the cells of a
+/// bucket that straddles the cut appear on both sides. With Prometheus bounds, each
 /// cell also lists its parts per `le` bucket (most cells lie inside one).
 #[derive(Clone, Debug)]
 pub struct CellTable {
@@ -303,6 +309,15 @@ impl CellTable {
             prev_cdf = cdf;
             prev_bound = bound;
         }
+        for side in [&mut table.below, &mut table.above] {
+            side.retain(|c| c.p > 0.0);
+            side.sort_by(|a, b| b.p.total_cmp(&a.p).then(a.bucket.cmp(&b.bucket)));
+            let mut rest = 0.0;
+            for c in side.iter_mut().rev() {
+                rest += c.p;
+                c.rest = rest;
+            }
+        }
         table
     }
 
@@ -314,6 +329,7 @@ impl CellTable {
         let cell = Cell {
             bucket,
             p,
+            rest: 0.0,
             le: start..self.le.len(),
         };
         if above {

@@ -7,7 +7,7 @@
 //! OOM restarts). The two are coupled draw by draw, so the excess is exactly
 //! what the fault caused; the ledger records both, monitoring only the first.
 
-use rand_distr::{Binomial, Distribution, Poisson};
+use rand_distr::{Distribution, Poisson};
 
 use super::{Routing, S, Timer, World};
 use crate::fleet::{Version, queue_factor, shed_fraction};
@@ -21,10 +21,11 @@ use crate::traffic;
 
 use rand_chacha::ChaCha8Rng;
 
-/// Draws Binomial(n, p); exact, with the degenerate cases short-cut.
 /// Cell tables a world keeps (see `World::cells_for`).
 const CELL_CACHE: usize = 1 << crate::limits::FAULTS_MAX;
 
+/// Draws Binomial(n, p); exact (see `crate::draw`), with the degenerate
+/// cases short-cut.
 pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     // A NaN would fall through both short-cuts below; a probability a hair
     // outside 0..=1 is rounding and is clamped by them.
@@ -39,7 +40,7 @@ pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     if p >= 1.0 {
         return n;
     }
-    Binomial::new(n, p).expect("p checked in (0, 1)").sample(rng)
+    crate::draw::binomial_open(rng, n, p)
 }
 
 /// Splits `n` requests that behave with probability `p_actual` into
@@ -94,24 +95,28 @@ fn fill_histogram(
     mut le_rng: Option<&mut ChaCha8Rng>,
 ) {
     let (latency, le) = (&mut counters.latency, &mut counters.le);
-    spread(
-        rng,
-        n,
-        cells,
-        |c| c.p,
-        |c, take| {
-            latency[c.bucket] += take;
-            if let Some(r) = le_rng.as_deref_mut() {
-                spread(
-                    r,
-                    take,
-                    &le_parts[c.le.clone()],
-                    |part| part.1,
-                    |part, t| le[part.0] += t,
-                );
-            }
-        },
-    );
+    let mut left = n;
+    for (k, c) in cells.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let take = if k + 1 == cells.len() || c.rest <= c.p {
+            left
+        } else {
+            binomial(rng, left, (c.p / c.rest).clamp(0.0, 1.0))
+        };
+        latency[c.bucket] += take;
+        if let Some(r) = le_rng.as_deref_mut() {
+            spread(
+                r,
+                take,
+                &le_parts[c.le.clone()],
+                |part| part.1,
+                |part, t| le[part.0] += t,
+            );
+        }
+        left -= take;
+    }
 }
 
 /// One group of requests: who serves them, where monitoring counts them,
