@@ -51,6 +51,10 @@ pub(crate) struct Plan {
     pub policies: Vec<(String, Policy)>,
     pub seeds: u64,
     pub seed: u64,
+    /// The suite's name, when the inputs were a suite file.
+    pub suite: Option<String>,
+    /// The suite's `[check] tolerance` entries.
+    pub tolerance: Vec<(sim_core::compare::Score, sim_core::check::Tolerance)>,
 }
 
 /// Reads the inputs: one suite file, or scenario names and files.
@@ -69,8 +73,11 @@ pub(crate) fn plan(
     };
     let mut diagnostics = Vec::new();
     let (mut scenario_list, mut policy_list, mut n, mut s) = (Vec::new(), Vec::new(), 100, 1);
+    let (mut suite_name, mut tolerance) = (None, Vec::new());
     if let Some(file) = suite_file {
         let suite: Suite = scenarios::load_suite(Path::new(&file)).map_err(Failure::Input)?;
+        suite_name = Some(suite.name);
+        tolerance = suite.tolerance;
         scenario_list = suite.scenarios;
         policy_list = suite.policies;
         n = suite.seeds;
@@ -111,6 +118,8 @@ pub(crate) fn plan(
         policies: policy_list,
         seeds,
         seed: seed.unwrap_or(s),
+        suite: suite_name,
+        tolerance,
     })
 }
 

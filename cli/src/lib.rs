@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
+mod check;
 mod compare;
 mod inputs;
 mod judge;
@@ -45,6 +46,8 @@ enum Command {
     Batch(BatchArgs),
     /// Compare two policies on the same seeds: B − A per scenario and score, with paired 95 % intervals.
     Compare(compare::CompareArgs),
+    /// Check a policy against its accepted baseline (or another policy) for CI: exit 1 on a regression beyond tolerance.
+    Check(check::CheckArgs),
     /// Sweep a grid of policy (or scenario) key values on the same seeds: suite scores per cell, the Pareto front, the winner.
     Sweep(sweep::SweepArgs),
     /// The built-in scenario catalog.
@@ -210,6 +213,13 @@ pub(crate) enum Failure {
     /// Ctrl-C: what was kept, and how to go on (exit 130, as a shell
     /// reports a process ended by SIGINT).
     Interrupted(String),
+    /// The command did its job and found what fails the gate (a check's
+    /// regression, a `--fail-on` condition): `out` is printed as usual,
+    /// `message` on stderr, and the exit status is 1.
+    Failed {
+        out: String,
+        message: String,
+    },
 }
 
 /// Runs the command line `args` (program name first) and returns the exit status.
@@ -237,6 +247,7 @@ where
         Command::Batch(a) => cmd_batch(a, io),
         Command::Compare(a) => compare::run(a, io),
         Command::Sweep(a) => sweep::run(a, io),
+        Command::Check(a) => check::run(a, io),
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
@@ -247,6 +258,11 @@ where
         Err(Failure::Usage(message)) => {
             let _ = writeln!(io.err, "error: {message}");
             2
+        }
+        Err(Failure::Failed { out, message }) => {
+            let code = write_out(io, &out);
+            let _ = writeln!(io.err, "{message}");
+            if code == 0 { 1 } else { code }
         }
         Err(Failure::Interrupted(message)) => {
             let _ = writeln!(io.err, "aviary: interrupted: {message}");

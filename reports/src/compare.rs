@@ -16,7 +16,7 @@ pub struct Comparison<'a> {
     pub differences: &'a [Difference],
 }
 
-fn label(score: Score) -> &'static str {
+pub(crate) fn label(score: Score) -> &'static str {
     match score {
         Score::DetectionRate => "detection rate",
         Score::FalseAlarmRate => "false-alarm rate",
@@ -63,7 +63,7 @@ fn magnitude(score: Score, d: f64) -> String {
 }
 
 /// A value of the score's unit, for people.
-fn value(score: Score, v: f64) -> String {
+pub(crate) fn value(score: Score, v: f64) -> String {
     match score.unit() {
         Unit::Rate => format!("{}%", fixed(v * 100.0, 1)),
         Unit::Budget => format!("{}%", fixed(v * 100.0, 2)),
@@ -73,7 +73,7 @@ fn value(score: Score, v: f64) -> String {
 }
 
 /// A difference of the score's unit, for people (no sign).
-fn amount(score: Score, d: f64) -> String {
+pub(crate) fn amount(score: Score, d: f64) -> String {
     match score.unit() {
         Unit::Rate | Unit::Budget => format!("{} points", magnitude(score, d)),
         _ => magnitude(score, d),
@@ -90,7 +90,7 @@ fn sign(d: f64) -> &'static str {
     }
 }
 
-fn signed(score: Score, d: f64) -> String {
+pub(crate) fn signed(score: Score, d: f64) -> String {
     format!("{}{}", sign(d), magnitude(score, d))
 }
 
@@ -162,7 +162,7 @@ pub fn verdicts(c: &Comparison<'_>) -> Vec<String> {
     out
 }
 
-fn num(score: Score, v: Option<f64>) -> Value {
+pub(crate) fn num(score: Score, v: Option<f64>) -> Value {
     let digits = match score.unit() {
         Unit::Rate | Unit::Budget => 6,
         Unit::Seconds | Unit::Count => 3,

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod charts;
+pub mod check;
 pub mod compare;
 pub mod html;
 pub mod plot;

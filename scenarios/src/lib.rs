@@ -6,6 +6,7 @@
 //! key; then the validated `sim_core::model` types. A file with any problem
 //! yields all of its diagnostics at once and no value.
 
+pub mod baseline;
 pub mod catalog;
 pub mod policy;
 pub mod reader;

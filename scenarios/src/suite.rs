@@ -9,6 +9,8 @@
 //! [objective]                 # optional: what "better" means for this team
 //! minimise = "blast_radius.failed_requests"
 //! subject_to = { false_alarm_rate = "<= 0.01", escape_rate = "<= 0.005", time_to_ship_s = "<= 3600" }
+//! [check]                     # optional: what `aviary check` lets pass
+//! tolerance = { detection_time_s = "+30s", false_alarm_rate = "+0.005", failed_requests = "+10%" }
 //! ```
 //!
 //! Scenario and policy entries are built-in names or files; a file is
@@ -17,6 +19,7 @@
 
 use std::path::Path;
 
+use sim_core::check::Tolerance;
 use sim_core::compare::Score;
 use sim_core::limits::SEEDS_MAX;
 use sim_core::model::{Policy, Scenario};
@@ -25,7 +28,7 @@ use sim_core::time::parse_duration;
 use crate::reader::{Diagnostic, Source, Table};
 
 /// The top-level keys of a suite file.
-pub const TOP_KEYS: [&str; 6] = ["name", "seeds", "seed", "scenarios", "policies", "objective"];
+pub const TOP_KEYS: [&str; 7] = ["name", "seeds", "seed", "scenarios", "policies", "objective", "check"];
 
 /// Whether `name` is a score an objective may name ([`Score::key`]).
 fn is_score(name: &str) -> bool {
@@ -87,6 +90,19 @@ pub struct Suite {
     pub scenarios: Vec<(String, Scenario)>,
     pub policies: Vec<(String, Policy)>,
     pub objective: Option<Objective>,
+    /// `[check] tolerance`: the scores given a tolerance other than the
+    /// default ([`sim_core::check::default_tolerance`]).
+    pub tolerance: Vec<(Score, Tolerance)>,
+}
+
+impl Suite {
+    /// The tolerance `aviary check` applies to `score`.
+    pub fn tolerance(&self, score: Score) -> Tolerance {
+        self.tolerance
+            .iter()
+            .find(|(s, _)| *s == score)
+            .map_or_else(|| sim_core::check::default_tolerance(score), |&(_, t)| t)
+    }
 }
 
 /// Parses a suite file's text; entries that are files are resolved against
@@ -126,14 +142,15 @@ pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Suite, Vec<Diagnostic
         }
     }
     crate::reader::sort_by_line(&mut diagnostics);
-    match (raw.name, raw.scenarios, raw.policies, raw.objective) {
-        (Some(name), Some(_), Some(_), objective) if diagnostics.is_empty() => Ok(Suite {
+    match (raw.name, raw.scenarios, raw.policies, raw.objective, raw.tolerance) {
+        (Some(name), Some(_), Some(_), objective, Some(tolerance)) if diagnostics.is_empty() => Ok(Suite {
             name,
             seeds: raw.seeds,
             seed: raw.seed,
             scenarios,
             policies,
             objective: objective.flatten(),
+            tolerance,
         }),
         _ => Err(diagnostics),
     }
@@ -166,6 +183,7 @@ struct Raw {
     scenarios: Option<Vec<(String, usize)>>,
     policies: Option<Vec<(String, usize)>>,
     objective: Option<Option<Objective>>,
+    tolerance: Option<Vec<(Score, Tolerance)>>,
 }
 
 fn read(src: &mut Source<'_>) -> Option<Raw> {
@@ -177,6 +195,10 @@ fn read(src: &mut Source<'_>) -> Option<Raw> {
     let scenarios = entries(src, &mut top, "scenarios");
     let policies = entries(src, &mut top, "policies");
     let objective = top.opt_table(src, "objective").map(|t| objective(src, t));
+    let tolerance = match top.opt_table(src, "check") {
+        Some(t) => check(src, t),
+        None => Some(Vec::new()),
+    };
     top.finish(src);
     Some(Raw {
         name,
@@ -188,7 +210,97 @@ fn read(src: &mut Source<'_>) -> Option<Raw> {
             None => Some(None),
             Some(o) => o.map(Some),
         },
+        tolerance,
     })
+}
+
+/// The score a `[check] tolerance` key names: a score's key, or a blast
+/// radius figure without its `blast_radius.` prefix (`failed_requests`).
+pub fn tolerance_score(name: &str) -> Option<Score> {
+    Score::ALL
+        .into_iter()
+        .find(|s| s.key() == name || s.key().strip_prefix("blast_radius.") == Some(name))
+}
+
+fn check(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Vec<(Score, Tolerance)>> {
+    let entries = t.opt_string_map(src, "tolerance").unwrap_or_default();
+    let key = t.key_path("tolerance");
+    t.finish(src);
+    let mut out: Vec<(Score, Tolerance)> = Vec::new();
+    let mut ok = true;
+    for (name, text, span) in entries {
+        let key = format!("{key}.{name}");
+        let Some(score) = tolerance_score(&name) else {
+            let known: Vec<&str> = Score::ALL.iter().map(|s| s.key()).collect();
+            src.error(
+                &span,
+                &key,
+                format!("unknown score {name:?} (known: {})", known.join(", ")),
+            );
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|(s, _)| *s == score) {
+            src.error(&span, &key, format!("{name:?} names a score already given a tolerance"));
+            ok = false;
+            continue;
+        }
+        match parse_tolerance(score, &text) {
+            Ok(tol) => out.push((score, tol)),
+            Err(message) => {
+                src.error(&span, &key, message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `"+0.005"`, `"+30s"` (a duration, for a time score), `"+10%"`; the sign
+/// says which way is worse and may be left out: `+` for a score that is
+/// better lower, `-` for the detection rate.
+pub fn parse_tolerance(score: Score, text: &str) -> Result<Tolerance, String> {
+    let t = text.trim();
+    let worse = if score.lower_is_better() { '+' } else { '-' };
+    let (sign, rest) = match t.chars().next() {
+        Some(c @ ('+' | '-')) => (Some(c), t[1..].trim()),
+        _ => (None, t),
+    };
+    if sign.is_some_and(|c| c != worse) {
+        return Err(format!(
+            "{text:?}: {} gets worse as it {}, so its tolerance is written {worse}…",
+            score.key(),
+            if worse == '+' { "rises" } else { "falls" }
+        ));
+    }
+    let tol = if let Some(pct) = rest.strip_suffix('%') {
+        match pct.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => Tolerance::Relative(x / 100.0),
+            _ => return Err(format!("{text:?}: {pct:?} is not a non-negative percentage")),
+        }
+    } else {
+        match rest.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => Tolerance::Absolute(x),
+            Ok(_) => return Err(format!("{text:?}: a tolerance is a finite amount, zero or more")),
+            Err(_) if score.key().ends_with("_s") => parse_duration(rest)
+                .map(|d| Tolerance::Absolute(d.as_secs_f64()))
+                .map_err(|e| format!("{text:?}: neither seconds, a duration nor a percentage ({e})"))?,
+            Err(_) => {
+                return Err(format!(
+                    "{text:?}: write an amount (\"{worse}0.005\") or a share of the baseline (\"{worse}10%\")"
+                ));
+            }
+        }
+    };
+    if let Tolerance::Absolute(x) = tol
+        && score.key().ends_with("_rate")
+        && x > 1.0
+    {
+        return Err(format!(
+            "{text:?}: a rate's tolerance is a fraction in 0..=1 (1 point is 0.01)"
+        ));
+    }
+    Ok(tol)
 }
 
 /// A required, non-empty array of names or paths, each with its line.

@@ -13,6 +13,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 pub mod batch;
+pub mod check;
 pub mod command;
 pub mod compare;
 pub mod control;
