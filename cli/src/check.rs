@@ -333,10 +333,10 @@ pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         })
         .collect();
     let report = reports::check::Report {
-        suite: if suite.is_empty() {
-            "(scenarios on the command line)"
-        } else {
-            &suite
+        suite: match (suite.is_empty(), a.inputs.is_empty()) {
+            (false, _) => &suite,
+            (true, true) => "the built-in catalog",
+            (true, false) => "the scenarios given",
         },
         policy: &policy_arg,
         against,

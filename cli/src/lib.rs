@@ -100,6 +100,11 @@ struct RunArgs {
     /// (timeline.png and timeline.svg) and index.html.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Exit 1 when the run escaped (a harmful release promoted), raised a
+    /// false alarm (rolled back a healthy one), or was truncated (the
+    /// horizon came first); comma-separated or repeated.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "WHAT")]
+    fail_on: Vec<FailOn>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -136,6 +141,71 @@ struct BatchArgs {
     /// detection-time and blast-radius distributions (PNG) and index.html.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Exit 1 when any run escaped, raised a false alarm, or was
+    /// truncated; comma-separated or repeated.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "WHAT")]
+    fail_on: Vec<FailOn>,
+}
+
+/// A run outcome that fails a quick gate (`--fail-on`).
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub(crate) enum FailOn {
+    /// A release that harmed users was promoted (or never rolled back).
+    Escape,
+    /// A healthy release was rolled back, held or killed.
+    FalseAlarm,
+    /// The scenario's horizon ended the run before the rollout finished.
+    Truncated,
+}
+
+impl FailOn {
+    fn name(self) -> &'static str {
+        match self {
+            FailOn::Escape => "escape",
+            FailOn::FalseAlarm => "false-alarm",
+            FailOn::Truncated => "truncated",
+        }
+    }
+
+    fn hit(self, r: &sim_core::score::RunResult) -> bool {
+        match self {
+            FailOn::Escape => r.escaped(),
+            FailOn::FalseAlarm => r.false_alarm(),
+            FailOn::Truncated => r.outcome == sim_core::score::Outcome::Truncated,
+        }
+    }
+}
+
+/// The `--fail-on` verdict over `runs` (each with the scenario and policy
+/// arguments that reproduce it): `None` when nothing listed happened, else
+/// one line per condition with its count and the first run's command.
+fn fail_on_message<'a>(
+    fail_on: &[FailOn],
+    runs: impl Iterator<Item = (&'a sim_core::score::RunResult, &'a str, &'a str)> + Clone,
+) -> Option<String> {
+    let mut lines = Vec::new();
+    let mut seen: Vec<FailOn> = Vec::new();
+    for &f in fail_on {
+        if seen.contains(&f) {
+            continue;
+        }
+        seen.push(f);
+        let total = runs.clone().count();
+        let mut hits = runs.clone().filter(|(r, _, _)| f.hit(r));
+        let Some((first, scenario, policy)) = hits.next() else {
+            continue;
+        };
+        let n = 1 + hits.count();
+        lines.push(format!(
+            "aviary: --fail-on {}: {n} of {total} run{}; the first, of {}: aviary run {scenario} --policy {policy} --seed {} --run {}",
+            f.name(),
+            if total == 1 { "" } else { "s" },
+            first.scenario,
+            first.seed,
+            first.run
+        ));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -422,11 +492,18 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     } else {
         RunFormat::Json
     });
-    Ok(match format {
+    let out = match format {
         RunFormat::Table => reports::run::run_table(&result, &scenario, &timeline.0),
         RunFormat::Json => pretty(&reports::run::RunRow::new(&result)),
         RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
-    })
+    };
+    match fail_on_message(
+        &a.fail_on,
+        std::iter::once((&result, a.scenario.as_str(), policy_arg.as_str())),
+    ) {
+        Some(message) => Err(Failure::Failed { out, message }),
+        None => Ok(out),
+    }
 }
 
 /// The files of `run --out DIR`.
@@ -657,11 +734,20 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     } else {
         BatchFormat::Json
     });
-    Ok(match format {
+    let out = match format {
         BatchFormat::Table => reports::batch::batch_table(a.seed, &summaries),
         BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
         BatchFormat::Csv => reports::batch::batch_csv(&grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?,
-    })
+    };
+    let (sargs, pargs) = (&scenario_args, &policy_args);
+    let runs = indexed
+        .iter()
+        .zip(&grouped)
+        .flat_map(move |(&(s, p), runs)| runs.iter().map(move |r| (r, sargs[s].as_str(), pargs[p].as_str())));
+    match fail_on_message(&a.fail_on, runs) {
+        Some(message) => Err(Failure::Failed { out, message }),
+        None => Ok(out),
+    }
 }
 
 /// The description as one paragraph (the files wrap it with line continuations).

@@ -73,6 +73,20 @@ impl Report<'_> {
     }
 }
 
+/// Each distinct reproducing command of the regressions, with the scores
+/// whose worst run it is, in report order.
+fn reproductions<'a>(rows: &[&'a Row<'_>]) -> Vec<(&'a str, Vec<&'static str>)> {
+    let mut out: Vec<(&str, Vec<&'static str>)> = Vec::new();
+    for r in rows {
+        let Some(cmd) = r.reproduce.as_deref() else { continue };
+        match out.iter_mut().find(|(c, _)| *c == cmd) {
+            Some((_, scores)) => scores.push(r.finding.score.key()),
+            None => out.push((cmd, vec![r.finding.score.key()])),
+        }
+    }
+    out
+}
+
 fn interval(score: Score, ci: Option<[f64; 2]>) -> String {
     ci.map_or_else(
         || "–".to_owned(),
@@ -241,10 +255,8 @@ pub fn check_markdown(c: &Report<'_>) -> String {
         }
         if verdict == Verdict::Regression {
             out.push_str("\nReproduce the worst run of each:\n\n```sh\n");
-            for r in rows {
-                if let Some(cmd) = &r.reproduce {
-                    out.push_str(&format!("{cmd}   # {} {}\n", r.finding.scenario, r.finding.score.key()));
-                }
+            for (cmd, scores) in reproductions(&rows) {
+                out.push_str(&format!("{cmd}   # {}\n", scores.join(", ")));
             }
             out.push_str("```\n");
         }

@@ -424,6 +424,69 @@ fn snapshot_batch_table() {
     insta::assert_snapshot!(ok(&["batch", "--seeds", "100", "--seed", "1", "--format", "table"]));
 }
 
+/// `args` with `--threads 1` and with `--threads 2`: the same bytes, so
+/// a snapshot holds whatever the machine's core count.
+fn same_on_any_thread_count(args: &[&str]) -> String {
+    let outputs: Vec<String> = ["1", "2"]
+        .into_iter()
+        .map(|t| {
+            let mut a = args.to_vec();
+            a.extend(["--threads", t, "--quiet"]);
+            let o = aviary(&a);
+            assert!(o.code == 0 || o.code == 1, "aviary {a:?}: {}", o.stderr);
+            o.stdout
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1], "{args:?} differs between 1 and 2 threads");
+    outputs[0].clone()
+}
+
+#[test]
+fn snapshot_batch_json_of_the_catalog() {
+    insta::assert_snapshot!(same_on_any_thread_count(&[
+        "batch", "--seeds", "10", "--format", "json"
+    ]));
+}
+
+#[test]
+fn snapshot_compare_markdown_of_the_catalog() {
+    insta::assert_snapshot!(same_on_any_thread_count(&[
+        "compare",
+        "--policy",
+        "default",
+        "--policy",
+        "sequential",
+        "--seeds",
+        "10",
+        "--format",
+        "markdown"
+    ]));
+}
+
+/// The check report of a loosened error gate against the default on the
+/// catalog, on the same seeds (no stored baseline, so no path in it).
+#[test]
+fn snapshot_check_report_of_the_catalog() {
+    let args = [
+        "check",
+        "--policy",
+        "../examples/ci/loosened.toml",
+        "--baseline-policy",
+        "default",
+        "--seeds",
+        "10",
+    ];
+    let mut markdown = args.to_vec();
+    markdown.extend(["--format", "markdown"]);
+    insta::assert_snapshot!("check_markdown_of_the_catalog", same_on_any_thread_count(&markdown));
+    let snap = temp_file("check-snapshot", "snapshot.txt", "");
+    let mut plain = args.to_vec();
+    plain.extend(["--format", "json", "--snapshot", snap.to_str().unwrap()]);
+    let o = aviary(&plain);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    insta::assert_snapshot!("check_snapshot_of_the_catalog", std::fs::read_to_string(&snap).unwrap());
+}
+
 /// A replayed `timestamp,rps` series drives the traffic: the run serves
 /// about the integral of the series (Poisson, so within a few sd).
 #[test]
