@@ -66,8 +66,17 @@ impl Report<'_> {
             format!("FAILED: {}", plural(r, "regression"))
         };
         let unchanged = self.with(Verdict::Unchanged).count();
+        let undefined = self.with(Verdict::Undefined).count();
+        let not_judged = if undefined == 0 {
+            String::new()
+        } else {
+            format!(
+                ", {undefined} not judged (undefined, or fewer than {} runs count)",
+                sim_core::check::MIN_COUNTED
+            )
+        };
         format!(
-            "{status}; {}, {unchanged} unchanged within tolerance",
+            "{status}; {}, {unchanged} unchanged within tolerance{not_judged}",
             plural(i, "improvement")
         )
     }
