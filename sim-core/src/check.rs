@@ -26,7 +26,7 @@
 //! a share of the baseline's value ([`Tolerance`]); an improvement is a
 //! change beyond the tolerance the other way.
 
-use crate::compare::{Score, paired_difference};
+use crate::compare::{Score, paired_difference, ratio_of as ratio, replicate_sd};
 use crate::latency::inverse_normal_cdf;
 use crate::rng::{RunKey, stream};
 use crate::score::RunResult;
@@ -214,11 +214,6 @@ pub struct Setup<'a> {
     pub tolerance: &'a dyn Fn(Score) -> Tolerance,
 }
 
-fn ratio(p: &[(f64, f64)]) -> Option<f64> {
-    let (v, w) = p.iter().fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
-    (w > 0.0).then(|| v / w)
-}
-
 /// Checks every score of one scenario.
 ///
 /// # Panics
@@ -314,9 +309,7 @@ fn unpaired(
     let (Some(lo), Some(hi)) = (quantile(&deltas, 0.025), quantile(&deltas, 0.975)) else {
         return (None, None);
     };
-    let n = deltas.len() as f64;
-    let mean = deltas.iter().sum::<f64>() / n;
-    let sd = (deltas.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    let sd = replicate_sd(&deltas);
     let z = inverse_normal_cdf(1.0 - UNPAIRED_FAMILY_ALPHA / (2.0 * comparisons.max(1) as f64));
     (
         Some([lo.min(delta), hi.max(delta)]),

@@ -154,6 +154,18 @@ fn ratio(sum: (f64, f64)) -> Option<f64> {
     (sum.1 > 0.0).then(|| sum.0 / sum.1)
 }
 
+/// Σ value / Σ weight of per-run (value, weight) pairs; `None` without weight.
+pub(crate) fn ratio_of(p: &[(f64, f64)]) -> Option<f64> {
+    ratio(p.iter().fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1)))
+}
+
+/// The sample standard deviation of bootstrap replicates.
+pub(crate) fn replicate_sd(deltas: &[f64]) -> f64 {
+    let n = deltas.len() as f64;
+    let mean = deltas.iter().sum::<f64>() / n;
+    (deltas.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
+}
+
 /// Compares the paired runs `a[i]`, `b[i]` (same scenario, same seed and
 /// run index) on every score.
 ///
@@ -188,13 +200,12 @@ pub fn compare(a: &[RunResult], b: &[RunResult]) -> Vec<Difference> {
 fn difference(scenario: &str, score: Score, a: &[RunResult], b: &[RunResult], plan: &[Vec<u32>]) -> Difference {
     let pa: Vec<(f64, f64)> = a.iter().map(|r| score.per_run(r)).collect();
     let pb: Vec<(f64, f64)> = b.iter().map(|r| score.per_run(r)).collect();
-    let total = |p: &[(f64, f64)]| p.iter().fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
     let paired = paired_difference(&pa, &pb, plan);
     Difference {
         scenario: scenario.to_owned(),
         score,
-        a: ratio(total(&pa)),
-        b: ratio(total(&pb)),
+        a: ratio_of(&pa),
+        b: ratio_of(&pb),
         delta: paired.delta,
         ci95: paired.ci95,
         significant: paired.significant,
@@ -222,8 +233,7 @@ pub struct Paired {
 /// If the lists differ in length.
 pub fn paired_difference(pa: &[(f64, f64)], pb: &[(f64, f64)], plan: &[Vec<u32>]) -> Paired {
     assert_eq!(pa.len(), pb.len(), "paired runs");
-    let total = |p: &[(f64, f64)]| p.iter().fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
-    let delta = ratio(total(pa)).zip(ratio(total(pb))).map(|(x, y)| y - x);
+    let delta = ratio_of(pa).zip(ratio_of(pb)).map(|(x, y)| y - x);
     let mut out = Paired {
         delta,
         ci95: None,
@@ -253,10 +263,7 @@ pub fn paired_difference(pa: &[(f64, f64)], pb: &[(f64, f64)], plan: &[Vec<u32>]
     out.ci95 = Some([lo, hi]);
     out.significant = lo > 0.0 || hi < 0.0;
     if !out.significant {
-        let n = deltas.len() as f64;
-        let mean = deltas.iter().sum::<f64>() / n;
-        let sd = (deltas.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
-        out.smallest_detectable = Some(2.80 * sd);
+        out.smallest_detectable = Some(2.80 * replicate_sd(&deltas));
     }
     out
 }
