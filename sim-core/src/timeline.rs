@@ -156,7 +156,35 @@ impl Observer for Discard {
 pub struct Collect(pub Vec<(SimTime, Event)>);
 
 impl Observer for Collect {
+    /// Keeps the events in time order, same-instant events in the order
+    /// they came: an event stamped earlier than one already kept (the
+    /// harm's onset, known once its chunk is served, can follow a
+    /// controller's later command) goes before it.
     fn event(&mut self, at: SimTime, event: &Event) {
-        self.0.push((at, event.clone()));
+        let pos = self.0.iter().rposition(|(t, _)| *t <= at).map_or(0, |i| i + 1);
+        self.0.insert(pos, (at, event.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The harm's onset is reported once its chunk is served, possibly
+    /// after a later command: the collected timeline is still in time
+    /// order, same-instant events as they came.
+    #[test]
+    fn collect_keeps_time_order_and_same_instant_order() {
+        let mut c = Collect::default();
+        c.event(SimTime(600_000), &Event::RolloutStarted);
+        c.event(SimTime(640_000), &Event::RollbackCompleted);
+        c.event(SimTime(630_129), &Event::HarmOnset);
+        c.event(SimTime(640_000), &Event::RolloutStarted);
+        let got: Vec<(u64, &Event)> = c.0.iter().map(|(t, e)| (t.ms(), e)).collect();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], (600_000, &Event::RolloutStarted));
+        assert_eq!(got[1], (630_129, &Event::HarmOnset));
+        assert_eq!(got[2], (640_000, &Event::RollbackCompleted));
+        assert_eq!(got[3], (640_000, &Event::RolloutStarted));
     }
 }
