@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use scenarios::baseline::{self, Baseline, Entry};
 use sim_core::batch::Pair;
-use sim_core::check::{Figures, Finding, Pairing, Setup, Tolerance, check_scenario, default_tolerance};
+use sim_core::check::{Figures, Finding, Pairing, Setup, Tolerance, check_scenario, tolerance_in};
 use sim_core::compare::Score;
 use sim_core::model::Policy;
 
 use crate::compare::plan;
-use crate::{Failure, Io, preflight, run_pairs};
+use crate::{Failure, Io, preflight, run_pairs, write_atomic};
 
 /// The baseline file a check reads and `--update` writes when none is named.
 pub const DEFAULT_BASELINE: &str = "aviary-baseline.json";
@@ -107,20 +107,6 @@ fn reproduce(scenario_arg: &str, policy_arg: &str, seed: u64, run: u64) -> Strin
         shell_word(scenario_arg),
         shell_word(policy_arg)
     )
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it and a rename.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Failure::Usage(format!("cannot write {}: {e}", path.display())));
-    }
-    Ok(())
 }
 
 pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
@@ -236,7 +222,7 @@ pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         };
         let text = baseline::write(&b);
         let same = std::fs::read_to_string(&path).is_ok_and(|t| t == text);
-        write_file(&path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes())?;
         return Ok(format!(
             "{} {}: policy {}, {} scenarios × {} runs (seed {})\n",
             if same { "unchanged:" } else { "wrote" },
@@ -303,12 +289,7 @@ pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         }
         (None, None) => unreachable!("a check without --update has a baseline or a baseline policy"),
     };
-    let tolerance = |score: Score| -> Tolerance {
-        plan.tolerance
-            .iter()
-            .find(|(s, _)| *s == score)
-            .map_or_else(|| default_tolerance(score), |&(_, t)| t)
-    };
+    let tolerance = |score: Score| -> Tolerance { tolerance_in(&plan.tolerance, score) };
     let comparisons = others.iter().flatten().count() * Score::ALL.len();
     let mut findings: Vec<(Finding, bool, String)> = Vec::new();
     for (((label, sc), cur), other) in plan.scenarios.iter().zip(&current).zip(&others) {
@@ -366,7 +347,7 @@ pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         None => std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()),
     };
     for (path, bytes) in &files {
-        write_file(path, bytes)?;
+        write_atomic(path, bytes)?;
     }
     if let Some(path) = step_summary {
         let appended = std::fs::OpenOptions::new()

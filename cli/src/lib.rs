@@ -3,7 +3,8 @@
 //! Arguments pass a raw stage (what clap parsed) and a validated stage (the
 //! loaded scenarios and policies) before anything runs. All output of a
 //! command is built in memory and written at once, so a failure never
-//! leaves half an output behind. Exit status: 0 success, 2 bad input or
+//! leaves half an output behind. Exit status: 0 success, 1 a gate failed (a
+//! check's regression, `--fail-on`; the output is still written), 2 bad input or
 //! usage (a clear message on stderr). A closed stdout is not an error.
 
 use std::ffi::OsString;
@@ -410,13 +411,22 @@ pub(crate) fn write_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) -> R
     let shown = dir.display();
     std::fs::create_dir_all(dir).map_err(|e| Failure::Usage(format!("cannot create the folder {shown}: {e}")))?;
     for (name, bytes) in files {
-        let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Failure::Usage(format!("cannot write {}: {e}", path.display())));
-        }
+        write_atomic(&dir.join(name), bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a
+/// rename, so the file is either whole and new or as it was.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Failure::Usage(format!("cannot write {}: {e}", path.display())));
     }
     Ok(())
 }

@@ -91,18 +91,8 @@ pub struct Suite {
     pub policies: Vec<(String, Policy)>,
     pub objective: Option<Objective>,
     /// `[check] tolerance`: the scores given a tolerance other than the
-    /// default ([`sim_core::check::default_tolerance`]).
+    /// default ([`sim_core::check::tolerance_in`]).
     pub tolerance: Vec<(Score, Tolerance)>,
-}
-
-impl Suite {
-    /// The tolerance `aviary check` applies to `score`.
-    pub fn tolerance(&self, score: Score) -> Tolerance {
-        self.tolerance
-            .iter()
-            .find(|(s, _)| *s == score)
-            .map_or_else(|| sim_core::check::default_tolerance(score), |&(_, t)| t)
-    }
 }
 
 /// Parses a suite file's text; entries that are files are resolved against

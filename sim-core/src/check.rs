@@ -87,6 +87,15 @@ pub fn default_tolerance(score: Score) -> Tolerance {
     }
 }
 
+/// The tolerance of `score`: its entry in `given` (a suite's `[check]
+/// tolerance`), else the default.
+pub fn tolerance_in(given: &[(Score, Tolerance)], score: Score) -> Tolerance {
+    given
+        .iter()
+        .find(|(s, _)| *s == score)
+        .map_or_else(|| default_tolerance(score), |&(_, t)| t)
+}
+
 /// `x` with at most `decimals` decimals, trailing zeros dropped.
 pub fn trim(x: f64, decimals: usize) -> String {
     let s = format!("{x:.decimals$}");
@@ -226,12 +235,13 @@ pub fn check_scenario(setup: &Setup<'_>, base: &Figures, current: &Figures) -> V
     };
     let mut rng = stream(key, "check");
     let plan_a = bootstrap_plan(base.runs, BOOTSTRAP_RESAMPLES, &mut rng);
+    // Paired runs share one plan; an unpaired side resamples on its own.
     let plan_b = match setup.pairing {
         Pairing::Paired => {
             assert_eq!(base.runs, current.runs, "paired figures");
-            plan_a.clone()
+            None
         }
-        Pairing::Unpaired => bootstrap_plan(current.runs, BOOTSTRAP_RESAMPLES, &mut rng),
+        Pairing::Unpaired => Some(bootstrap_plan(current.runs, BOOTSTRAP_RESAMPLES, &mut rng)),
     };
     Score::ALL
         .iter()
@@ -241,12 +251,12 @@ pub fn check_scenario(setup: &Setup<'_>, base: &Figures, current: &Figures) -> V
             let (a, b) = (ratio(&pa), ratio(&pb));
             let tolerance = (setup.tolerance)(score);
             let allowed = tolerance.allowed(a);
-            let (ci95, decision) = match setup.pairing {
-                Pairing::Paired => {
+            let (ci95, decision) = match &plan_b {
+                None => {
                     let d = paired_difference(&pa, &pb, &plan_a);
                     (d.ci95, d.ci95)
                 }
-                Pairing::Unpaired => unpaired(&pa, &pb, &plan_a, &plan_b, setup.comparisons),
+                Some(plan_b) => unpaired(&pa, &pb, &plan_a, plan_b, setup.comparisons),
             };
             let delta = a.zip(b).map(|(a, b)| b - a);
             let worse = |x: f64| if score.lower_is_better() { x } else { -x };
