@@ -21,6 +21,52 @@ use rand_chacha::ChaCha8Rng;
 /// The mean from which BTRS is used (Hörmann's bound for its squeeze).
 pub(crate) const BTRS_FROM: f64 = 10.0;
 
+/// Draws Binomial(n, p); exact (see `crate::draw`), with the degenerate
+/// cases short-cut.
+pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+    // A NaN would fall through both short-cuts below; a probability a hair
+    // outside 0..=1 is rounding and is clamped by them.
+    assert!(!p.is_nan(), "binomial probability is NaN (n = {n})");
+    assert!(
+        (-1e-9..=1.0 + 1e-9).contains(&p),
+        "binomial probability {p} outside 0..=1 (n = {n})"
+    );
+    if n == 0 || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    binomial_open(rng, n, p)
+}
+
+/// Spreads `n` requests over `items` in proportion to `p(item)` (a
+/// multinomial by sequential binomials); `put` gets each item's share.
+pub(crate) fn spread<T>(
+    rng: &mut ChaCha8Rng,
+    n: u64,
+    items: &[T],
+    p: impl Fn(&T) -> f64,
+    mut put: impl FnMut(&T, u64),
+) {
+    let mut left = n;
+    let mut mass: f64 = items.iter().map(&p).sum();
+    for (k, item) in items.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        let pk = p(item);
+        let take = if k + 1 == items.len() || mass <= pk {
+            left
+        } else {
+            binomial(rng, left, (pk / mass).clamp(0.0, 1.0))
+        };
+        put(item, take);
+        left -= take;
+        mass -= pk;
+    }
+}
+
 /// Draws Binomial(n, p) for `0 < p < 1`, `n > 0`.
 pub(crate) fn binomial_open(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
     let (p, flipped) = if p > 0.5 { (1.0 - p, true) } else { (p, false) };

@@ -12,14 +12,29 @@
 //! draws each window's quantiles from a generator keyed by (run, arm,
 //! window bounds) — so the same window gives the same value to every query,
 //! in any order.
+//!
+//! # The latency record is drawn when it is read
+//!
+//! The aggregated engine hands monitoring, per scrape interval and arm, the
+//! latency distributions it served with their request counts (split at the
+//! SLO's latency, so that the record agrees with the ledger's slow count);
+//! equal distributions are merged. The interval's histogram — a multinomial
+//! per distribution — is drawn the first time a window reads the interval,
+//! from a generator keyed by (run, arm, the interval's scrape time), and
+//! kept. An interval no query reads (before the rollout, after it ends) is
+//! never drawn: the histogram was two thirds of a run's cost. The draw is a
+//! pure function of what the interval served, so when and in what order
+//! windows read it changes nothing, and two controllers that served the
+//! same requests in an interval read the same histogram.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use rand_chacha::ChaCha8Rng;
 
 use crate::latency::exact::{self, Mixture};
-use crate::latency::{BUCKETS_TOTAL, Histogram, LogNormal, bucket_of, histogram_quantile, prometheus};
+use crate::latency::{BUCKETS_TOTAL, CellTable, Histogram, LogNormal, bucket_of, histogram_quantile, prometheus};
 use crate::limits::{LATENCY_MIXTURE_MAX, LATENCY_MIXTURE_WINDOW_MAX};
 use crate::model::{LatencyModel, Metric, MonitoringSpec};
 use crate::rng::{RunKey, SlotStream};
@@ -54,11 +69,6 @@ pub struct Counters {
     pub requests: u64,
     pub errors: u64,
     pub conversions: u64,
-    /// Every completed request's latency, in the log histogram.
-    pub latency: Histogram,
-    /// The Prometheus model's `le` buckets, per bucket (not cumulative),
-    /// the `+Inf` bucket last; empty under the other models.
-    pub le: Vec<u64>,
     /// OOM kills of the arm's instances.
     pub restarts: u64,
     /// Gauge: mean utilisation of the arm's instances.
@@ -81,8 +91,6 @@ impl Default for Counters {
             requests: 0,
             errors: 0,
             conversions: 0,
-            latency: [0; BUCKETS_TOTAL],
-            le: Vec::new(),
             restarts: 0,
             cpu: 0.0,
             memory: 0.0,
@@ -97,17 +105,11 @@ impl Default for Counters {
 impl Counters {
     /// Counters as `self − earlier`; gauges as `self` (the newer reading).
     pub fn delta(&self, earlier: &Counters) -> Counters {
-        let mut latency = [0; BUCKETS_TOTAL];
-        for (i, slot) in latency.iter_mut().enumerate() {
-            *slot = self.latency[i] - earlier.latency[i];
-        }
         Counters {
             routed: self.routed - earlier.routed,
             requests: self.requests - earlier.requests,
             errors: self.errors - earlier.errors,
             conversions: self.conversions - earlier.conversions,
-            latency,
-            le: self.le.iter().zip(&earlier.le).map(|(a, b)| a - b).collect(),
             restarts: self.restarts - earlier.restarts,
             cpu: self.cpu,
             memory: self.memory,
@@ -119,13 +121,46 @@ impl Counters {
     }
 }
 
-/// What one arm served in one scrape interval, as the exact model keeps
-/// it: the latency distributions with their request counts, or the
-/// latencies of requests recorded one by one.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What one arm served in one scrape interval: its latency record (drawn
+/// when first read) and, under the exact model, the latency distributions
+/// with their request counts, or the latencies of requests recorded one by
+/// one.
+#[derive(Clone, Debug, Default)]
 pub struct Served {
     mixture: Mixture,
     observed: Vec<f64>,
+    /// Aggregated requests not drawn into buckets yet: each distribution
+    /// with its requests at or below the cut and above it.
+    pending: Vec<Pending>,
+    /// Requests recorded one by one, already in their buckets.
+    direct: Option<Box<Record>>,
+    /// The interval's record, once a window has read it.
+    drawn: OnceCell<Record>,
+}
+
+/// Requests served with one latency distribution in one scrape interval.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    dist: LogNormal,
+    below: u64,
+    above: u64,
+}
+
+/// Bucket counts of one arm's requests: the log histogram and, under the
+/// Prometheus model, the `le` buckets.
+#[derive(Clone, Debug, PartialEq)]
+struct Record {
+    latency: Histogram,
+    le: Vec<u64>,
+}
+
+impl Record {
+    fn empty(le_buckets: usize) -> Record {
+        Record {
+            latency: [0; BUCKETS_TOTAL],
+            le: vec![0; le_buckets],
+        }
+    }
 }
 
 /// One scrape of both arms' counters, with what each arm served since the
@@ -159,15 +194,28 @@ struct ExactReadout {
     drawn: [OnceCell<Option<f64>>; 3],
 }
 
-/// One arm's data over a window: its counters' increase and its latency
-/// readout.
+/// One arm's data over a window: its counters' increase and, when first
+/// asked for, its latency record and readout (an interval no query asks
+/// latency of is never drawn: see the module documentation).
 #[derive(Clone, Debug)]
-pub struct ArmWindow {
+pub struct ArmWindow<'m> {
     pub counters: Counters,
+    monitoring: &'m Monitoring,
+    arm: Arm,
+    /// Scrape indices of the window's bounds.
+    scrapes: (usize, usize),
+    latency: OnceCell<WindowLatency>,
+}
+
+/// An arm's latency over a window: the sum of its intervals' records and
+/// how the latency model reads them.
+#[derive(Clone, Debug)]
+struct WindowLatency {
+    record: Record,
     readout: Readout,
 }
 
-impl ArmWindow {
+impl ArmWindow<'_> {
     /// The metric's value over the window; `None` where there is no data
     /// (no requests for a request metric).
     pub fn metric(&self, metric: Metric) -> Option<f64> {
@@ -193,12 +241,31 @@ impl ArmWindow {
         }
     }
 
+    fn latency(&self) -> &WindowLatency {
+        self.latency.get_or_init(|| {
+            let (start, end) = self.scrapes;
+            self.monitoring.window_latency(self.arm, start, end)
+        })
+    }
+
+    /// Every completed request's latency over the window, in the log
+    /// histogram.
+    pub fn latency_histogram(&self) -> &Histogram {
+        &self.latency().record.latency
+    }
+
+    /// The Prometheus model's `le` buckets over the window, per bucket (not
+    /// cumulative), the `+Inf` bucket last; empty under the other models.
+    pub fn le_counts(&self) -> &[u64] {
+        &self.latency().record.le
+    }
+
     /// The latency quantile `q` the arm's monitoring reports, milliseconds.
     pub fn latency_quantile(&self, q: f64) -> Option<f64> {
-        let c = &self.counters;
-        match &self.readout {
-            Readout::LogHistogram => histogram_quantile(&c.latency, q),
-            Readout::Prometheus { bounds_ms } => prometheus::quantile_ms(q, bounds_ms, &c.le),
+        let WindowLatency { record, readout } = self.latency();
+        match readout {
+            Readout::LogHistogram => histogram_quantile(&record.latency, q),
+            Readout::Prometheus { bounds_ms } => prometheus::quantile_ms(q, bounds_ms, &record.le),
             Readout::Exact(e) => {
                 let ExactReadout {
                     mixture,
@@ -208,7 +275,7 @@ impl ArmWindow {
                 } = &**e;
                 let value = || {
                     if observed.is_empty() {
-                        exact::sample_quantile(q, &c.latency, mixture, rng.clone())
+                        exact::sample_quantile(q, &record.latency, mixture, rng.clone())
                     } else {
                         exact::order_statistic(&mut observed.clone(), q)
                     }
@@ -225,20 +292,21 @@ impl ArmWindow {
     /// distributions: the Prometheus buckets under that model, else the log
     /// histogram (under the exact model, the finest record kept).
     pub fn latency_buckets(&self) -> &[u64] {
-        match &self.readout {
-            Readout::Prometheus { .. } => &self.counters.le,
-            Readout::LogHistogram | Readout::Exact(_) => &self.counters.latency,
+        let WindowLatency { record, readout } = self.latency();
+        match readout {
+            Readout::Prometheus { .. } => &record.le,
+            Readout::LogHistogram | Readout::Exact(_) => &record.latency,
         }
     }
 }
 
 /// A window of monitoring data: what a query over `[from, to]` returns.
 #[derive(Clone, Debug)]
-pub struct Window {
+pub struct Window<'m> {
     pub from: SimTime,
     pub to: SimTime,
-    pub baseline: ArmWindow,
-    pub canary: ArmWindow,
+    pub baseline: ArmWindow<'m>,
+    pub canary: ArmWindow<'m>,
 }
 
 /// Live counters plus the scrapes still inside any query's reach.
@@ -257,28 +325,49 @@ pub struct Monitoring {
     latency: LatencyModel,
     /// The exact model's window draws: keyed by (arm, window bounds).
     exact_stream: SlotStream,
+    /// The latency record's draws: keyed by (arm, scrape time); the
+    /// Prometheus refinement's from a stream of its own, so the log
+    /// histogram is the same under every model.
+    record_stream: SlotStream,
+    le_stream: SlotStream,
+    /// The latency the records split at (the SLO's): requests above it are
+    /// the ledger's slow ones.
+    cut_ms: f64,
+    /// Cell tables of the distributions drawn lately, by (mu, sigma) bits:
+    /// a table is a pure function of its key, so the cache changes no
+    /// result. [`TABLE_CACHE`] entries, a ring.
+    tables: RefCell<TableCache>,
 }
 
+/// Cached cell tables by (mu, sigma) bits, and the entry replaced next
+/// once the ring is full.
+#[derive(Debug, Default)]
+struct TableCache {
+    tables: Vec<((u64, u64), Rc<CellTable>)>,
+    next: usize,
+}
+
+/// Cell tables monitoring keeps: one per fault combination of the most
+/// faults a scenario may hold (2^FAULTS_MAX), per version.
+const TABLE_CACHE: usize = 2 << crate::limits::FAULTS_MAX;
+
 impl Monitoring {
-    pub fn new(spec: &MonitoringSpec, key: RunKey<'_>, retention: SimDuration) -> Monitoring {
-        // The Prometheus model's buckets and its +Inf bucket.
-        let le_buckets = match &spec.latency {
-            LatencyModel::Prometheus { buckets_ms } => buckets_ms.len() + 1,
-            LatencyModel::Exact | LatencyModel::LogHistogram => 0,
-        };
-        let live = || Counters {
-            le: vec![0; le_buckets],
-            ..Counters::default()
-        };
+    /// Monitoring of one run; `cut_ms` is the SLO's latency (see
+    /// [`Monitoring::record_served`]).
+    pub fn new(spec: &MonitoringSpec, key: RunKey<'_>, retention: SimDuration, cut_ms: f64) -> Monitoring {
         let mut m = Monitoring {
-            live_baseline: live(),
-            live_canary: live(),
+            live_baseline: Counters::default(),
+            live_canary: Counters::default(),
             live_served: Default::default(),
             scrapes: VecDeque::new(),
             ingestion_delay: spec.ingestion_delay,
             retention,
             latency: spec.latency.clone(),
             exact_stream: SlotStream::new(key, "latency_exact"),
+            record_stream: SlotStream::new(key, "latency_record"),
+            le_stream: SlotStream::new(key, "prometheus"),
+            cut_ms,
+            tables: RefCell::default(),
         };
         m.scrape(SimTime::ZERO);
         m
@@ -289,21 +378,36 @@ impl Monitoring {
         &self.latency
     }
 
-    fn live(&mut self, arm: Arm) -> &mut Counters {
-        match arm {
-            Arm::Baseline => &mut self.live_baseline,
-            Arm::Canary => &mut self.live_canary,
+    /// The Prometheus model's buckets and its +Inf bucket; 0 under the others.
+    fn le_buckets(&self) -> usize {
+        match &self.latency {
+            LatencyModel::Prometheus { buckets_ms } => buckets_ms.len() + 1,
+            LatencyModel::Exact | LatencyModel::LogHistogram => 0,
         }
     }
 
-    /// The aggregated engine served `requests` completed requests of `arm`
-    /// with latency `dist` (their histogram counts drawn separately): the
-    /// exact model keeps the distribution for the scrape interval.
-    pub fn record_served(&mut self, arm: Arm, dist: LogNormal, requests: u64) {
+    /// The aggregated engine served `below + above` completed requests of
+    /// `arm` with latency `dist`, `above` of them slower than the cut (the
+    /// SLO's latency, as the ledger counts them). Their buckets are drawn
+    /// when a window first reads the interval; the exact model also keeps
+    /// the distribution.
+    pub fn record_served(&mut self, arm: Arm, dist: LogNormal, below: u64, above: u64) {
+        let requests = below + above;
+        if requests == 0 {
+            return;
+        }
+        let served = &mut self.live_served[arm.index()];
         if matches!(self.latency, LatencyModel::Exact) {
-            self.live_served[arm.index()]
-                .mixture
-                .add(dist, requests, LATENCY_MIXTURE_MAX);
+            served.mixture.add(dist, requests, LATENCY_MIXTURE_MAX);
+        }
+        // Equal distributions merge: the sum of two multinomials of the
+        // same cells is the multinomial of the sum.
+        match served.pending.iter_mut().find(|p| p.dist == dist) {
+            Some(p) => {
+                p.below += below;
+                p.above += above;
+            }
+            None => served.pending.push(Pending { dist, below, above }),
         }
     }
 
@@ -327,13 +431,15 @@ impl Monitoring {
         let bucket = bucket_of(latency_ms);
         let le = prometheus::bucket_of(self.latency.le_bounds_ms(), latency_ms);
         let exact = matches!(self.latency, LatencyModel::Exact);
-        let counters = self.live(arm);
-        counters.latency[bucket] += 1;
-        if let Some(slot) = counters.le.get_mut(le) {
+        let le_buckets = self.le_buckets();
+        let served = &mut self.live_served[arm.index()];
+        let direct = served.direct.get_or_insert_with(|| Box::new(Record::empty(le_buckets)));
+        direct.latency[bucket] += 1;
+        if let Some(slot) = direct.le.get_mut(le) {
             *slot += 1;
         }
         if exact {
-            self.live_served[arm.index()].observed.push(latency_ms);
+            served.observed.push(latency_ms);
         }
     }
 
@@ -363,17 +469,17 @@ impl Monitoring {
     }
 
     /// The window between scrapes `start` and `end` (indices, `start < end`).
-    fn window_between(&self, start: usize, end: usize) -> Window {
+    fn window_between(&self, start: usize, end: usize) -> Window<'_> {
         let (s, e) = (&self.scrapes[start], &self.scrapes[end]);
-        let arm = |a: Arm| {
-            let counters = match a {
+        let arm = |a: Arm| ArmWindow {
+            counters: match a {
                 Arm::Baseline => e.baseline.delta(&s.baseline),
                 Arm::Canary => e.canary.delta(&s.canary),
-            };
-            ArmWindow {
-                readout: self.readout(a, start, end, &counters),
-                counters,
-            }
+            },
+            monitoring: self,
+            arm: a,
+            scrapes: (start, end),
+            latency: OnceCell::new(),
         };
         Window {
             from: s.at,
@@ -383,13 +489,73 @@ impl Monitoring {
         }
     }
 
-    fn readout(&self, arm: Arm, start: usize, end: usize, counters: &Counters) -> Readout {
+    /// An arm's latency between scrapes `start` and `end`: the sum of its
+    /// intervals' records, read as the latency model says.
+    fn window_latency(&self, arm: Arm, start: usize, end: usize) -> WindowLatency {
+        let mut record = Record::empty(self.le_buckets());
+        for i in start + 1..=end {
+            let r = self.record(i, arm);
+            for (sum, x) in record.latency.iter_mut().zip(&r.latency) {
+                *sum += x;
+            }
+            for (sum, x) in record.le.iter_mut().zip(&r.le) {
+                *sum += x;
+            }
+        }
+        let readout = self.readout(arm, start, end, &record);
+        WindowLatency { record, readout }
+    }
+
+    /// The latency record of arm `arm` in the interval ending at scrape
+    /// `i`, drawn on first use (see the module documentation).
+    fn record(&self, i: usize, arm: Arm) -> &Record {
+        let scrape = &self.scrapes[i];
+        let served = &scrape.served[arm.index()];
+        served.drawn.get_or_init(|| {
+            let mut record = match &served.direct {
+                Some(direct) => (**direct).clone(),
+                None => Record::empty(self.le_buckets()),
+            };
+            if served.pending.is_empty() {
+                return record;
+            }
+            let key = [arm.index() as u64, scrape.at.ms()];
+            let mut rng = self.record_stream.at_key(&key);
+            let mut le_rng = (!record.le.is_empty()).then(|| self.le_stream.at_key(&key));
+            for p in &served.pending {
+                let table = self.table(p.dist);
+                let Record { latency, le } = &mut record;
+                table.fill(&mut rng, p.below, p.above, latency, le, le_rng.as_mut());
+            }
+            record
+        })
+    }
+
+    /// The cell table of `dist`, from the cache when it is there.
+    fn table(&self, dist: LogNormal) -> Rc<CellTable> {
+        let key = (dist.mu.to_bits(), dist.sigma.to_bits());
+        let mut cache = self.tables.borrow_mut();
+        if let Some((_, t)) = cache.tables.iter().find(|(k, _)| *k == key) {
+            return Rc::clone(t);
+        }
+        let table = Rc::new(CellTable::new(&dist, self.cut_ms, self.latency.le_bounds_ms()));
+        if cache.tables.len() < TABLE_CACHE {
+            cache.tables.push((key, Rc::clone(&table)));
+        } else {
+            let next = cache.next;
+            cache.tables[next] = (key, Rc::clone(&table));
+            cache.next = (next + 1) % TABLE_CACHE;
+        }
+        table
+    }
+
+    fn readout(&self, arm: Arm, start: usize, end: usize, record: &Record) -> Readout {
         match &self.latency {
             LatencyModel::LogHistogram => Readout::LogHistogram,
             LatencyModel::Prometheus { buckets_ms } => {
                 assert_eq!(
-                    counters.le.iter().sum::<u64>(),
-                    counters.latency.iter().sum::<u64>(),
+                    record.le.iter().sum::<u64>(),
+                    record.latency.iter().sum::<u64>(),
                     "the le buckets count the log histogram's requests"
                 );
                 Readout::Prometheus {
@@ -405,7 +571,7 @@ impl Monitoring {
                     observed.extend_from_slice(&served.observed);
                 }
                 mixture.reduce(LATENCY_MIXTURE_WINDOW_MAX);
-                let n: u64 = counters.latency.iter().sum();
+                let n: u64 = record.latency.iter().sum();
                 assert!(
                     observed.is_empty() || mixture.is_empty(),
                     "an arm's window mixes requests recorded one by one and in aggregate"
@@ -428,7 +594,7 @@ impl Monitoring {
 
     /// The scrape-to-scrape windows inside the last `span` a query at `now`
     /// sees: the per-scrape series a Mann-Whitney judge compares.
-    pub fn series(&self, now: SimTime, span: SimDuration) -> Vec<Window> {
+    pub fn series(&self, now: SimTime, span: SimDuration) -> Vec<Window<'_>> {
         let Some(visible_until) = now.ms().checked_sub(self.ingestion_delay.ms()) else {
             return Vec::new();
         };
@@ -445,7 +611,7 @@ impl Monitoring {
     /// The data a query at `now` sees over the last `span`: between the
     /// newest scrape ingested by `now` and the newest scrape at least
     /// `span` older than it. `None` if no such pair exists yet.
-    pub fn window(&self, now: SimTime, span: SimDuration) -> Option<Window> {
+    pub fn window(&self, now: SimTime, span: SimDuration) -> Option<Window<'_>> {
         let visible_until = now.ms().checked_sub(self.ingestion_delay.ms())?;
         let end = self.scrapes.iter().rposition(|s| s.at.ms() <= visible_until)?;
         let start_until = self.scrapes[end].at.ms().checked_sub(span.ms())?;

@@ -4,10 +4,10 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::Distribution;
 use sim_core::latency::exact;
 use sim_core::latency::prometheus::{self, DEFAULT_BUCKETS_MS};
-use sim_core::latency::{BUCKETS_TOTAL, CellTable, Histogram, LogNormal};
+use sim_core::latency::{BUCKETS_TOTAL, Histogram, LogNormal};
 use sim_core::model::{LatencyModel, Metric, MonitoringSpec};
 use sim_core::monitoring::{Arm, Monitoring, Window};
 use sim_core::rng::RunKey;
@@ -26,31 +26,13 @@ fn monitoring(latency: LatencyModel, run_index: u64) -> Monitoring {
         scenario: "latency-models",
         run_index,
     };
-    Monitoring::new(&spec, key, SimDuration::from_secs(3600))
+    // No SLO cut: every request's buckets come from one multinomial.
+    Monitoring::new(&spec, key, SimDuration::from_secs(3600), f64::INFINITY)
 }
 
 /// The window of the `scrape`-th scrape interval (1-based).
-fn interval_window(m: &Monitoring, scrape: u64) -> Window {
+fn interval_window(m: &Monitoring, scrape: u64) -> Window<'_> {
     m.window(SimTime(scrape * SCRAPE.ms()), SCRAPE).expect("two scrapes")
-}
-
-/// A multinomial of `n` draws from `dist` over the log histogram's buckets,
-/// by sequential binomials: how the world fills the histogram.
-fn histogram_of(rng: &mut ChaCha8Rng, dist: &LogNormal, n: u64) -> Histogram {
-    let table = CellTable::new(dist, f64::INFINITY, &[]);
-    let mut h: Histogram = [0; BUCKETS_TOTAL];
-    let (mut left, mut mass) = (n, 1.0);
-    for (k, c) in table.below.iter().enumerate() {
-        let take = if k + 1 == table.below.len() || mass <= c.p || left == 0 {
-            left
-        } else {
-            Binomial::new(left, (c.p / mass).clamp(0.0, 1.0)).unwrap().sample(rng)
-        };
-        h[c.bucket] += take;
-        left -= take;
-        mass -= c.p;
-    }
-    h
 }
 
 /// The two-sample Kolmogorov–Smirnov statistic sup |F₁ − F₂|.
@@ -81,15 +63,13 @@ fn ks_statistic(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 fn check_order_statistic(n: u64, replicates: u64) {
     let dist = LogNormal::from_p50_p99(40.0, 200.0);
     let sampler = rand_distr::LogNormal::new(dist.mu, dist.sigma).unwrap();
-    let mut fill_rng = ChaCha8Rng::seed_from_u64(n);
     let mut brute_rng = ChaCha8Rng::seed_from_u64(n + 1);
     let mut reported = Vec::new();
     let mut brute = Vec::new();
     for r in 0..replicates {
         let mut m = monitoring(LatencyModel::Exact, r);
-        m.live_canary.latency = histogram_of(&mut fill_rng, &dist, n);
         m.live_canary.requests = n;
-        m.record_served(Arm::Canary, dist, n);
+        m.record_served(Arm::Canary, dist, n, 0);
         m.scrape(SimTime(SCRAPE.ms()));
         reported.push(interval_window(&m, 1).canary.metric(Metric::LatencyP99).unwrap());
         let mut sample: Vec<f64> = (0..n).map(|_| sampler.sample(&mut brute_rng)).collect();
@@ -115,7 +95,6 @@ fn exact_p99_of_a_large_window_is_the_order_statistic() {
 /// of two distributions in the second.
 fn two_intervals(latency: LatencyModel) -> Monitoring {
     let mut m = monitoring(latency, 0);
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
     let fast = LogNormal::from_p50_p99(40.0, 200.0);
     let slow = LogNormal::from_p50_p99(40.0, 400.0);
     for (i, parts) in [vec![(fast, 3000)], vec![(fast, 2000), (slow, 500)]]
@@ -123,12 +102,8 @@ fn two_intervals(latency: LatencyModel) -> Monitoring {
         .enumerate()
     {
         for (dist, n) in parts {
-            let h = histogram_of(&mut rng, &dist, n);
-            for (slot, c) in m.live_canary.latency.iter_mut().zip(h) {
-                *slot += c;
-            }
             m.live_canary.requests += n;
-            m.record_served(Arm::Canary, dist, n);
+            m.record_served(Arm::Canary, dist, n, 0);
         }
         m.scrape(SimTime((i as u64 + 1) * SCRAPE.ms()));
     }
@@ -171,10 +146,14 @@ fn exact_quantiles_do_not_depend_on_the_query_order() {
 
 #[test]
 fn each_model_reads_the_same_requests() {
-    let exact = interval_window(&two_intervals(LatencyModel::Exact), 2);
-    let log = interval_window(&two_intervals(LatencyModel::LogHistogram), 2);
+    let (exact, log) = (
+        two_intervals(LatencyModel::Exact),
+        two_intervals(LatencyModel::LogHistogram),
+    );
+    let (exact, log) = (interval_window(&exact, 2), interval_window(&log, 2));
     assert_eq!(
-        exact.canary.counters.latency, log.canary.counters.latency,
+        exact.canary.latency_histogram(),
+        log.canary.latency_histogram(),
         "the log histogram is the same record under every model"
     );
     // The exact p99 lies in the bucket the log histogram interpolates in.
@@ -198,33 +177,62 @@ fn observe_latency_records_each_request_exactly() {
             m.live_baseline.requests += 1;
         }
         m.scrape(SimTime(SCRAPE.ms()));
-        interval_window(&m, 1)
+        m
     };
     // Exact: the true order statistics, x₍₁₉₈₎ and x₍₁₀₀₎.
-    let w = record(LatencyModel::Exact);
+    let m = record(LatencyModel::Exact);
+    let w = interval_window(&m, 1);
     assert_eq!(w.baseline.metric(Metric::LatencyP99), Some(198.0));
     assert_eq!(w.baseline.metric(Metric::LatencyP95), Some(190.0));
     assert_eq!(w.baseline.metric(Metric::LatencyP50), Some(100.0));
     assert_eq!(w.canary.metric(Metric::LatencyP99), None, "no requests, no quantile");
     // Prometheus: one increment per request in its `le` bucket; 5, 5, 15,
     // 25, 50, 100 requests up to 5, 10, 25, 50, 100, 200 ms.
-    let w = record(LatencyModel::Prometheus {
+    let m = record(LatencyModel::Prometheus {
         buckets_ms: DEFAULT_BUCKETS_MS.to_vec(),
     });
-    assert_eq!(w.baseline.counters.le, vec![5, 5, 15, 25, 50, 100, 0, 0, 0, 0, 0, 0]);
+    let w = interval_window(&m, 1);
+    assert_eq!(w.baseline.le_counts(), vec![5, 5, 15, 25, 50, 100, 0, 0, 0, 0, 0, 0]);
     // p99: rank 198 in (100, 250] holding 100 above 100 → 100 + 150 · 98/100.
     let p99 = w.baseline.metric(Metric::LatencyP99).unwrap();
     assert!((p99 - 247.0).abs() < 1e-9, "{p99}");
     assert_eq!(
         Some(p99),
-        prometheus::quantile_ms(0.99, &DEFAULT_BUCKETS_MS, &w.baseline.counters.le)
+        prometheus::quantile_ms(0.99, &DEFAULT_BUCKETS_MS, w.baseline.le_counts())
     );
     // Log histogram: every request in the bucket `bucket_of` names.
-    let w = record(LatencyModel::LogHistogram);
+    let m = record(LatencyModel::LogHistogram);
+    let w = interval_window(&m, 1);
     let mut expected: Histogram = [0; BUCKETS_TOTAL];
     for &v in &values {
         expected[sim_core::latency::bucket_of(v)] += 1;
     }
-    assert_eq!(w.baseline.counters.latency, expected);
-    assert!(w.baseline.counters.le.is_empty());
+    assert_eq!(*w.baseline.latency_histogram(), expected);
+    assert!(w.baseline.le_counts().is_empty());
+}
+
+/// The latency record of an interval is drawn once, when a window first
+/// reads it: whichever window reads it first, every window sees the same
+/// buckets, and a two-interval window is the sum of its intervals.
+#[test]
+fn a_record_does_not_depend_on_which_window_reads_it_first() {
+    let read = |wide_first: bool| {
+        let m = two_intervals(LatencyModel::LogHistogram);
+        let wide = || m.window(SimTime(2 * SCRAPE.ms()), SimDuration::from_secs(30)).unwrap();
+        let (wide, first, second) = if wide_first {
+            let w = wide();
+            (w, interval_window(&m, 1), interval_window(&m, 2))
+        } else {
+            let (a, b) = (interval_window(&m, 1), interval_window(&m, 2));
+            (wide(), a, b)
+        };
+        let sum: Vec<u64> = (0..BUCKETS_TOTAL)
+            .map(|i| first.canary.latency_histogram()[i] + second.canary.latency_histogram()[i])
+            .collect();
+        assert_eq!(wide.canary.latency_histogram().to_vec(), sum);
+        assert_eq!(first.canary.latency_histogram().iter().sum::<u64>(), 3000);
+        assert_eq!(second.canary.latency_histogram().iter().sum::<u64>(), 2500);
+        *wide.canary.latency_histogram()
+    };
+    assert_eq!(read(true), read(false));
 }

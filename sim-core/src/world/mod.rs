@@ -20,7 +20,6 @@ pub use data::{BackfillRate, DataState};
 use rand_chacha::ChaCha8Rng;
 
 use crate::fleet::{Fleet, Version};
-use crate::latency::CellTable;
 use crate::ledger::{Ledger, Segment, VersionTruth};
 use crate::model::{MigrationPhase, Scenario};
 use crate::monitoring::{Monitoring, Window};
@@ -148,12 +147,12 @@ pub struct Observation<'w> {
 
 impl Observation<'_> {
     /// What a query over the last `span` returns (scraped, ingested).
-    pub fn window(&self, span: SimDuration) -> Option<Window> {
+    pub fn window(&self, span: SimDuration) -> Option<Window<'_>> {
         self.monitoring.window(self.now, span)
     }
 
     /// The per-scrape windows inside the last `span`.
-    pub fn series(&self, span: SimDuration) -> Vec<Window> {
+    pub fn series(&self, span: SimDuration) -> Vec<Window<'_>> {
         self.monitoring.series(self.now, span)
     }
 
@@ -193,13 +192,11 @@ pub(crate) enum S {
     Migration,
     Slowed,
     Onset,
-    /// The Prometheus model's `le` bucket counts within each log bucket.
-    Prometheus,
     /// Every draw of the per-request reference engine.
     PerRequest,
 }
 
-const SLOTTED: [&str; 11] = [
+const SLOTTED: [&str; 10] = [
     "traffic",
     "routing",
     "stable",
@@ -209,7 +206,6 @@ const SLOTTED: [&str; 11] = [
     "migration",
     "slowed",
     "onset",
-    "prometheus",
     "per_request",
 ];
 
@@ -252,21 +248,6 @@ impl Rngs {
         }
         &mut self.streams[i]
     }
-
-    /// Streams `a` and `b` of the current slot at once (`a ≠ b`).
-    pub(crate) fn pair(&mut self, a: S, b: S) -> (&mut ChaCha8Rng, &mut ChaCha8Rng) {
-        let (i, j) = (a as usize, b as usize);
-        assert_ne!(i, j, "two different streams");
-        self.get(a);
-        self.get(b);
-        if i < j {
-            let (low, high) = self.streams.split_at_mut(j);
-            (&mut low[i], &mut high[0])
-        } else {
-            let (low, high) = self.streams.split_at_mut(i);
-            (&mut high[0], &mut low[j])
-        }
-    }
 }
 
 /// Ground truth at the end of a run, for the scorer.
@@ -301,9 +282,6 @@ pub struct World<'a> {
     ledger: Ledger,
     /// Noise multipliers per version: [error, latency].
     noise: [[f64; 2]; 2],
-    cells: Vec<((u64, u64), CellTable)>,
-    /// The entry of `cells` replaced next once it is full.
-    cells_next: usize,
     data: DataState,
     rngs: Rngs,
     /// The slot whose arrivals are being handed out, and how many are left.
@@ -337,11 +315,9 @@ impl<'a> World<'a> {
             onset_passed: 0,
             fault_active_at: None,
             fixed: false,
-            monitoring: Monitoring::new(&sc.monitoring, key, retention),
+            monitoring: Monitoring::new(&sc.monitoring, key, retention, sc.slo.latency_ms),
             ledger: Ledger::default(),
             noise: [[1.0; 2]; 2],
-            cells: Vec::new(),
-            cells_next: 0,
             data: DataState::default(),
             rngs: Rngs::new(key),
             arrivals: (None, 0),

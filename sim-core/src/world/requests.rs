@@ -48,7 +48,7 @@ impl World<'_> {
     /// [`World::serve_group`].
     pub(super) fn serve_group_per_request(&mut self, g: Group, n: u64, env: &Env, chunk_end: SimTime) -> VersionTruth {
         let m = self.group_model(g.version, g.mask, env);
-        let dist = self.cell_table(m.cells).dist;
+        let dist = m.dist;
         let sc = self.sc;
         let reference = m.reference;
         let cut = sc.slo.latency_ms;

@@ -11,7 +11,7 @@ use rand_distr::{Distribution, Poisson};
 
 use super::{Routing, S, Timer, World};
 use crate::fleet::{Version, queue_factor, shed_fraction};
-use crate::latency::{Cell, CellTable, LogNormal};
+use crate::latency::LogNormal;
 use crate::ledger::VersionTruth;
 use crate::model::FaultEffect;
 use crate::monitoring::{Arm, Counters};
@@ -21,27 +21,7 @@ use crate::traffic;
 
 use rand_chacha::ChaCha8Rng;
 
-/// Cell tables a world keeps (see `World::cells_for`).
-const CELL_CACHE: usize = 1 << crate::limits::FAULTS_MAX;
-
-/// Draws Binomial(n, p); exact (see `crate::draw`), with the degenerate
-/// cases short-cut.
-pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
-    // A NaN would fall through both short-cuts below; a probability a hair
-    // outside 0..=1 is rounding and is clamped by them.
-    assert!(!p.is_nan(), "binomial probability is NaN (n = {n})");
-    assert!(
-        (-1e-9..=1.0 + 1e-9).contains(&p),
-        "binomial probability {p} outside 0..=1 (n = {n})"
-    );
-    if n == 0 || p <= 0.0 {
-        return 0;
-    }
-    if p >= 1.0 {
-        return n;
-    }
-    crate::draw::binomial_open(rng, n, p)
-}
+pub(crate) use crate::draw::binomial;
 
 /// Splits `n` requests that behave with probability `p_actual` into
 /// `(total, excess)`: `total` ~ Binomial(n, p_actual), and `excess` those
@@ -58,64 +38,6 @@ fn coupled(rng: &mut ChaCha8Rng, n: u64, p_reference: f64, p_actual: f64) -> (u6
         (base + extra, extra)
     } else {
         (binomial(rng, base, p_actual / p_reference), 0)
-    }
-}
-
-/// Spreads `n` requests over `items` in proportion to `p(item)` (a
-/// multinomial by sequential binomials); `put` gets each item's share.
-fn spread<T>(rng: &mut ChaCha8Rng, n: u64, items: &[T], p: impl Fn(&T) -> f64, mut put: impl FnMut(&T, u64)) {
-    let mut left = n;
-    let mut mass: f64 = items.iter().map(&p).sum();
-    for (k, item) in items.iter().enumerate() {
-        if left == 0 {
-            break;
-        }
-        let pk = p(item);
-        let take = if k + 1 == items.len() || mass <= pk {
-            left
-        } else {
-            binomial(rng, left, (pk / mass).clamp(0.0, 1.0))
-        };
-        put(item, take);
-        left -= take;
-        mass -= pk;
-    }
-}
-
-/// Spreads `n` requests over `cells` into the log histogram and, under the
-/// Prometheus model (`le_rng` given), each cell's share over its `le`
-/// buckets, from that stream: the log histogram's draws are the same under
-/// every model.
-fn fill_histogram(
-    rng: &mut ChaCha8Rng,
-    n: u64,
-    cells: &[Cell],
-    le_parts: &[(usize, f64)],
-    counters: &mut Counters,
-    mut le_rng: Option<&mut ChaCha8Rng>,
-) {
-    let (latency, le) = (&mut counters.latency, &mut counters.le);
-    let mut left = n;
-    for (k, c) in cells.iter().enumerate() {
-        if left == 0 {
-            break;
-        }
-        let take = if k + 1 == cells.len() || c.rest <= c.p {
-            left
-        } else {
-            binomial(rng, left, (c.p / c.rest).clamp(0.0, 1.0))
-        };
-        latency[c.bucket] += take;
-        if let Some(r) = le_rng.as_deref_mut() {
-            spread(
-                r,
-                take,
-                &le_parts[c.le.clone()],
-                |part| part.1,
-                |part, t| le[part.0] += t,
-            );
-        }
-        left -= take;
     }
 }
 
@@ -187,7 +109,8 @@ pub(super) struct GroupModel {
     pub hang: f64,
     pub conversion: f64,
     pub conversion_reference: f64,
-    pub cells: (u64, u64),
+    /// The group's latency.
+    pub dist: LogNormal,
     /// The release harms or puts at risk these requests (they count as exposed).
     pub exposed: bool,
 }
@@ -316,40 +239,6 @@ impl World<'_> {
         env.backfill_overload = shed_fraction(rho_d_reference) > shed_fraction(base);
     }
 
-    /// A cached histogram cell table for a latency distribution.
-    ///
-    /// The cache holds [`CELL_CACHE`] tables: one per fault combination of
-    /// the most faults a scenario may hold (2^MAX_FAULTS), so a scenario
-    /// whose latency is steady never rebuilds one. A table is a pure
-    /// function of its key, so the cache changes no result.
-    fn cells_for(&mut self, p50: f64, p99: f64) -> (u64, u64) {
-        let key = (p50.to_bits(), p99.to_bits());
-        if !self.cells.iter().any(|(k, _)| *k == key) {
-            let table = CellTable::new(
-                &LogNormal::from_p50_p99(p50, p99),
-                self.sc.slo.latency_ms,
-                self.sc.monitoring.latency.le_bounds_ms(),
-            );
-            // A ring: the oldest entry is replaced in place, not shifted out.
-            if self.cells.len() < CELL_CACHE {
-                self.cells.push((key, table));
-            } else {
-                self.cells[self.cells_next] = (key, table);
-                self.cells_next = (self.cells_next + 1) % CELL_CACHE;
-            }
-        }
-        key
-    }
-
-    pub(super) fn cell_table(&self, key: (u64, u64)) -> &CellTable {
-        &self
-            .cells
-            .iter()
-            .find(|(k, _)| *k == key)
-            .expect("cells_for inserted it")
-            .1
-    }
-
     /// The model of requests of `version` touched by the faults in `mask`.
     pub(super) fn group_model(&mut self, version: Version, mask: u32, env: &Env) -> GroupModel {
         let sc = self.sc;
@@ -412,7 +301,7 @@ impl World<'_> {
         let s = &sc.stable;
         let r50 = latency(s.latency_ms_p50, q_ref, 1.0, env.dependency_ms_reference);
         let r99 = latency(s.latency_ms_p99, q_ref, 1.0, env.dependency_ms_reference).max(r50);
-        let cells = self.cells_for(a50, a99);
+        let dist = LogNormal::from_p50_p99(a50, a99);
         let reference = LogNormal::from_p50_p99(r50, r99);
         // Harm has one definition whatever its cause: a fault touches the
         // request, the candidate itself is worse, the schema change can fail
@@ -424,13 +313,13 @@ impl World<'_> {
         GroupModel {
             p_fail: 1.0 - (1.0 - fail(err, env.rho[k], env.dependency_shed)) * (1.0 - schema),
             p_fail_reference: fail(s.error_rate, env.rho_reference[k], env.dependency_shed_reference),
-            p_slow: self.cell_table(cells).p_above,
+            p_slow: 1.0 - dist.cdf(sc.slo.latency_ms),
             p_slow_reference: 1.0 - reference.cdf(sc.slo.latency_ms),
             reference,
             hang,
             conversion: conv,
             conversion_reference: s.conversion_rate,
-            cells,
+            dist,
             exposed,
         }
     }
@@ -451,43 +340,15 @@ impl World<'_> {
             mirrored: _,
         } = g;
         let m = self.group_model(version, mask, env);
-        // Borrow the cached table and the stream as disjoint fields: no
-        // per-chunk copy of the table in the hot loop.
-        let table = &self
-            .cells
-            .iter()
-            .find(|(k, _)| *k == m.cells)
-            .expect("cells_for inserted it")
-            .1;
         let stream = match version {
             Version::Stable => S::Stable,
             Version::Candidate => S::Candidate,
         };
-        // The Prometheus buckets draw from their own stream.
-        let (rng, le_rng) = if table.le.is_empty() {
-            (self.rngs.get(stream), None)
-        } else {
-            let (rng, le_rng) = self.rngs.pair(stream, S::Prometheus);
-            (rng, Some(le_rng))
-        };
+        let rng = self.rngs.get(stream);
         let hung = binomial(rng, n, m.hang);
         let served = n - hung;
         let (failed, fault_failed) = coupled(rng, served, m.p_fail_reference, m.p_fail);
         let (slow, fault_slow) = coupled(rng, served, m.p_slow_reference, m.p_slow);
-        let counters: &mut Counters = match arm {
-            Arm::Baseline => &mut self.monitoring.live_baseline,
-            Arm::Canary => &mut self.monitoring.live_canary,
-        };
-        let mut le_rng = le_rng;
-        fill_histogram(
-            rng,
-            served - slow,
-            &table.below,
-            &table.le,
-            counters,
-            le_rng.as_deref_mut(),
-        );
-        fill_histogram(rng, slow, &table.above, &table.le, counters, le_rng);
         let ok = served - failed;
         let reference_conversions = binomial(rng, ok, m.conversion_reference);
         let (conversions, kpi_lost) = if m.conversion >= m.conversion_reference {
@@ -502,7 +363,8 @@ impl World<'_> {
             (kept, reference_conversions - kept)
         };
         let failure_lost = binomial(rng, fault_failed + hung, m.conversion_reference);
-        self.monitoring.record_served(arm, table.dist, served);
+        // Monitoring draws the buckets when a window reads them.
+        self.monitoring.record_served(arm, m.dist, served - slow, slow);
         let outcome = Served {
             n,
             hung,
@@ -899,65 +761,5 @@ impl World<'_> {
         self.monitoring.live_baseline.memory = mem_b;
         self.monitoring.live_canary.cpu = cpu_c;
         self.monitoring.live_canary.memory = mem_c;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::latency::prometheus::DEFAULT_BUCKETS_MS;
-    use rand::SeedableRng;
-
-    /// Under the Prometheus model each log cell's count is split over the
-    /// `le` buckets inside it: the two records count the same requests, and
-    /// each `le` bucket gets its probability's share.
-    #[test]
-    fn le_buckets_refine_the_log_histogram() {
-        let dist = LogNormal::from_p50_p99(40.0, 200.0);
-        let table = CellTable::new(&dist, 250.0, &DEFAULT_BUCKETS_MS);
-        let mut counters = Counters {
-            le: vec![0; DEFAULT_BUCKETS_MS.len() + 1],
-            ..Counters::default()
-        };
-        let (mut rng, mut le_rng) = (ChaCha8Rng::seed_from_u64(1), ChaCha8Rng::seed_from_u64(2));
-        let n = 1_000_000;
-        let slow = binomial(&mut rng, n, table.p_above);
-        fill_histogram(
-            &mut rng,
-            n - slow,
-            &table.below,
-            &table.le,
-            &mut counters,
-            Some(&mut le_rng),
-        );
-        fill_histogram(
-            &mut rng,
-            slow,
-            &table.above,
-            &table.le,
-            &mut counters,
-            Some(&mut le_rng),
-        );
-        assert_eq!(counters.latency.iter().sum::<u64>(), n);
-        assert_eq!(counters.le.iter().sum::<u64>(), n);
-        let mut lower = 0.0;
-        for (j, &count) in counters.le.iter().enumerate() {
-            let upper = DEFAULT_BUCKETS_MS.get(j).map_or(1.0, |&b| dist.cdf(b));
-            let p = upper - lower;
-            let sd = (n as f64 * p * (1.0 - p)).sqrt();
-            assert!(
-                (count as f64 - n as f64 * p).abs() <= 5.0 * sd + 1.0,
-                "le bucket {j}: {count} vs {}",
-                n as f64 * p
-            );
-            lower = upper;
-        }
-        // Without the Prometheus model, the same log-histogram draws.
-        let mut plain = Counters::default();
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let slow_again = binomial(&mut rng, n, table.p_above);
-        fill_histogram(&mut rng, n - slow_again, &table.below, &table.le, &mut plain, None);
-        fill_histogram(&mut rng, slow_again, &table.above, &table.le, &mut plain, None);
-        assert_eq!(plain.latency, counters.latency);
     }
 }
