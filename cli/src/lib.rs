@@ -473,6 +473,28 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let (Some(scenario), Some(policy)) = (scenario, policy) else {
         return Err(Failure::Input(diagnostics));
     };
+    // A game day's session injects the faults its game master added.
+    let scenario = match &script {
+        Some(s) if !s.injections.is_empty() => {
+            if scenario.faults.len() + s.injections.len() > sim_core::limits::FAULTS_MAX {
+                diagnostics.push(Diagnostic {
+                    file: a.script.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    line: 0,
+                    key: "fault".to_owned(),
+                    message: format!(
+                        "{} injected faults on {}'s {}: at most {} faults in all",
+                        s.injections.len(),
+                        scenario.name,
+                        scenario.faults.len(),
+                        sim_core::limits::FAULTS_MAX
+                    ),
+                });
+                return Err(Failure::Input(diagnostics));
+            }
+            sim_core::gameday::with_injections(&scenario, &s.injections)
+        }
+        _ => scenario,
+    };
     preflight((&a.scenario, &scenario), (&policy_arg, &policy), &mut diagnostics, io);
     if a.engine == EngineArg::PerRequest {
         per_request_check((&a.scenario, &scenario), &mut diagnostics);
@@ -484,7 +506,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let engine = a.engine.engine();
     let result = match script {
         Some(commands) => {
-            let mut decider = sim_core::control::script::ScriptController::new(commands);
+            let mut decider = sim_core::control::script::ScriptController::new(commands.commands);
             run_with_on(engine, &scenario, &policy, a.seed, a.run, &mut decider, &mut timeline)
         }
         None => run_on(engine, &scenario, &policy, a.seed, a.run, &mut timeline),
@@ -892,8 +914,8 @@ fn cmd_validate(files: &[PathBuf], io: &mut Io<'_>) -> Result<String, Failure> {
                     suite.seeds
                 ));
             }
-            Ok(Loaded::Script(commands)) => {
-                let n = commands.len();
+            Ok(Loaded::Script(script)) => {
+                let n = script.commands.len() + script.injections.len();
                 out.push_str(&format!(
                     "ok: {label} (script, {n} command{})\n",
                     if n == 1 { "" } else { "s" }

@@ -107,7 +107,7 @@ impl FileKind {
 pub enum Loaded {
     Scenario(Box<Scenario>),
     Policy(Box<Policy>),
-    Script(Vec<sim_core::control::script::Scripted>),
+    Script(script::Script),
     Suite(Box<suite::Suite>),
 }
 
@@ -258,7 +258,7 @@ pub fn load_suite(path: &Path) -> Result<suite::Suite, Vec<Diagnostic>> {
 ///
 /// # Errors
 /// Unreadable file, or every problem in the file.
-pub fn load_script(path: &Path) -> Result<Vec<sim_core::control::script::Scripted>, Vec<Diagnostic>> {
+pub fn load_script(path: &Path) -> Result<script::Script, Vec<Diagnostic>> {
     let label = path.display().to_string();
     script::parse(&label, &read_file(path)?)
 }

@@ -10,17 +10,54 @@
 //! - **TOML**: `[[command]]` tables with `at = "12m30s"`, `command =
 //!   "rollback"` and the same arguments (`after` is a duration string).
 //!
+//! `by` names who issued a command (`policy`, `script`, `trainee`,
+//! `trainer`): a replayed run's log says it again. A game day's session log
+//! is such a JSON-lines script; its game master's `inject_fault` lines
+//! (`fault`: one of `sim_core::gameday::INJECTABLE`, `onset_s`: counted from
+//! the candidate's first traffic) add that fault to the scenario the script
+//! runs on.
+//!
 //! Every problem is reported with the file, line and key, like every other
 //! file.
 
 use serde_json::Value;
-use sim_core::control::Command;
 use sim_core::control::script::Scripted;
+use sim_core::control::{By, Command};
+use sim_core::gameday::{INJECTABLE, Injection};
 use sim_core::limits::{HORIZON_MAX, SCRIPT_COMMANDS_MAX};
 use sim_core::model::{Action, Metric};
 use sim_core::time::{SimDuration, SimTime};
 
 use crate::reader::{Diagnostic, Source, Table};
+
+/// A script: its commands and the faults a game master injected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Script {
+    pub commands: Vec<Scripted>,
+    pub injections: Vec<Injection>,
+}
+
+/// One line or table of a script.
+enum Item {
+    Command(Scripted),
+    Inject(Injection),
+}
+
+fn by(name: &str) -> Result<By, String> {
+    By::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = By::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown author {name:?} (known: {})", known.join(", "))
+    })
+}
+
+fn injectable(name: &str) -> Result<String, String> {
+    if INJECTABLE.iter().any(|(n, _)| *n == name) {
+        Ok(name.to_owned())
+    } else {
+        let known: Vec<&str> = INJECTABLE.iter().map(|(n, _)| *n).collect();
+        Err(format!("unknown fault {name:?} (known: {})", known.join(", ")))
+    }
+}
 
 /// The top-level keys of a TOML script.
 pub const TOP_KEYS: [&str; 1] = ["command"];
@@ -40,6 +77,7 @@ fn arg_keys(name: &str) -> &'static [&'static str] {
         "set_weight" => &["weight"],
         "page" => &["then", "after"],
         "begin_phase" | "finish_phase" => &["phase"],
+        "inject_fault" => &["fault", "onset"],
         _ => &[],
     }
 }
@@ -108,13 +146,21 @@ fn metric(name: &str) -> Result<Metric, String> {
 ///
 /// # Errors
 /// Every problem in the file.
-pub fn parse(file: &str, text: &str) -> Result<Vec<Scripted>, Vec<Diagnostic>> {
+pub fn parse(file: &str, text: &str) -> Result<Script, Vec<Diagnostic>> {
     let json = text.trim_start().starts_with('{');
-    let (commands, diagnostics) = if json {
+    let (items, diagnostics) = if json {
         parse_jsonl(file, text)
     } else {
         parse_toml(file, text)
     };
+    let mut script = Script::default();
+    for item in items {
+        match item {
+            Item::Command(c) => script.commands.push(c),
+            Item::Inject(i) => script.injections.push(i),
+        }
+    }
+    let commands = &script.commands;
     let mut diagnostics = diagnostics;
     crate::reader::sort_by_line(&mut diagnostics);
     if diagnostics.is_empty() && commands.len() > SCRIPT_COMMANDS_MAX {
@@ -129,13 +175,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Scripted>, Vec<Diagnostic>> {
         });
     }
     if diagnostics.is_empty() {
-        Ok(commands)
+        Ok(script)
     } else {
         Err(diagnostics)
     }
 }
 
-fn parse_jsonl(file: &str, text: &str) -> (Vec<Scripted>, Vec<Diagnostic>) {
+fn parse_jsonl(file: &str, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut out = Vec::new();
     let mut diagnostics = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -173,7 +219,7 @@ fn parse_jsonl(file: &str, text: &str) -> (Vec<Scripted>, Vec<Diagnostic>) {
 }
 
 /// One `"type": "command"` line; errors are (key, message).
-fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(String, String)>> {
+fn json_command(o: &serde_json::Map<String, Value>) -> Result<Item, Vec<(String, String)>> {
     let mut errors = Vec::new();
     let name = match o.get("command").and_then(Value::as_str) {
         Some(n) => n.to_owned(),
@@ -182,7 +228,9 @@ fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(Str
     let allowed = arg_keys(&name);
     for key in o.keys() {
         let general = ["t_s", "type", "command", "by", "metric"].contains(&key.as_str());
-        let arg = allowed.iter().any(|a| *a == key || (*a == "after" && key == "after_s"));
+        let arg = allowed
+            .iter()
+            .any(|a| *a == key || (*a == "after" && key == "after_s") || (*a == "onset" && key == "onset_s"));
         if !general && !arg {
             errors.push((key.clone(), format!("does not apply to command '{name}'")));
         }
@@ -227,9 +275,60 @@ fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(Str
             None
         }
     };
+    let author = match o.get("by").map(|b| b.as_str().ok_or("an author's name").map(by)) {
+        None => None,
+        Some(Ok(Ok(b))) => Some(b),
+        Some(Ok(Err(e))) => {
+            errors.push(("by".to_owned(), e));
+            None
+        }
+        Some(Err(e)) => {
+            errors.push(("by".to_owned(), format!("expected {e}")));
+            None
+        }
+    };
+    if name == "inject_fault" {
+        let fault = match o.get("fault").map(|f| f.as_str().map(injectable)) {
+            Some(Some(Ok(f))) => Some(f),
+            Some(Some(Err(e))) => {
+                errors.push(("fault".to_owned(), e));
+                None
+            }
+            Some(None) => {
+                errors.push(("fault".to_owned(), "expected a fault's name".to_owned()));
+                None
+            }
+            None => {
+                errors.push(("fault".to_owned(), "missing: 'inject_fault' needs 'fault'".to_owned()));
+                None
+            }
+        };
+        let onset = match o.get("onset_s") {
+            None => Some(SimDuration::ZERO),
+            Some(v) => match v.as_f64() {
+                Some(t) if t >= 0.0 && t <= HORIZON_MAX.as_secs_f64() => Some(SimDuration::from_secs_f64(t)),
+                _ => {
+                    errors.push((
+                        "onset_s".to_owned(),
+                        format!("expected seconds in 0..={}", HORIZON_MAX.as_secs_f64()),
+                    ));
+                    None
+                }
+            },
+        };
+        return match (fault, onset) {
+            (Some(fault), Some(onset)) if errors.is_empty() => Ok(Item::Inject(Injection { at, fault, onset })),
+            _ => Err(errors),
+        };
+    }
     let key_for = |k: String| if k == "after" { "after_s".to_owned() } else { k };
     match command(&name, &args) {
-        Ok(command) if errors.is_empty() => Ok(Scripted { at, command, metric }),
+        Ok(command) if errors.is_empty() => Ok(Item::Command(Scripted {
+            at,
+            command,
+            metric,
+            by: author,
+        })),
         Ok(_) => Err(errors),
         Err((k, m)) => {
             errors.push((key_for(k), m));
@@ -238,7 +337,7 @@ fn json_command(o: &serde_json::Map<String, Value>) -> Result<Scripted, Vec<(Str
     }
 }
 
-fn parse_toml(file: &str, text: &str) -> (Vec<Scripted>, Vec<Diagnostic>) {
+fn parse_toml(file: &str, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut src = Source::new(file, text);
     let mut out = Vec::new();
     if let Some(doc) = src.parse() {
@@ -259,10 +358,39 @@ fn parse_toml(file: &str, text: &str) -> (Vec<Scripted>, Vec<Diagnostic>) {
     (out, src.into_diagnostics())
 }
 
-fn toml_command(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Scripted> {
+fn toml_command(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Item> {
     let at = t.req_duration(src, "at", HORIZON_MAX);
     let name = t.req_str(src, "command");
-    let _by = t.opt_str(src, "by");
+    let author = match t.opt_str(src, "by").as_deref().map(by) {
+        Some(Err(e)) => {
+            let span = t.span_of("by");
+            src.error(&span, &t.key_path("by"), e);
+            None
+        }
+        Some(Ok(b)) => Some(b),
+        None => None,
+    };
+    if name.as_deref() == Some("inject_fault") {
+        let fault = match t.req_str(src, "fault").map(|f| injectable(&f)) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                let span = t.span_of("fault");
+                src.error(&span, &t.key_path("fault"), e);
+                None
+            }
+            None => None,
+        };
+        let onset = t.opt_duration(src, "onset", HORIZON_MAX).unwrap_or(SimDuration::ZERO);
+        t.finish(src);
+        return match (at, fault) {
+            (Some(at), Some(fault)) => Some(Item::Inject(Injection {
+                at: SimTime::ZERO + at,
+                fault,
+                onset,
+            })),
+            _ => None,
+        };
+    }
     let metric_name = t.opt_str(src, "metric");
     let metric = match metric_name.as_deref().map(metric) {
         Some(Err(e)) => {
@@ -287,10 +415,13 @@ fn toml_command(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<Scripted> 
     }
     let built = name.as_deref().map(|n| command(n, &args));
     let result = match built {
-        Some(Ok(command)) => at.map(|at| Scripted {
-            at: SimTime::ZERO + at,
-            command,
-            metric,
+        Some(Ok(command)) => at.map(|at| {
+            Item::Command(Scripted {
+                at: SimTime::ZERO + at,
+                command,
+                metric,
+                by: author,
+            })
         }),
         Some(Err((key, message))) => {
             let span = if t.has(&key) { t.span_of(&key) } else { t.span.clone() };

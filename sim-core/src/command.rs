@@ -93,16 +93,29 @@ impl Command {
 pub enum By {
     Policy,
     Script,
+    /// The trainee of a game day.
     Trainee,
+    /// The game master of a game day.
+    Trainer,
+    /// A game day's debrief: the best action, knowing the ground truth.
+    Oracle,
 }
 
 impl By {
+    pub const ALL: [By; 5] = [By::Policy, By::Script, By::Trainee, By::Trainer, By::Oracle];
+
     pub fn name(self) -> &'static str {
         match self {
             By::Policy => "policy",
             By::Script => "script",
             By::Trainee => "trainee",
+            By::Trainer => "trainer",
+            By::Oracle => "oracle",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<By> {
+        By::ALL.into_iter().find(|b| b.name() == name)
     }
 }
 

@@ -267,7 +267,7 @@ impl<'s, 'a> Sim<'s, 'a> {
                     observer.event(self.clock, &e);
                 }
                 Out::Wake(at, class, token) => self.queue.push(at, Kind::Decider(class, token)),
-                Out::Command(command, metric) => self.issue(command, metric, by, observer),
+                Out::Command(command, metric, author) => self.issue(command, metric, author.unwrap_or(by), observer),
             }
         }
     }

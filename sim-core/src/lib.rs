@@ -20,6 +20,7 @@ pub mod control;
 mod draw;
 pub mod engine;
 pub mod fleet;
+pub mod gameday;
 pub mod judges;
 pub mod latency;
 pub mod ledger;

@@ -142,6 +142,22 @@ pub trait Observer {
     fn proceed(&mut self) -> bool {
         true
     }
+
+    /// Ground truth as of a scrape at `at`, for a game master's screen: the
+    /// harm so far (no controller sees it). Most observers ignore it.
+    fn truth(&mut self, _at: SimTime, _truth: &TruthSoFar) {}
+}
+
+/// The harm the release did up to one instant (fault-caused figures, as
+/// the scorer counts them at the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TruthSoFar {
+    pub failed_requests: u64,
+    pub slow_requests: u64,
+    pub exposed_requests: u64,
+    pub users_affected: u64,
+    pub lost_conversions: u64,
+    pub records_lost: u64,
 }
 
 /// An observer that ignores everything, for batches.

@@ -47,6 +47,7 @@ fn replayed(s: &Scenario, p: &Policy, run_index: u64) -> RunResult {
                 at: c.at,
                 command: c.command,
                 metric: c.metric,
+                by: None,
             }),
             _ => None,
         })

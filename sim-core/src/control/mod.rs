@@ -70,7 +70,9 @@ pub enum Cue {
 /// One thing a decider hands back.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Out {
-    Command(Command, Option<Metric>),
+    /// A command, and who issued it when not the controller itself (a
+    /// script replaying a session names each command's author).
+    Command(Command, Option<Metric>, Option<By>),
     Wake(SimTime, WakeClass, u64),
     Event(crate::timeline::Event),
 }
@@ -85,12 +87,18 @@ pub struct Cx {
 impl Cx {
     /// Issues a command now.
     pub fn command(&mut self, command: Command) {
-        self.out.push(Out::Command(command, None));
+        self.out.push(Out::Command(command, None, None));
+    }
+
+    /// Issues a command now on behalf of `by` (a composite controller, or
+    /// a script replaying who issued what).
+    pub fn command_by(&mut self, command: Command, metric: Option<Metric>, by: By) {
+        self.out.push(Out::Command(command, metric, Some(by)));
     }
 
     /// Issues a decision now, naming the metric whose check failed.
     pub fn decide(&mut self, command: Command, metric: Metric) {
-        self.out.push(Out::Command(command, Some(metric)));
+        self.out.push(Out::Command(command, Some(metric), None));
     }
 
     /// Asks to be woken at `at` with `token`.

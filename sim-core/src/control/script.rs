@@ -17,6 +17,9 @@ pub struct Scripted {
     pub command: Command,
     /// The metric a replayed decision named, if any.
     pub metric: Option<Metric>,
+    /// Who issued the command when it was first taken (a session's
+    /// trainee, trainer or policy); `None`: the script itself.
+    pub by: Option<By>,
 }
 
 /// Issues its commands at their instants, in file order.
@@ -58,9 +61,10 @@ impl Controller for ScriptController {
                 let first = token as usize;
                 let at = self.commands[first].at;
                 for c in self.commands[first..].iter().take_while(|c| c.at == at) {
-                    match c.metric {
-                        Some(metric) => cx.decide(c.command, metric),
-                        None => cx.command(c.command),
+                    match (c.by, c.metric) {
+                        (Some(by), metric) => cx.command_by(c.command, metric, by),
+                        (None, Some(metric)) => cx.decide(c.command, metric),
+                        (None, None) => cx.command(c.command),
                     }
                 }
             }

@@ -425,6 +425,18 @@ impl<'a> World<'a> {
             Timer::Scrape => {
                 self.update_gauges();
                 self.monitoring.scrape(self.now);
+                let l = &self.ledger;
+                observer.truth(
+                    self.now,
+                    &crate::timeline::TruthSoFar {
+                        failed_requests: l.stable.fault_failed + l.candidate.fault_failed,
+                        slow_requests: l.stable.fault_slow + l.candidate.fault_slow,
+                        exposed_requests: l.exposed,
+                        users_affected: l.users_affected,
+                        lost_conversions: l.lost_conversions,
+                        records_lost: self.data.records_lost,
+                    },
+                );
                 let next = self.now + self.sc.monitoring.scrape_interval;
                 self.schedule(next, Timer::Scrape);
             }
