@@ -725,7 +725,7 @@ fn the_file_kind_comes_from_the_top_level_keys_not_from_a_line() {
     assert_eq!(got, ["f.toml:1: key 'strategy': missing; expected a string"]);
     let script = "[[command]]\nat = \"1m\"\ncommand = \"rollback\"\n";
     assert_eq!(FileKind::of(script), FileKind::Script);
-    assert!(matches!(parse_any("s.toml", script), Ok(Loaded::Script(c)) if c.len() == 1));
+    assert!(matches!(parse_any("s.toml", script), Ok(Loaded::Script(c)) if c.commands.len() == 1));
     let jsonl = "{\"t_s\": 60, \"type\": \"command\", \"command\": \"hold\"}\n";
     assert_eq!(FileKind::of(jsonl), FileKind::Script);
     // A key of another kind is read as what it is: an unknown key, named.

@@ -150,7 +150,9 @@ fn every_command_name_round_trips() {
             _ => "",
         };
         let text = format!("[[command]]\nat = \"1m\"\ncommand = \"{name}\"\n{args}");
-        let commands = scenarios::script::parse("s.toml", &text).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+        let commands = scenarios::script::parse("s.toml", &text)
+            .unwrap_or_else(|d| panic!("{name}: {d:?}"))
+            .commands;
         assert_eq!(commands.len(), 1);
         assert_eq!(commands[0].command.name(), name);
     }
