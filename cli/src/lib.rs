@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 mod check;
 mod compare;
+pub mod gameday;
 mod inputs;
 mod judge;
 mod sweep;
@@ -60,6 +61,12 @@ enum Command {
     /// Run a statistical judge on data you bring (numbers files, CSV counts).
     #[command(subcommand)]
     Judge(judge::JudgeCmd),
+    /// Play a game day: a live dashboard, a (possibly hidden) fault, the trainee's commands, a scored debrief.
+    Gameday(gameday::GamedayArgs),
+    /// Reproduce a game-day session from its log: the same world, the same figures, and the debrief.
+    Replay(gameday::ReplayArgs),
+    /// The debrief of game-day sessions: the trainee against the policy and the oracle; several sessions ranked.
+    Debrief(gameday::DebriefArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
     Validate {
         #[arg(required = true)]
@@ -323,6 +330,9 @@ where
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
         Command::Judge(c) => judge::run(c),
+        Command::Gameday(a) => gameday::run_gameday(a, io),
+        Command::Replay(a) => gameday::run_replay(a, io),
+        Command::Debrief(a) => gameday::run_debrief(a, io),
     };
     match result {
         Ok(text) => write_out(io, &text),
@@ -594,7 +604,7 @@ fn run_report(
     write_dir(dir, &files)
 }
 
-fn pretty(v: &impl serde::Serialize) -> String {
+pub(crate) fn pretty(v: &impl serde::Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("json values serialise");
     s.push('\n');
     s

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod charts;
 pub mod check;
 pub mod compare;
+pub mod debrief;
 pub mod html;
 pub mod plot;
 pub mod run;

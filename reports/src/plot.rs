@@ -177,7 +177,7 @@ pub(crate) fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> Result<Vec<u8>, png:
 
 /// Writes `bytes` to `path` through a temporary file beside it (see
 /// [`timeline`]).
-fn write_beside(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_beside(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let shown = path.display();
     let Some(name) = path.file_name() else {
         return Err(format!("cannot plot to {shown}: not a file name"));

@@ -401,7 +401,7 @@ fn measurement_json(m: &Measurement) -> Value {
 /// A command line: `{"t_s", "type": "command", "command", <its arguments>, "by"}`,
 /// plus the metric whose check prompted a decision. A run's command lines
 /// are a script (`aviary run --script`).
-fn command_json(t_s: f64, c: &sim_core::control::Issued) -> Value {
+pub fn command_json(t_s: f64, c: &sim_core::control::Issued) -> Value {
     use sim_core::control::Command;
     let mut v = json!({"t_s": t_s, "type": "command", "command": c.command.name()});
     let o = v.as_object_mut().expect("an object");

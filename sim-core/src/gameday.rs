@@ -322,7 +322,7 @@ fn readings(obs: &Observation<'_>) -> [Readings; 2] {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     pub metric: Metric,
-    /// What the check asks, in words (`error_rate at most +0.01 over stable`).
+    /// What the check asks of the metric, in words (`at most +0.01 over stable`).
     pub rule: String,
     pub firing: bool,
     /// It fired earlier and passes now.
@@ -503,10 +503,10 @@ impl Observer for FrameObserver {
             }
             Event::OomKill { count, .. } => Some(format!("{count} instance(s) restarted (OOMKilled)")),
             Event::AnalysisFailed { metric, .. } if self.assist => {
-                Some(format!("policy: analysis failed on {}", metric.name()))
+                Some(format!("policy: analysis failed on {}", metric_label(*metric)))
             }
             Event::AnalysisInconclusive { metric } if self.assist => {
-                Some(format!("policy: analysis inconclusive on {}", metric.name()))
+                Some(format!("policy: analysis inconclusive on {}", metric_label(*metric)))
             }
             Event::Paged { acts_at } => Some(format!("a human was paged; acts at {}", clock(*acts_at))),
             Event::HotfixDeployed => Some("hotfix deployed".to_owned()),
@@ -545,6 +545,26 @@ impl Observer for FrameObserver {
     fn truth(&mut self, at: SimTime, truth: &TruthSoFar) {
         self.truth.as_of = Some(at);
         self.truth.so_far = *truth;
+    }
+}
+
+/// A metric as the dashboard names it: an on-call's words, never a fault's
+/// kind (the trainee's screen must not name the fault).
+pub fn metric_label(m: Metric) -> &'static str {
+    match m {
+        Metric::ErrorRate => "errors",
+        Metric::LatencyP50 => "response p50",
+        Metric::LatencyP95 => "response p95",
+        Metric::LatencyP99 => "response p99",
+        Metric::ConversionRate => "conversion",
+        Metric::CpuUtilisation => "CPU",
+        Metric::MemoryUtilisation => "memory",
+        Metric::Restarts => "restarts",
+        Metric::ThroughputRatio => "completed share",
+        Metric::BackfillLagRows => "backfill lag",
+        Metric::MismatchedRows => "mismatched rows",
+        Metric::DuplicateWrites => "duplicate writes",
+        Metric::ConstraintViolations => "constraint violations",
     }
 }
 
@@ -658,10 +678,10 @@ pub fn frame(sc: &Scenario, policy: &Policy, seed: u64, assist: bool, commands: 
     }
 }
 
-/// A bounds check in words.
+/// What a bounds check asks of its metric, in words.
 fn rule_words(c: &crate::model::Check) -> String {
     let Rule::Bounds(b) = &c.rule else {
-        return c.metric.name().to_owned();
+        return String::new();
     };
     let mut parts = Vec::new();
     if let Some(x) = b.max_increase {
@@ -676,7 +696,7 @@ fn rule_words(c: &crate::model::Check) -> String {
     if let Some(x) = b.min {
         parts.push(format!("at least {x}"));
     }
-    format!("{} {}", c.metric.name(), parts.join(", "))
+    parts.join(", ")
 }
 
 /// What the oracle does (see the module documentation).
@@ -814,9 +834,15 @@ pub fn debrief(
     }
 }
 
-/// Minutes and seconds of a duration, for lessons (`2m30s`).
-fn span(secs: f64) -> String {
-    SimDuration::from_secs_f64(secs.abs()).to_string()
+/// A duration to the second, for people: `2m30s`, `1h05m`, `45s`.
+pub fn span(secs: f64) -> String {
+    let s = secs.abs().round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
 }
 
 /// The first command a controller issued after the rollout started (the

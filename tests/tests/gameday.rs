@@ -85,3 +85,162 @@ fn the_oracle_is_never_worse_than_the_policy_or_a_trainee() {
         }
     }
 }
+
+use cli::gameday::{App, Header, Key, Session, debrief_of, draw, exercise};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn header(scenario: &str, mystery: bool) -> Header {
+    Header {
+        scenario: scenario.to_owned(),
+        seed: 1,
+        policy: "default".to_owned(),
+        assist: false,
+        jitter: false,
+        mystery,
+    }
+}
+
+fn app(h: Header, trainer: bool) -> App {
+    let mut d = Vec::new();
+    let ex = exercise(&h, &mut d).expect("the exercise loads");
+    App::new(ex, Session::new(h), 60.0, trainer)
+}
+
+/// The screen as text, one line per row (ratatui's `TestBackend`).
+fn screen(app: &App, (w, h): (u16, u16)) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("a test terminal");
+    t.draw(|f| draw(f, app)).expect("draws");
+    let buf = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+            line.trim_end().to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn at(app: &mut App, minutes: u64) {
+    let dt = SimTime::ZERO + SimDuration::from_secs(minutes * 60) - app.now;
+    app.advance(dt);
+}
+
+/// The dashboard at a fixed seed and time, as a trainee and as the game
+/// master see it.
+#[test]
+fn the_dashboard_at_a_fixed_seed_and_time() {
+    let mut a = app(header("checkout-error-spike", false), false);
+    at(&mut a, 12);
+    insta::assert_snapshot!("dashboard_trainee_12m", screen(&a, (120, 48)));
+    let mut g = app(header("checkout-error-spike", false), true);
+    at(&mut g, 12);
+    insta::assert_snapshot!("dashboard_trainer_12m", screen(&g, (120, 52)));
+}
+
+/// Under --mystery the trainee's screen names neither the scenario, nor a
+/// fault's kind, nor its onset, at any time of any catalog scenario (the
+/// game master's screen does).
+#[test]
+fn a_mystery_screen_never_names_the_fault() {
+    let kinds = sim_core::model::FaultEffect::KINDS;
+    for b in scenarios::catalog::SCENARIOS {
+        let mut a = app(header(b.name, true), false);
+        for minutes in [5, 11, 14, 25, 45, 70] {
+            at(&mut a, minutes);
+            let text = screen(&a, (140, 50));
+            let lower = text.to_lowercase();
+            assert!(
+                !text.contains(b.name),
+                "{}: the name shows at {minutes}m:\n{text}",
+                b.name
+            );
+            for word in kinds.iter().copied().chain(["fault", "onset", "harm", "ground truth"]) {
+                assert!(
+                    !lower.contains(word),
+                    "{}: {word:?} shows at {minutes}m:\n{text}",
+                    b.name
+                );
+            }
+        }
+        let mut g = app(header(b.name, true), true);
+        at(&mut g, 14);
+        assert!(
+            screen(&g, (140, 56)).contains(b.name),
+            "{}: the game master sees the name",
+            b.name
+        );
+    }
+}
+
+/// The same actions entered as keys and as a script give the same
+/// session, the same debrief and, replayed from the log, the same figures.
+#[test]
+fn keys_a_script_and_a_replay_agree() {
+    let sc = "checkout-error-spike";
+    // Keys: at 11m a note, at 12m a hold and a resume from the command
+    // line, at 13m a rollback confirmed with y.
+    let mut a = app(header(sc, false), false);
+    at(&mut a, 11);
+    for k in "nlooks odd".chars().map(Key::Char).chain([Key::Enter]) {
+        a.key(k);
+    }
+    at(&mut a, 12);
+    a.key(Key::Char('h'));
+    for k in ":resume".chars().map(Key::Char).chain([Key::Enter]) {
+        a.key(k);
+    }
+    at(&mut a, 13);
+    a.key(Key::Char('r'));
+    a.key(Key::Char('x')); // not y: cancelled
+    a.key(Key::Char('r'));
+    a.key(Key::Char('y'));
+    let keyed = a.session.clone();
+    // The same as a script, played headless.
+    let script = "[[command]]\nat = \"12m\"\ncommand = \"hold\"\n[[command]]\nat = \"12m\"\ncommand = \"resume\"\n[[command]]\nat = \"13m\"\ncommand = \"rollback\"\n";
+    let dir = std::env::temp_dir().join(format!("aviary-gameday-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script_path = dir.join("play.toml");
+    std::fs::write(&script_path, script).unwrap();
+    let session_path = dir.join("session.jsonl");
+    let run = |args: &[&str]| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = cli::Io {
+            out: &mut out,
+            err: &mut err,
+            stdout_is_terminal: false,
+            stderr_is_terminal: false,
+        };
+        let code = cli::main_with(std::iter::once("aviary").chain(args.iter().copied()), &mut io);
+        assert_eq!(code, 0, "{args:?}: {}", String::from_utf8_lossy(&err));
+        String::from_utf8(out).unwrap()
+    };
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_owned();
+    let scripted = run(&[
+        "gameday",
+        sc,
+        "--script",
+        &p(&script_path),
+        "--session",
+        &p(&session_path),
+        "--format",
+        "json",
+    ]);
+    let (view, _, _) = debrief_of(&keyed, &a.ex, "you".to_owned());
+    let keyed_json: serde_json::Value = view.json();
+    let scripted_json: serde_json::Value = serde_json::from_str(&scripted).unwrap();
+    assert_eq!(keyed_json, scripted_json, "keys and script give the same debrief");
+    // The log replays to the same figures.
+    let replayed: serde_json::Value =
+        serde_json::from_str(&run(&["replay", &p(&session_path), "--format", "json"])).unwrap();
+    assert_eq!(replayed, scripted_json, "the replay reproduces the debrief");
+    // The log is a script for `aviary run`: the same run as the trainee's.
+    let ran: serde_json::Value =
+        serde_json::from_str(&run(&["run", sc, "--script", &p(&session_path), "--format", "json"])).unwrap();
+    assert_eq!(ran["blast_radius"], scripted_json["trainee"]["blast_radius"]);
+    assert_eq!(ran["detection_time_s"], scripted_json["trainee"]["detection_time_s"]);
+    assert_eq!(scripted_json["trainee"]["first_action"], "hold");
+    // The keyed session's note is in the log it writes.
+    assert_eq!(keyed.notes.len(), 1);
+    std::fs::remove_dir_all(&dir).ok();
+}
