@@ -957,7 +957,36 @@ fn save(app: &App, path: &Path) -> Result<(), Failure> {
 /// The live loop on the terminal.
 fn play(app: &mut App, session_path: Option<&Path>) -> Result<(), Failure> {
     use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind};
-    let mut terminal = ratatui::try_init().map_err(|e| Failure::Usage(format!("cannot open the terminal: {e}")))?;
+    use ratatui::crossterm::execute;
+    use ratatui::crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+    // The dashboard draws on stderr, so stdout stays free for the debrief
+    // (`aviary gameday ... > debrief.txt`).
+    let restore = || {
+        let _ = disable_raw_mode();
+        let _ = execute!(
+            std::io::stderr(),
+            LeaveAlternateScreen,
+            ratatui::crossterm::cursor::Show
+        );
+    };
+    let open = || -> std::io::Result<ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stderr>>> {
+        enable_raw_mode()?;
+        execute!(std::io::stderr(), EnterAlternateScreen)?;
+        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stderr()))
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stderr(), LeaveAlternateScreen);
+        hook(info);
+    }));
+    let mut terminal = match open() {
+        Ok(t) => t,
+        Err(e) => {
+            restore();
+            return Err(Failure::Usage(format!("cannot open the terminal: {e}")));
+        }
+    };
     let mut last = Instant::now();
     let mut result = Ok(());
     while !app.quit {
@@ -1003,7 +1032,8 @@ fn play(app: &mut App, session_path: Option<&Path>) -> Result<(), Failure> {
         }
         app.advance(SimDuration::from_secs_f64(elapsed.as_secs_f64() * app.speed));
     }
-    ratatui::restore();
+    restore();
+    drop(std::panic::take_hook());
     result
 }
 
@@ -1069,9 +1099,9 @@ pub(crate) fn run_gameday(a: GamedayArgs, io: &mut Io<'_>) -> Result<String, Fai
     }
     let mut session = Session::new(header);
     let Some(script) = script else {
-        if !io.stdout_is_terminal {
+        if !io.stderr_is_terminal {
             return Err(Failure::Usage(
-                "the game day needs a terminal (or --script FILE to play headless)".to_owned(),
+                "the game day draws its dashboard on the terminal (stderr is not one): or --script FILE to play headless".to_owned(),
             ));
         }
         let mut app = App::new(ex, session, a.speed, a.trainer);
@@ -1124,8 +1154,10 @@ fn load_session(path: &Path) -> Result<(Session, Exercise), Failure> {
 pub(crate) fn run_replay(a: ReplayArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let (session, ex) = load_session(&a.file)?;
     if a.dashboard {
-        if !io.stdout_is_terminal {
-            return Err(Failure::Usage("--dashboard needs a terminal".to_owned()));
+        if !io.stderr_is_terminal {
+            return Err(Failure::Usage(
+                "--dashboard draws on the terminal (stderr is not one)".to_owned(),
+            ));
         }
         let mut app = App::new(ex, session.clone(), a.speed, false);
         app.read_only = true;
