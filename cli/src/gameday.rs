@@ -425,6 +425,19 @@ pub enum Pending {
     Quit,
 }
 
+/// Alone, the trainee's pipeline starts the rollout on schedule (the steps
+/// after it are the trainee's to take), unless the session starts it.
+fn pipeline_start(session: &mut Session, ex: &Exercise) {
+    if !session.header.assist && !session.commands.iter().any(|c| c.command == Command::Start) {
+        session.commands.push(Scripted {
+            at: SimTime::ZERO + ex.base.rollout_at,
+            command: Command::Start,
+            metric: None,
+            by: Some(By::Script),
+        });
+    }
+}
+
 /// The exercise being played: the session so far, the clock, the screen's state.
 pub struct App {
     pub ex: Exercise,
@@ -445,16 +458,7 @@ pub struct App {
 
 impl App {
     pub fn new(ex: Exercise, mut session: Session, speed: f64, trainer: bool) -> App {
-        // Alone, the trainee's pipeline starts the rollout on schedule; the
-        // steps after it are the trainee's to take.
-        if !session.header.assist && !session.commands.iter().any(|c| c.command == Command::Start) {
-            session.commands.push(Scripted {
-                at: SimTime::ZERO + ex.base.rollout_at,
-                command: Command::Start,
-                metric: None,
-                by: Some(By::Script),
-            });
-        }
+        pipeline_start(&mut session, &ex);
         let sc = session.scenario(&ex);
         let frame = gameday::frame(
             &sc,
@@ -1098,7 +1102,7 @@ pub(crate) fn run_gameday(a: GamedayArgs, io: &mut Io<'_>) -> Result<String, Fai
         )));
     }
     let mut session = Session::new(header);
-    let Some(script) = script else {
+    let Some(mut script) = script else {
         if !io.stderr_is_terminal {
             return Err(Failure::Usage(
                 "the game day draws its dashboard on the terminal (stderr is not one): or --script FILE to play headless".to_owned(),
@@ -1120,6 +1124,18 @@ pub(crate) fn run_gameday(a: GamedayArgs, io: &mut Io<'_>) -> Result<String, Fai
             ..c
         })
         .collect();
+    pipeline_start(&mut session, &ex);
+    // A fault injected at `at` is in force from `at` at the earliest (its
+    // onset counts from the candidate's first traffic, known by then).
+    for i in 0..script.injections.len() {
+        let inj = &script.injections[i];
+        let before: Vec<Scripted> = session.commands.iter().filter(|c| c.at < inj.at).copied().collect();
+        let sc = gameday::with_injections(&ex.base, &script.injections[..i]);
+        let first = gameday::frame(&sc, &ex.policy, a.seed, a.assist, &before, inj.at).first_traffic;
+        let earliest = gameday::injection_onset(inj.at, first);
+        let inj = &mut script.injections[i];
+        inj.onset = inj.onset.max(earliest);
+    }
     session.injections = script.injections;
     let app = App::new(ex, session, a.speed, a.trainer);
     let mut session = app.session;

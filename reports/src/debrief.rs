@@ -390,7 +390,7 @@ impl Figure for Tracks<'_> {
                 let x = minutes(onset);
                 chart.draw_series(LineSeries::new([(x, 0.0), (x, 110.0)], RED.stroke_width(1)))?;
                 chart.draw_series(std::iter::once(Text::new(
-                    "harm onset",
+                    "harm onset (your run)",
                     (x, 104.0),
                     ("sans-serif", 12).into_font().color(&RED),
                 )))?;

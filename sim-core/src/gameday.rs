@@ -876,7 +876,7 @@ pub fn lessons(
             "you moved the rollout forward ({}) at {} while the {} alert was firing",
             command_words(command),
             clock(*at),
-            metric.name()
+            metric_label(*metric)
         ));
     }
     if t.false_alarm() {
