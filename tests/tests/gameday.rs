@@ -244,3 +244,55 @@ fn keys_a_script_and_a_replay_agree() {
     assert_eq!(keyed.notes.len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Under --assist the log holds the policy's commands too: replayed (the
+/// policy beside the trainee's commands) and run as a plain script (every
+/// logged command), it gives the same run as the exercise.
+#[test]
+fn an_assisted_session_replays_both_ways() {
+    let dir = std::env::temp_dir().join(format!("aviary-gameday-assist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("play.toml");
+    // The trainee holds the healthy release's second step for 5 minutes.
+    std::fs::write(
+        &script,
+        "[[command]]\nat = \"21m\"\ncommand = \"hold\"\n[[command]]\nat = \"26m\"\ncommand = \"resume\"\n",
+    )
+    .unwrap();
+    let log = dir.join("session.jsonl");
+    let run = |args: &[&str]| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = cli::Io {
+            out: &mut out,
+            err: &mut err,
+            stdout_is_terminal: false,
+            stderr_is_terminal: false,
+        };
+        let code = cli::main_with(std::iter::once("aviary").chain(args.iter().copied()), &mut io);
+        assert_eq!(code, 0, "{args:?}: {}", String::from_utf8_lossy(&err));
+        serde_json::from_str::<serde_json::Value>(&String::from_utf8(out).unwrap()).unwrap()
+    };
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_owned();
+    let played = run(&[
+        "gameday",
+        "healthy-release",
+        "--assist",
+        "--script",
+        &p(&script),
+        "--session",
+        &p(&log),
+        "--format",
+        "json",
+    ]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"by\":\"policy\"") && text.contains("\"by\":\"trainee\""),
+        "{text}"
+    );
+    assert_eq!(run(&["replay", &p(&log), "--format", "json"]), played);
+    let ran = run(&["run", "healthy-release", "--script", &p(&log), "--format", "json"]);
+    assert_eq!(ran["rollout_duration_s"], played["trainee"]["rollout_duration_s"]);
+    assert_eq!(ran["blast_radius"], played["trainee"]["blast_radius"]);
+    assert_eq!(ran["outcome"], played["trainee"]["outcome"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
