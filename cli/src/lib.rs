@@ -516,7 +516,14 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let engine = a.engine.engine();
     let result = match script {
         Some(commands) => {
-            let mut decider = sim_core::control::script::ScriptController::new(commands.commands);
+            // The script issues every command (its log says "by": "script",
+            // whoever first took it); a game day's replay keeps the authors.
+            let commands = commands
+                .commands
+                .into_iter()
+                .map(|c| sim_core::control::script::Scripted { by: None, ..c })
+                .collect();
+            let mut decider = sim_core::control::script::ScriptController::new(commands);
             run_with_on(engine, &scenario, &policy, a.seed, a.run, &mut decider, &mut timeline)
         }
         None => run_on(engine, &scenario, &policy, a.seed, a.run, &mut timeline),

@@ -10,8 +10,9 @@
 //! - **TOML**: `[[command]]` tables with `at = "12m30s"`, `command =
 //!   "rollback"` and the same arguments (`after` is a duration string).
 //!
-//! `by` names who issued a command (`policy`, `script`, `trainee`,
-//! `trainer`): a replayed run's log says it again. A game day's session log
+//! `by` names who first issued a command (`policy`, `script`, `trainee`,
+//! `trainer`, `oracle`; checked): a game day's replay keeps it, while
+//! `aviary run --script` logs every command as the script's. A game day's session log
 //! is such a JSON-lines script; its game master's `inject_fault` lines
 //! (`fault`: one of `sim_core::gameday::INJECTABLE`, `onset_s`: counted from
 //! the candidate's first traffic) add that fault to the scenario the script
