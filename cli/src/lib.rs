@@ -15,6 +15,7 @@ mod check;
 mod compare;
 pub mod gameday;
 mod inputs;
+mod interop;
 mod judge;
 mod sweep;
 
@@ -67,6 +68,10 @@ enum Command {
     Replay(gameday::ReplayArgs),
     /// The debrief of game-day sessions: the trainee against the policy and the oracle; several sessions ranked.
     Debrief(gameday::DebriefArgs),
+    /// Import an Argo Rollouts, Flagger or Kayenta config as an aviary policy (TOML on stdout).
+    Import(interop::ImportArgs),
+    /// Export an aviary policy as an Argo Rollout (with its AnalysisTemplate) or a Flagger Canary.
+    Export(interop::ExportArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
     Validate {
         #[arg(required = true)]
@@ -333,7 +338,13 @@ where
         Command::Gameday(a) => gameday::run_gameday(a, io),
         Command::Replay(a) => gameday::run_replay(a, io),
         Command::Debrief(a) => gameday::run_debrief(a, io),
+        Command::Import(a) => interop::run_import(a, io),
+        Command::Export(a) => interop::run_export(a),
     };
+    // What an imported policy's tool does that aviary cannot simulate.
+    for w in scenarios::import::take_warnings() {
+        let _ = writeln!(io.err, "warning: {w}");
+    }
     match result {
         Ok(text) => write_out(io, &text),
         Err(Failure::Usage(message)) => {

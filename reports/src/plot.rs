@@ -356,7 +356,7 @@ where
                 .find(|c| c.metric == m.metric)
                 .and_then(|c| match &c.rule {
                     Rule::Bounds(b) => Some(b),
-                    Rule::Judge(_) => None,
+                    Rule::Judge(_) | Rule::Unmapped => None,
                 });
             if let Some(l) = bounds.and_then(|b| upper_limit(b, m.stable)) {
                 limit.push((minutes(*t), l * scale));

@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod catalog;
+pub mod import;
 pub mod policy;
 pub mod reader;
 pub mod scenario;
@@ -117,6 +118,9 @@ pub enum Loaded {
 /// # Errors
 /// Every problem in the file.
 pub fn parse_any(file: &str, text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    if let Some(tool) = import::detect(text) {
+        return foreign_policy(tool, file, text).map(|p| Loaded::Policy(Box::new(p)));
+    }
     match FileKind::of(text) {
         FileKind::Policy => parse_policy(file, text).map(|p| Loaded::Policy(Box::new(p))),
         FileKind::Script => script::parse(file, text).map(Loaded::Script),
@@ -173,7 +177,7 @@ fn not_utf8(file: &str, bytes: &[u8], e: &std::str::Utf8Error) -> Diagnostic {
 
 /// True if `arg` names a file rather than a built-in.
 pub(crate) fn looks_like_path(arg: &str) -> bool {
-    arg.ends_with(".toml") || arg.contains('/') || arg.contains('\\')
+    [".toml", ".yaml", ".yml", ".json"].iter().any(|e| arg.ends_with(e)) || arg.contains('/') || arg.contains('\\')
 }
 
 /// A scenario by built-in name or file path.
@@ -216,7 +220,19 @@ pub fn load_policy(arg: &str) -> Result<Policy, Vec<Diagnostic>> {
             ));
         }
     }
-    parse_policy(arg, &read_file(Path::new(arg))?)
+    let text = read_file(Path::new(arg))?;
+    match import::detect(&text) {
+        Some(tool) => foreign_policy(tool, arg, &text),
+        None => parse_policy(arg, &text),
+    }
+}
+
+/// An Argo Rollouts, Flagger or Kayenta file read as a policy: imported,
+/// its warnings kept for the command to print ([`import::take_warnings`]).
+fn foreign_policy(tool: import::Tool, file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
+    let (policy, warnings) = import::load(tool, file, text)?;
+    import::keep_warnings(warnings);
+    Ok(policy)
 }
 
 /// The text of a built-in or a file named by `arg`, its label, and the
@@ -241,7 +257,19 @@ pub fn source(arg: &str, scenario: bool) -> Result<(String, String, Option<std::
     }
     let path = Path::new(arg);
     let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
-    Ok((arg.to_owned(), read_file(path)?, Some(dir)))
+    let text = read_file(path)?;
+    // A policy in a foreign format is its imported aviary policy: what
+    // `--vary` edits and what a baseline hashes.
+    if !scenario && let Some(tool) = import::detect(&text) {
+        let input = import::Input {
+            label: arg.to_owned(),
+            text,
+        };
+        let imported = import::import(tool, std::slice::from_ref(&input), &import::Options::default())?;
+        import::keep_warnings(imported.warnings);
+        return Ok((arg.to_owned(), imported.toml, Some(dir)));
+    }
+    Ok((arg.to_owned(), text, Some(dir)))
 }
 
 /// A suite file.

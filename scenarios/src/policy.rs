@@ -22,8 +22,9 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, AnalysisScope, AnalysisSpec, Bounds, Check, Hotfix, Judge, Metric, MigrationPhase, MigrationPlan,
-    OnInconclusive, Paging, PhaseSpec, Policy, Routing, Rule, ScoreSpec, Step, Strategy,
+    Action, AnalysisScope, AnalysisSpec, Bounds, Check, FailureCount, Hotfix, Judge, KayentaMetric, Metric,
+    MigrationPhase, MigrationPlan, NoData, OnInconclusive, Paging, PhaseSpec, Policy, Routing, Rule, ScoreSpec, Step,
+    Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -285,6 +286,9 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
     let inconclusive_limit = t.opt_u64(src, "inconclusive_limit", 0, 1_000_000);
     let scope = named(src, &mut t, "scope", &AnalysisScope::ALL, AnalysisScope::name)
         .map(|o| o.unwrap_or(AnalysisScope::Rollout));
+    let count_failures = named(src, &mut t, "count_failures", &FailureCount::ALL, FailureCount::name)
+        .map(|o| o.unwrap_or(FailureCount::PerCheck));
+    let no_data = named(src, &mut t, "no_data", &NoData::ALL, NoData::name).map(|o| o.unwrap_or(NoData::Inconclusive));
     let score_table = t.opt_table(src, "score");
     let score = score(src, score_table);
     let scored = t.has("score");
@@ -320,6 +324,8 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
         on_inconclusive: on_inconclusive.ok()?,
         inconclusive_limit: inconclusive_limit.map(|l| l as u32),
         scope: scope.ok()?,
+        count_failures: count_failures.ok()?,
+        no_data: no_data.ok()?,
     })
 }
 
@@ -362,13 +368,9 @@ fn checks(src: &mut Source<'_>, t: &mut Table<'_, '_>, score: bool) -> Option<Ve
         return None;
     };
     if tables.is_empty() {
-        let span = t.span.clone();
-        src.error(
-            &span,
-            &t.key_path("checks"),
-            "empty; a policy needs at least one safety check",
-        );
-        return None;
+        // No automated analysis (an imported Rollout without one): every
+        // promotion is blind, and the scores say so.
+        return Some(Vec::new());
     }
     check_list(src, tables, Context::Analysis { score })
 }
@@ -593,7 +595,23 @@ fn judge_keys(name: &str) -> &'static [&'static str] {
         "cusum" => &["k", "h"],
         "ewma" => &["lambda", "limit"],
         "sprt" => &["delta", "alpha", "beta"],
-        "mann_whitney" => &["confidence", "tolerance", "group", "critical"],
+        "mann_whitney" => &[
+            "confidence",
+            "tolerance",
+            "group",
+            "critical",
+            "direction",
+            "effect_size",
+            "allowed_increase",
+            "allowed_decrease",
+            "critical_increase",
+            "critical_decrease",
+            "nan_strategy",
+            "outliers",
+            "outlier_factor",
+            "must_have_data",
+        ],
+        "inconclusive" => &[],
         _ => &[],
     }
 }
@@ -665,6 +683,13 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
         |c: &mut Table<'_, '_>, src: &mut Source<'_>, key: &'static str, lo: f64, hi: f64| c.req_f64(src, key, lo, hi);
     let (mut group, mut critical) = (None, false);
     let judge = match name {
+        "inconclusive" => {
+            return Some(Judged {
+                rule: Rule::Unmapped,
+                group,
+                critical,
+            });
+        }
         "threshold" => {
             let [max, max_increase, max_ratio, min, max_decrease, min_ratio] = threshold_bounds(src, c, metric)?;
             return Some(Judged {
@@ -716,7 +741,12 @@ fn judge(src: &mut Source<'_>, c: &mut Table<'_, '_>, metric: Option<Metric>, co
                     );
                 }
             }
-            confidence.map(|confidence| Judge::MannWhitney { confidence, tolerance })?
+            let kayenta = kayenta_metric(src, c)?;
+            confidence.map(|confidence| Judge::MannWhitney {
+                confidence,
+                tolerance,
+                kayenta,
+            })?
         }
         other => unreachable!("judge {other:?} is in Rule::NAMES but has no reader here"),
     };
@@ -846,4 +876,51 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreS
         marginal,
         weights,
     }))
+}
+
+/// A Mann-Whitney check's Kayenta settings (`analysisConfigurations.canary`).
+fn kayenta_metric(src: &mut Source<'_>, c: &mut Table<'_, '_>) -> Option<KayentaMetric> {
+    use sim_core::judges::mann_whitney::{Direction, EffectSizeMeasure, NanStrategy};
+    let mut k = KayentaMetric::default();
+    let mut ok = true;
+    let mut pick = |src: &mut Source<'_>, c: &mut Table<'_, '_>, key: &'static str, names: &[&str]| -> Option<usize> {
+        let span = c.span_of(key);
+        let v = c.opt_str(src, key)?;
+        let found = names.iter().position(|n| *n == v);
+        if found.is_none() {
+            src.error(
+                &span,
+                &c.key_path(key),
+                format!("unknown value {v:?} (known: {})", names.join(", ")),
+            );
+            ok = false;
+        }
+        found
+    };
+    if let Some(i) = pick(src, c, "direction", &["increase", "decrease", "either"]) {
+        k.direction = Some([Direction::Increase, Direction::Decrease, Direction::Either][i]);
+    }
+    if let Some(i) = pick(src, c, "effect_size", &["mean_ratio", "cles"]) {
+        k.effect_size = [EffectSizeMeasure::MeanRatio, EffectSizeMeasure::Cles][i];
+    }
+    if let Some(i) = pick(src, c, "nan_strategy", &["remove", "replace"]) {
+        k.nan_strategy = [NanStrategy::Remove, NanStrategy::Replace][i];
+    }
+    if let Some(i) = pick(src, c, "outliers", &["keep", "remove"]) {
+        k.remove_outliers = i == 1;
+    }
+    for (key, slot) in [
+        ("allowed_increase", &mut k.allowed_increase),
+        ("allowed_decrease", &mut k.allowed_decrease),
+        ("critical_increase", &mut k.critical_increase),
+        ("critical_decrease", &mut k.critical_decrease),
+    ] {
+        *slot = c.opt_f64(src, key, 0.0, 1e9);
+        ok &= !c.has(key) || slot.is_some();
+    }
+    if c.has("outlier_factor") {
+        k.outlier_factor = c.opt_f64(src, "outlier_factor", 1e-9, 1e9)?;
+    }
+    k.must_have_data = c.opt_bool(src, "must_have_data").unwrap_or(false);
+    ok.then_some(k)
 }

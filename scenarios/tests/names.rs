@@ -45,6 +45,7 @@ fn judge_names() {
         Judge::MannWhitney {
             confidence: 0.98,
             tolerance: 0.25,
+            kayenta: sim_core::model::KayentaMetric::default(),
         },
     ];
     check(&samples, index, |j| j.name(), &Judge::NAMES);

@@ -590,11 +590,14 @@ impl Bounds {
 pub enum Rule {
     Bounds(Bounds),
     Judge(Judge),
+    /// A check on something aviary cannot measure (an imported query it
+    /// does not recognise): every measurement is inconclusive.
+    Unmapped,
 }
 
 impl Rule {
     /// Every rule's name as policy files spell `judge`, in declaration order.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "threshold",
         "z_test",
         "sequential",
@@ -602,12 +605,51 @@ impl Rule {
         "ewma",
         "sprt",
         "mann_whitney",
+        "inconclusive",
     ];
 
     pub fn name(&self) -> &'static str {
         match self {
             Rule::Bounds(_) => "threshold",
             Rule::Judge(j) => j.name(),
+            Rule::Unmapped => "inconclusive",
+        }
+    }
+}
+
+/// A Kayenta metric's settings beyond the confidence and tolerance
+/// (`analysisConfigurations.canary` of a canary config); the default is
+/// aviary's: the metric's worse side fails, NetflixACAJudge's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KayentaMetric {
+    /// `None`: the metric's worse side (an increase of errors, a decrease
+    /// of conversions).
+    pub direction: Option<crate::judges::mann_whitney::Direction>,
+    pub effect_size: crate::judges::mann_whitney::EffectSizeMeasure,
+    /// `None`: the measure's neutral value (1 for the mean ratio, 0.5 for CLES).
+    pub allowed_increase: Option<f64>,
+    pub allowed_decrease: Option<f64>,
+    pub critical_increase: Option<f64>,
+    pub critical_decrease: Option<f64>,
+    pub nan_strategy: crate::judges::mann_whitney::NanStrategy,
+    pub remove_outliers: bool,
+    pub outlier_factor: f64,
+    pub must_have_data: bool,
+}
+
+impl Default for KayentaMetric {
+    fn default() -> KayentaMetric {
+        KayentaMetric {
+            direction: None,
+            effect_size: crate::judges::mann_whitney::EffectSizeMeasure::MeanRatio,
+            allowed_increase: None,
+            allowed_decrease: None,
+            critical_increase: None,
+            critical_decrease: None,
+            nan_strategy: crate::judges::mann_whitney::NanStrategy::Remove,
+            remove_outliers: false,
+            outlier_factor: 3.0,
+            must_have_data: false,
         }
     }
 }
@@ -626,7 +668,11 @@ pub enum Judge {
     /// Wald's SPRT on the per-interval standardised difference; restarts after accepting H0.
     Sprt { delta: f64, alpha: f64, beta: f64 },
     /// Kayenta's Mann-Whitney classifier on the per-scrape values of the window.
-    MannWhitney { confidence: f64, tolerance: f64 },
+    MannWhitney {
+        confidence: f64,
+        tolerance: f64,
+        kayenta: KayentaMetric,
+    },
 }
 
 impl Judge {
@@ -673,7 +719,7 @@ impl Check {
     /// The statistical judge, if the check has one.
     pub fn judge(&self) -> Option<Judge> {
         match self.rule {
-            Rule::Bounds(_) => None,
+            Rule::Bounds(_) | Rule::Unmapped => None,
             Rule::Judge(j) => Some(j),
         }
     }
@@ -748,6 +794,53 @@ pub struct AnalysisSpec {
     pub inconclusive_limit: Option<u32>,
     /// Over what the failures (and inconclusive measurements) accumulate.
     pub scope: AnalysisScope,
+    /// What a failure is counted against: each check's own count (Argo
+    /// Rollouts), or one count of failed intervals (Flagger).
+    pub count_failures: FailureCount,
+    /// What a measurement without data is: inconclusive (Argo Rollouts,
+    /// Kayenta), or a failed check (Flagger: NaN or no data fails).
+    pub no_data: NoData,
+}
+
+/// How failed measurements are counted against `failure_limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureCount {
+    /// Each check counts its own failed measurements; a check fails the
+    /// analysis once its count exceeds the limit (Argo Rollouts).
+    PerCheck,
+    /// An interval in which any check fails is one failed check of the
+    /// analysis; the analysis fails once that count exceeds the limit
+    /// (Flagger's `failedChecks` against its `threshold`).
+    PerInterval,
+}
+
+impl FailureCount {
+    pub const ALL: [FailureCount; 2] = [FailureCount::PerCheck, FailureCount::PerInterval];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureCount::PerCheck => "per_check",
+            FailureCount::PerInterval => "per_interval",
+        }
+    }
+}
+
+/// What a measurement without data counts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoData {
+    Inconclusive,
+    Fail,
+}
+
+impl NoData {
+    pub const ALL: [NoData; 2] = [NoData::Inconclusive, NoData::Fail];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NoData::Inconclusive => "inconclusive",
+            NoData::Fail => "fail",
+        }
+    }
 }
 
 /// What a step whose analyses were all inconclusive leads to.

@@ -104,6 +104,8 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             on_inconclusive: OnInconclusive::Continue,
             inconclusive_limit: None,
             scope: AnalysisScope::Rollout,
+            count_failures: sim_core::model::FailureCount::PerCheck,
+            no_data: sim_core::model::NoData::Inconclusive,
         },
         rollback_delay: secs(10),
         paging: Paging {
@@ -657,6 +659,7 @@ fn the_latency_model_changes_only_what_monitoring_reports() {
         rule: Rule::Judge(Judge::MannWhitney {
             confidence: 0.98,
             tolerance: 0.25,
+            kayenta: sim_core::model::KayentaMetric::default(),
         }),
         ..Check::bounds(Metric::LatencyP99, Bounds::default())
     });

@@ -16,7 +16,9 @@ use crate::judges::mann_whitney::{Classification, Direction, MannWhitneyParams, 
 use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresholds, weighted_sum};
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
-use crate::model::{Action, AnalysisScope, Bounds, Check, Judge, Metric, Policy, Rule};
+use crate::model::{
+    Action, AnalysisScope, Bounds, Check, FailureCount, Judge, KayentaMetric, Metric, NoData, Policy, Rule,
+};
 use crate::monitoring::{Counters, Window};
 use crate::time::SimTime;
 use crate::timeline::{Event, Measurement, Verdict};
@@ -92,6 +94,8 @@ pub struct Analysis<'p> {
     generation: u64,
     running: bool,
     failures: Vec<u32>,
+    /// Failed intervals, when failures are counted per interval (Flagger).
+    interval_failures: u32,
     /// Inconclusive measurements per check, in the same scope as failures.
     inconclusive: Vec<u32>,
     /// Some measurement since the step started passed or failed.
@@ -127,6 +131,7 @@ impl<'p> Analysis<'p> {
             generation: 0,
             running: false,
             failures: vec![0; policy.analysis.checks.len()],
+            interval_failures: 0,
             inconclusive: vec![0; policy.analysis.checks.len()],
             conclusive_in_step: false,
             judge_states: policy.analysis.checks.iter().map(JudgeState::new).collect(),
@@ -159,6 +164,7 @@ impl<'p> Analysis<'p> {
     /// A fix replaced the candidate: its failures start from zero.
     pub fn reset_failures(&mut self) {
         self.failures.iter_mut().for_each(|f| *f = 0);
+        self.interval_failures = 0;
         self.inconclusive.iter_mut().for_each(|f| *f = 0);
     }
 
@@ -199,11 +205,17 @@ impl<'p> Analysis<'p> {
                 ),
                 None => (None, None, 0),
             };
+            let enough = check.metric.is_gauge() || candidate_requests >= analysis.min_requests;
             let verdict = match &window {
-                Some(w) if check.metric.is_gauge() || candidate_requests >= analysis.min_requests => {
-                    self.judge_check(i, check, w, obs)
-                }
+                Some(w) if enough => self.judge_check(i, check, w, obs),
                 _ => Verdict::Inconclusive,
+            };
+            // Flagger: NaN or no data is a failed check.
+            let no_data = window.is_none() || candidate.is_none() || !enough;
+            let verdict = if no_data && analysis.no_data == NoData::Fail && check.rule != Rule::Unmapped {
+                Verdict::Fail
+            } else {
+                verdict
             };
             verdicts.push((candidate, stable, candidate_requests, verdict));
         }
@@ -250,6 +262,16 @@ impl<'p> Analysis<'p> {
         let mut failed: Option<&'p Check> = None;
         let mut inconclusive: Option<&'p Check> = None;
         let mut measurements = Vec::with_capacity(verdicts.len());
+        let per_interval = analysis.count_failures == FailureCount::PerInterval;
+        let any_failed = verdicts.iter().any(|v| v.3 == Verdict::Fail);
+        if per_interval {
+            // Flagger: one failed check per interval, whichever metric failed.
+            if any_failed {
+                self.interval_failures += 1;
+            } else if analysis.consecutive && verdicts.iter().any(|v| v.3 == Verdict::Pass) {
+                self.interval_failures = 0;
+            }
+        }
         for (i, check) in analysis.checks.iter().enumerate() {
             let (candidate, stable, candidate_requests, verdict) = verdicts[i];
             match verdict {
@@ -264,10 +286,20 @@ impl<'p> Analysis<'p> {
             if verdict != Verdict::Inconclusive {
                 self.conclusive_in_step = true;
             }
-            if self.failures[i] > analysis.failure_limit && failed.is_none() {
+            let count = if per_interval {
+                self.interval_failures
+            } else {
+                self.failures[i]
+            };
+            // Argo Rollouts (analysis.go, assessMetricFailureInconclusiveOrError):
+            // within one metric, past the inconclusive limit beats past the
+            // failure limit; across metrics a failed one is the worst.
+            let over_inconclusive = analysis.inconclusive_limit.is_some_and(|l| self.inconclusive[i] > l);
+            let over_failure = count > analysis.failure_limit && (!per_interval || verdict == Verdict::Fail);
+            if over_failure && !over_inconclusive && failed.is_none() {
                 failed = Some(check);
             }
-            if analysis.inconclusive_limit.is_some_and(|l| self.inconclusive[i] > l) && inconclusive.is_none() {
+            if over_inconclusive && inconclusive.is_none() {
                 inconclusive = Some(check);
             }
             measurements.push(Measurement {
@@ -276,7 +308,11 @@ impl<'p> Analysis<'p> {
                 stable,
                 candidate_requests,
                 verdict,
-                failures: self.failures[i],
+                failures: if per_interval {
+                    self.interval_failures
+                } else {
+                    self.failures[i]
+                },
             });
         }
         (measurements, failed, inconclusive)
@@ -290,6 +326,7 @@ impl Analysis<'_> {
         let judge = match &check.rule {
             Rule::Bounds(b) => return judge_bounds(b, w.canary.metric(metric), w.baseline.metric(metric)),
             Rule::Judge(j) => *j,
+            Rule::Unmapped => return Verdict::Inconclusive,
         };
         match judge {
             Judge::ZTest { alpha } => match self.standardised_any(metric, w, obs) {
@@ -323,13 +360,18 @@ impl Analysis<'_> {
             Judge::Sequential { concentration, alpha } => {
                 self.judge_sequential(i, check, w, (concentration, alpha), obs.candidate_share())
             }
-            Judge::MannWhitney { confidence, tolerance } => {
-                let class = self.judge_mann_whitney(check, confidence, tolerance, obs);
+            Judge::MannWhitney {
+                confidence,
+                tolerance,
+                kayenta,
+            } => {
+                let class = self.judge_mann_whitney(check, confidence, tolerance, &kayenta, obs);
                 self.classes[i] = Some(class);
                 match class {
                     Classification::Pass => Verdict::Pass,
-                    Classification::High | Classification::Low => Verdict::Fail,
-                    Classification::NoData | Classification::NoDataFail => Verdict::Inconclusive,
+                    // mustHaveData: no data fails the metric.
+                    Classification::High | Classification::Low | Classification::NoDataFail => Verdict::Fail,
+                    Classification::NoData => Verdict::Inconclusive,
                 }
             }
         }
@@ -452,21 +494,32 @@ impl Analysis<'_> {
         check: &Check,
         confidence: f64,
         tolerance: f64,
+        k: &KayentaMetric,
         obs: &Observation<'_>,
     ) -> Classification {
         let series = obs.series(self.policy.analysis.interval);
         let control: Vec<f64> = series.iter().filter_map(|w| w.baseline.metric(check.metric)).collect();
         let experiment: Vec<f64> = series.iter().filter_map(|w| w.canary.metric(check.metric)).collect();
         let worse_up = check.metric.higher_is_worse();
+        let neutral = MannWhitneyParams::judge_defaults(k.effect_size);
         let p = MannWhitneyParams {
             confidence,
             tolerance,
-            direction: if worse_up {
+            direction: k.direction.unwrap_or(if worse_up {
                 Direction::Increase
             } else {
                 Direction::Decrease
-            },
-            ..MannWhitneyParams::default()
+            }),
+            effect_size: k.effect_size,
+            allowed_increase: k.allowed_increase.unwrap_or(neutral.allowed_increase),
+            allowed_decrease: k.allowed_decrease.unwrap_or(neutral.allowed_decrease),
+            critical: check.critical,
+            critical_increase: k.critical_increase.unwrap_or(neutral.critical_increase),
+            critical_decrease: k.critical_decrease.unwrap_or(neutral.critical_decrease),
+            nan_strategy: k.nan_strategy,
+            outlier_removal: k.remove_outliers,
+            outlier_factor: k.outlier_factor,
+            data_required: k.must_have_data,
         };
         classify(&control, &experiment, &p).classification
     }

@@ -128,7 +128,7 @@ impl<'p> Plan<'p> {
         gates.iter().all(|g| match &g.rule {
             Rule::Bounds(b) => judge_bounds(b, w.canary.metric(g.metric), w.baseline.metric(g.metric)) == Verdict::Pass,
             // Validation gives gates bounds only; a judged gate never passes.
-            Rule::Judge(_) => false,
+            Rule::Judge(_) | Rule::Unmapped => false,
         })
     }
 }
