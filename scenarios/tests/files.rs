@@ -269,7 +269,7 @@ fn judges_are_checked() {
             "{ metric = \"error_rate\", judge = \"vibes\" }",
         ),
         &[
-            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)",
+            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney, inconclusive)",
         ],
     );
     check(
@@ -434,7 +434,7 @@ fn a_key_of_another_judge_is_an_error() {
     check(
         &first_check("{ metric = \"error_rate\", judge = \"vibes\", max = 0.1, k = 1 }"),
         &[
-            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney)",
+            "f.toml:9: key 'analysis.checks[1].judge': unknown judge \"vibes\" (known: threshold, z_test, sequential, cusum, ewma, sprt, mann_whitney, inconclusive)",
         ],
     );
 }
@@ -488,7 +488,25 @@ fn every_judge_takes_its_keys_and_no_other() {
         ("cusum", &["k", "h"]),
         ("ewma", &["lambda", "limit"]),
         ("sprt", &["delta", "alpha", "beta"]),
-        ("mann_whitney", &["confidence", "tolerance", "group", "critical"]),
+        (
+            "mann_whitney",
+            &[
+                "confidence",
+                "tolerance",
+                "group",
+                "critical",
+                "direction",
+                "effect_size",
+                "allowed_increase",
+                "allowed_decrease",
+                "critical_increase",
+                "critical_decrease",
+                "nan_strategy",
+                "outliers",
+                "outlier_factor",
+                "must_have_data",
+            ],
+        ),
     ];
     let value = |key: &str| match key {
         "max" => "1",
@@ -509,6 +527,14 @@ fn every_judge_takes_its_keys_and_no_other() {
         "tolerance" => "0.25",
         "group" => "\"errors\"",
         "critical" => "true",
+        "direction" => "\"either\"",
+        "effect_size" => "\"cles\"",
+        "allowed_increase" | "critical_increase" => "1.2",
+        "allowed_decrease" | "critical_decrease" => "0.8",
+        "nan_strategy" => "\"replace\"",
+        "outliers" => "\"remove\"",
+        "outlier_factor" => "3",
+        "must_have_data" => "true",
         other => panic!("no value for {other}"),
     };
     let scored = edit(POLICY, "checks = [", "score = { pass = 95, marginal = 75 }\nchecks = [");

@@ -49,9 +49,12 @@ fn judge_names() {
         },
     ];
     check(&samples, index, |j| j.name(), &Judge::NAMES);
-    // A policy file's `judge` is one of these or "threshold" (bounds).
-    assert_eq!(sim_core::model::Rule::NAMES[0], "threshold");
-    assert_eq!(&sim_core::model::Rule::NAMES[1..], &Judge::NAMES[..]);
+    // A policy file's `judge` is one of these, "threshold" (bounds) first
+    // and "inconclusive" (an unmapped imported query) last.
+    use sim_core::model::Rule;
+    assert_eq!(Rule::NAMES[0], "threshold");
+    assert_eq!(&Rule::NAMES[1..Rule::NAMES.len() - 1], &Judge::NAMES[..]);
+    assert_eq!(Rule::Unmapped.name(), Rule::NAMES[Rule::NAMES.len() - 1]);
 }
 
 #[test]

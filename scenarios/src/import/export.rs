@@ -402,13 +402,22 @@ pub fn flagger(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diag
                 );
             }
             let canary: Vec<&sim_core::model::Step> = p.steps.iter().filter(|s| s.weight < 100).collect();
-            let tick = canary
-                .first()
-                .map_or(a.interval, |s| s.pause)
-                .max(SimDuration::from_secs(10));
+            // Flagger holds every weight one tick and the last two (one to
+            // pass and promote, one to shift traffic to the new primary).
+            let tick = match canary.as_slice() {
+                [] => a.interval,
+                [only] => SimDuration::from_ms(only.pause.ms() / 2),
+                [first, ..] => first.pause,
+            }
+            .max(SimDuration::from_secs(10));
             for (i, s) in canary.iter().enumerate() {
                 let last = i + 1 == canary.len();
-                if !last && s.pause != tick {
+                let expected = if last {
+                    SimDuration::from_ms(2 * tick.ms())
+                } else {
+                    tick
+                };
+                if s.pause != expected {
                     out.warn(
                         &format!("steps[{i}].pause"),
                         format!("Flagger holds every weight one tick: {} becomes {tick}", s.pause),
