@@ -261,11 +261,8 @@ pub fn source(arg: &str, scenario: bool) -> Result<(String, String, Option<std::
     // A policy in a foreign format is its imported aviary policy: what
     // `--vary` edits and what a baseline hashes.
     if !scenario && let Some(tool) = import::detect(&text) {
-        let input = import::Input {
-            label: arg.to_owned(),
-            text,
-        };
-        let imported = import::import(tool, std::slice::from_ref(&input), &import::Options::default())?;
+        let inputs = import::with_siblings(tool, arg, &text);
+        let imported = import::import(tool, &inputs, &import::Options::default())?;
         import::keep_warnings(imported.warnings);
         return Ok((arg.to_owned(), imported.toml, Some(dir)));
     }

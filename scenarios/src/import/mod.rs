@@ -296,17 +296,58 @@ pub fn detect(text: &str) -> Option<Tool> {
     (has("metrics") && (has("classifier") || has("configVersion") || has("judge"))).then_some(Tool::Kayenta)
 }
 
+/// A policy file given as `--policy`, and, for an Argo Rollout, the
+/// AnalysisTemplates in the `.yaml`/`.yml` files beside it (in name order),
+/// so that a Rollout finds its templates as `kubectl apply -f DIR` would.
+pub fn with_siblings(tool: Tool, label: &str, text: &str) -> Vec<Input> {
+    let mut inputs = vec![Input {
+        label: label.to_owned(),
+        text: text.to_owned(),
+    }];
+    let path = std::path::Path::new(label);
+    if tool != Tool::Argo || !text.contains("kind: Rollout") {
+        return inputs;
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return inputs;
+    };
+    let mut siblings: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| p.file_name() != path.file_name())
+        .collect();
+    siblings.sort();
+    // Only the files holding a template the Rollout names.
+    let named: Vec<String> = regex::Regex::new(r"templateName:\s*['\x22]?([A-Za-z0-9.\-]+)")
+        .map(|re| re.captures_iter(text).map(|c| c[1].to_owned()).collect())
+        .unwrap_or_default();
+    for p in siblings {
+        if let Ok(t) = std::fs::read_to_string(&p)
+            && detect(&t) == Some(Tool::Argo)
+            && !t.contains("kind: Rollout")
+            && (t.contains("kind: AnalysisTemplate") || t.contains("kind: ClusterAnalysisTemplate"))
+            && named.iter().any(|n| t.contains(&format!("name: {n}")))
+        {
+            inputs.push(Input {
+                label: p.display().to_string(),
+                text: t,
+            });
+        }
+    }
+    inputs
+}
+
 /// Reads a policy given in a foreign format: the import and then the
 /// policy reader, the warnings beside.
 ///
 /// # Errors
 /// As [`import`].
 pub fn load(tool: Tool, label: &str, text: &str) -> Result<(Policy, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let input = Input {
-        label: label.to_owned(),
-        text: text.to_owned(),
-    };
-    let imported = import(tool, std::slice::from_ref(&input), &Options::default())?;
+    let imported = import(tool, &with_siblings(tool, label, text), &Options::default())?;
     let policy = crate::parse_policy(label, &imported.toml)?;
     Ok((policy, imported.warnings))
 }

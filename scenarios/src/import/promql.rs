@@ -226,7 +226,7 @@ fn recognise_one(q: &str, map: &[Mapping]) -> Option<Meaning> {
     if let Some(m) = map.iter().find(|m| m.pattern.is_match(q)) {
         return Some(m.unit.meaning(m.metric, format!("--map /{}/", m.pattern.as_str())));
     }
-    let percent = re(r"\*\s*100(\.0*)?\s*$").is_match(&q) || re(r"^\s*100(\.0*)?\s*\*").is_match(&q);
+    let percent = re(r"\*\s*100(\.0*)?\s*$").is_match(q) || re(r"^\s*100(\.0*)?\s*\*").is_match(q);
     let scale = if percent { 100.0 } else { 1.0 };
     // A ratio of two sums, the numerator selecting 5xx (an error rate) or
     // excluding it (a success rate).
@@ -266,7 +266,7 @@ fn recognise_one(q: &str, map: &[Mapping]) -> Option<Meaning> {
         }
     }
     let hq = re(r"histogram_quantile\s*\(\s*(0?\.\d+|1(\.0*)?)\s*,");
-    if let Some(c) = hq.captures(&q) {
+    if let Some(c) = hq.captures(q) {
         let quantile: f64 = c[1].parse().ok()?;
         let metric = [
             (0.5, Metric::LatencyP50),
@@ -276,7 +276,7 @@ fn recognise_one(q: &str, map: &[Mapping]) -> Option<Meaning> {
         .into_iter()
         .find(|(x, _)| (x - quantile).abs() < 1e-9)
         .map(|(_, m)| m)?;
-        let ms = re(r"(_ms|_milliseconds)_bucket").is_match(&q) || re(r"\*\s*1000(\.0*)?\b").is_match(&q);
+        let ms = re(r"(_ms|_milliseconds)_bucket").is_match(q) || re(r"\*\s*1000(\.0*)?\b").is_match(q);
         let (scale, unit) = if ms { (1.0, "ms") } else { (0.001, "seconds") };
         return Some(Meaning {
             metric,
