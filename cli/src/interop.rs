@@ -183,3 +183,163 @@ pub fn run_export(a: ExportArgs) -> Result<String, Failure> {
         None => Ok(exported.yaml),
     }
 }
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RetroFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayMetricsArgs {
+    /// The policy to replay: a preset, an aviary policy file, or an Argo/Flagger/Kayenta file.
+    pub policy: String,
+    /// Per-interval monitoring data: time,metric,canary,baseline[,canary_requests,baseline_requests] (docs/interop.md).
+    #[arg(long, value_name = "FILE.csv")]
+    pub metrics: PathBuf,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long)]
+    pub format: Option<RetroFormat>,
+}
+
+fn number(x: Option<f64>) -> serde_json::Value {
+    x.map_or(serde_json::Value::Null, |v| serde_json::json!((v * 1e6).round() / 1e6))
+}
+
+fn command_name(c: &sim_core::command::Command) -> &'static str {
+    c.name()
+}
+
+pub fn run_replay_metrics(a: ReplayMetricsArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+    use sim_core::retro::{self, Outcome};
+    use sim_core::timeline::Event;
+    let policy = scenarios::load_policy(&a.policy).map_err(Failure::Input)?;
+    if let Some(why) = retro::unsupported(&policy) {
+        return Err(usage(
+            &a.policy,
+            format!("cannot replay this policy over recorded data: {why}"),
+        ));
+    }
+    let label = a.metrics.display().to_string();
+    let data = scenarios::metrics_csv::read(&a.metrics, policy.analysis.min_requests).map_err(Failure::Input)?;
+    if !data.has_requests {
+        import::keep_warnings(vec![Diagnostic {
+            file: label.clone(),
+            line: 1,
+            key: "canary_requests".to_owned(),
+            message: format!(
+                "no canary_requests and baseline_requests columns: every interval counts as {} requests (min_requests), so the request gate always passes and event-counting judges see that many",
+                policy.analysis.min_requests.max(1)
+            ),
+        }]);
+    }
+    let result = retro::analyse(&policy, &data.intervals).map_err(|why| usage(&a.policy, why))?;
+    let (decision, at, metric, why) = match &result.outcome {
+        Outcome::Decided { at, command, metric } => (
+            command_name(command),
+            *at,
+            *metric,
+            format!(
+                "{} at {at}{}",
+                match command_name(command) {
+                    "hold" => "the policy would have held the rollout for a human",
+                    "rollback" => "the policy would have rolled back",
+                    other => other,
+                },
+                metric.map_or(String::new(), |m| format!(", prompted by {}", m.name()))
+            ),
+        ),
+        Outcome::Promoted { at } => (
+            "promote",
+            *at,
+            None,
+            format!("every step passed: the policy would have promoted at {at}"),
+        ),
+        Outcome::Undecided { until, step } => (
+            "none",
+            *until,
+            None,
+            format!(
+                "the data ends at {until}{} with no decision",
+                step.map_or(String::new(), |s| format!(
+                    " in step {s} ({} %)",
+                    policy.steps[s].weight
+                ))
+            ),
+        ),
+    };
+    let table = a
+        .format
+        .map_or(io.stdout_is_terminal, |f| matches!(f, RetroFormat::Table));
+    if table {
+        let mut out = format!(
+            "replay of {} over {label}: {} intervals\n\n",
+            policy.name,
+            data.intervals.len()
+        );
+        for (t, e) in &result.events {
+            match e {
+                Event::Analysis { measurements } => {
+                    for m in measurements {
+                        let v = |x: Option<f64>| {
+                            x.map_or("no data".to_owned(), |x| {
+                                format!("{x:.6}").trim_end_matches('0').trim_end_matches('.').to_owned()
+                            })
+                        };
+                        out.push_str(&format!(
+                            "  {t}  {:<16} canary {:>10}  baseline {:>10}  {:<12} failures {}\n",
+                            m.metric.name(),
+                            v(m.candidate),
+                            v(m.stable),
+                            m.verdict.name(),
+                            m.failures
+                        ));
+                    }
+                }
+                Event::AnalysisFailed { metric, .. } => {
+                    out.push_str(&format!("  {t}  analysis failed on {}\n", metric.name()))
+                }
+                Event::AnalysisInconclusive { metric } => out.push_str(&format!(
+                    "  {t}  analysis inconclusive on {} (past inconclusive_limit)\n",
+                    metric.name()
+                )),
+                Event::BlindStep { step } => {
+                    out.push_str(&format!("  {t}  blind step {step:?}: every analysis inconclusive\n"))
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&format!("\n{why}\n"));
+        return Ok(out);
+    }
+    let analyses: Vec<serde_json::Value> = result
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            Event::Analysis { measurements } => Some(serde_json::json!({
+                "t_s": t.as_secs_f64(),
+                "measurements": measurements.iter().map(|m| serde_json::json!({
+                    "metric": m.metric.name(),
+                    "canary": number(m.candidate),
+                    "baseline": number(m.stable),
+                    "canary_requests": m.candidate_requests,
+                    "verdict": m.verdict.name(),
+                    "failures": m.failures,
+                })).collect::<Vec<_>>(),
+            })),
+            _ => None,
+        })
+        .collect();
+    let v = serde_json::json!({
+        "aviary_version": env!("CARGO_PKG_VERSION"),
+        "policy": policy.name,
+        "metrics": label,
+        "intervals": data.intervals.len(),
+        "decision": decision,
+        "at_s": at.as_secs_f64(),
+        "metric": metric.map(|m| m.name()),
+        "summary": why,
+        "analyses": analyses,
+    });
+    Ok(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
+}

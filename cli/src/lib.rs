@@ -72,6 +72,8 @@ enum Command {
     Import(interop::ImportArgs),
     /// Export an aviary policy as an Argo Rollout (with its AnalysisTemplate) or a Flagger Canary.
     Export(interop::ExportArgs),
+    /// Replay a whole policy's analysis over real per-interval metrics: when and why it would have rolled back.
+    ReplayMetrics(interop::ReplayMetricsArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
     Validate {
         #[arg(required = true)]
@@ -340,6 +342,7 @@ where
         Command::Debrief(a) => gameday::run_debrief(a, io),
         Command::Import(a) => interop::run_import(a, io),
         Command::Export(a) => interop::run_export(a),
+        Command::ReplayMetrics(a) => interop::run_replay_metrics(a, io),
     };
     // What an imported policy's tool does that aviary cannot simulate.
     for w in scenarios::import::take_warnings() {

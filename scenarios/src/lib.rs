@@ -9,6 +9,7 @@
 pub mod baseline;
 pub mod catalog;
 pub mod import;
+pub mod metrics_csv;
 pub mod policy;
 pub mod reader;
 pub mod scenario;

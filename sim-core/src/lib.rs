@@ -28,6 +28,7 @@ pub mod limits;
 pub mod model;
 pub mod monitoring;
 pub mod preflight;
+pub mod retro;
 pub mod rng;
 pub mod score;
 pub mod stats;

@@ -103,6 +103,19 @@ impl Default for Counters {
 }
 
 impl Counters {
+    /// Counters as `self + later`; gauges as `later` (the newer reading).
+    pub fn plus(&self, later: &Counters) -> Counters {
+        let mut sum = later.clone();
+        sum.routed += self.routed;
+        sum.requests += self.requests;
+        sum.errors += self.errors;
+        sum.conversions += self.conversions;
+        sum.restarts += self.restarts;
+        sum.duplicates += self.duplicates;
+        sum.violations += self.violations;
+        sum
+    }
+
     /// Counters as `self − earlier`; gauges as `self` (the newer reading).
     pub fn delta(&self, earlier: &Counters) -> Counters {
         Counters {
@@ -219,6 +232,11 @@ impl ArmWindow<'_> {
     /// The metric's value over the window; `None` where there is no data
     /// (no requests for a request metric).
     pub fn metric(&self, metric: Metric) -> Option<f64> {
+        if !self.monitoring.recorded.is_empty()
+            && let Some(v) = self.monitoring.recorded_value(self.arm, self.scrapes, metric)
+        {
+            return Some(v);
+        }
         let c = &self.counters;
         let per_request = |v: Option<f64>| if c.requests == 0 { None } else { v };
         match metric {
@@ -337,6 +355,20 @@ pub struct Monitoring {
     /// a table is a pure function of its key, so the cache changes no
     /// result. [`TABLE_CACHE`] entries, a ring.
     tables: RefCell<TableCache>,
+    /// Metric values recorded by real monitoring, per scrape and arm (in
+    /// [`Metric::ALL`] order), for `replay-metrics`; empty when simulated.
+    recorded: Vec<[[Option<f64>; Metric::ALL.len()]; 2]>,
+}
+
+/// One interval of real monitoring data: its end, what each arm
+/// (baseline, canary) counted in it, and the metric values it showed.
+#[derive(Clone, Debug, Default)]
+pub struct RecordedInterval {
+    pub at: SimTime,
+    /// Baseline then canary; counts over the interval, not cumulative.
+    pub counters: [Counters; 2],
+    /// Baseline then canary, each in [`Metric::ALL`] order.
+    pub values: [[Option<f64>; Metric::ALL.len()]; 2],
 }
 
 /// Cached cell tables by (mu, sigma) bits, and the entry replaced next
@@ -368,9 +400,51 @@ impl Monitoring {
             le_stream: SlotStream::new(key, "prometheus"),
             cut_ms,
             tables: RefCell::default(),
+            recorded: Vec::new(),
         };
         m.scrape(SimTime::ZERO);
         m
+    }
+
+    /// Monitoring that shows recorded data instead of simulated traffic: a
+    /// scrape at 0 and one at the end of each interval, queryable at once.
+    /// A window's value of a recorded metric is the mean of its intervals'
+    /// values; other metrics come from the counters as usual.
+    pub fn recorded(intervals: &[RecordedInterval]) -> Monitoring {
+        let spec = MonitoringSpec {
+            scrape_interval: SimDuration::from_secs(60),
+            ingestion_delay: SimDuration::ZERO,
+            latency: LatencyModel::LogHistogram,
+        };
+        let key = RunKey {
+            master_seed: 0,
+            scenario: "recorded",
+            run_index: 0,
+        };
+        let mut m = Monitoring::new(&spec, key, SimDuration::from_ms(u64::MAX / 4), 0.0);
+        m.recorded.push([[None; Metric::ALL.len()]; 2]);
+        for iv in intervals {
+            m.live_baseline = m.live_baseline.plus(&iv.counters[0]);
+            m.live_canary = m.live_canary.plus(&iv.counters[1]);
+            m.scrape(iv.at);
+            m.recorded.push(iv.values);
+        }
+        m
+    }
+
+    /// The mean recorded value of `metric` over scrapes `(start, end]` of
+    /// `arm`; `None` when the metric is not recorded there (or this is
+    /// simulated monitoring).
+    fn recorded_value(&self, arm: Arm, (start, end): (usize, usize), metric: Metric) -> Option<f64> {
+        let i = Metric::ALL.iter().position(|m| *m == metric)?;
+        let a = usize::from(arm == Arm::Canary);
+        let values: Vec<f64> = self
+            .recorded
+            .get(start + 1..=end)?
+            .iter()
+            .filter_map(|r| r[a][i])
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }
 
     /// The latency model monitoring measures with.

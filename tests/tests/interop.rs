@@ -606,3 +606,136 @@ fn the_command_line_takes_foreign_policies_and_names_bad_yaml() {
         o.stderr
     );
 }
+
+fn replay(policy: &str, csv: &str, test: &str) -> serde_json::Value {
+    let p = temp_file(test, "policy.toml", policy);
+    let m = temp_file(test, "metrics.csv", csv);
+    let o = aviary(&[
+        "replay-metrics",
+        p.to_str().expect("utf-8"),
+        "--metrics",
+        m.to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    serde_json::from_str(&o.stdout).expect("JSON")
+}
+
+const TWO_CHECKS: &str = r#"name = "p"
+strategy = "canary"
+steps = [ { weight = 10, pause = "10m" }, { weight = 100 } ]
+[analysis]
+interval = "1m"
+failure_limit = 1
+min_requests = 0
+COUNT
+checks = [ { metric = "error_rate", max = 0.01 }, { metric = "latency_p99_ms", max = 300 } ]
+on_failure = "rollback"
+"#;
+
+/// The errors fail at 1m, the latency at 2m: per check (Argo Rollouts)
+/// neither exceeds failure_limit 1; per interval (Flagger's failedChecks,
+/// scheduler.go) two failed ticks exceed it at 2m.
+const ALTERNATE: &str = "time,metric,canary,baseline\n\
+60,error_rate,0.05,0.001\n60,latency_p99_ms,200,200\n\
+120,error_rate,0.001,0.001\n120,latency_p99_ms,400,200\n\
+180,error_rate,0.001,0.001\n180,latency_p99_ms,200,200\n";
+
+#[test]
+fn replay_metrics_runs_the_policy_decider_over_real_data() {
+    let per_check = replay(&TWO_CHECKS.replace("COUNT", ""), ALTERNATE, "per-check");
+    assert_eq!(per_check["decision"], "none", "{per_check}");
+    let per_interval = replay(
+        &TWO_CHECKS.replace("COUNT", "count_failures = \"per_interval\""),
+        ALTERNATE,
+        "per-interval",
+    );
+    assert_eq!(
+        (per_interval["decision"].as_str(), per_interval["at_s"].as_f64()),
+        (Some("rollback"), Some(120.0)),
+        "{per_interval}"
+    );
+    // failureLimit 1 is exceeded by the second failed measurement.
+    let rising =
+        "time,metric,canary,baseline\n60,error_rate,0.02,0.001\n120,error_rate,0.02,0.001\n180,error_rate,0.02,0.001\n";
+    let argo = replay(&TWO_CHECKS.replace("COUNT", ""), rising, "rising");
+    assert_eq!(
+        (
+            argo["decision"].as_str(),
+            argo["at_s"].as_f64(),
+            argo["metric"].as_str()
+        ),
+        (Some("rollback"), Some(120.0), Some("error_rate"))
+    );
+    // Flagger: no data is a failed check; aviary's default: inconclusive.
+    let empty = "time,metric,canary,baseline\n60,error_rate,,0.001\n120,error_rate,NaN,0.001\n";
+    let flagger = replay(&TWO_CHECKS.replace("COUNT", "no_data = \"fail\""), empty, "no-data");
+    assert_eq!(flagger["decision"], "rollback", "{flagger}");
+    let default = replay(&TWO_CHECKS.replace("COUNT", ""), empty, "no-data-default");
+    assert_eq!(default["decision"], "none", "{default}");
+    // helpers.go: across metrics a Failed one is worse than an Inconclusive one.
+    let both = "time,metric,canary,baseline\n60,error_rate,0.05,0.001\n60,latency_p99_ms,,200\n";
+    let worst = replay(
+        &TWO_CHECKS
+            .replace("failure_limit = 1", "failure_limit = 0")
+            .replace("COUNT", "inconclusive_limit = 0"),
+        both,
+        "worst",
+    );
+    assert_eq!(
+        (worst["decision"].as_str(), worst["metric"].as_str()),
+        (Some("rollback"), Some("error_rate")),
+        "{worst}"
+    );
+    // Every step passed: a promotion after the schedule.
+    let calm: String = std::iter::once("time,metric,canary,baseline".to_owned())
+        .chain((1..=12).map(|m| format!("{},error_rate,0.001,0.001", m * 60)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ok = replay(&TWO_CHECKS.replace("COUNT", ""), &calm, "calm");
+    assert_eq!(
+        (ok["decision"].as_str(), ok["at_s"].as_f64()),
+        (Some("promote"), Some(600.0)),
+        "{ok}"
+    );
+}
+
+#[test]
+fn replay_metrics_names_bad_rows() {
+    let p = temp_file("bad-csv", "policy.toml", &TWO_CHECKS.replace("COUNT", ""));
+    let m = temp_file(
+        "bad-csv",
+        "metrics.csv",
+        "time,metric,canary,baseline,colour\n60,error_rate,1.5,0.001,red\n",
+    );
+    let o = aviary(&[
+        "replay-metrics",
+        p.to_str().expect("utf-8"),
+        "--metrics",
+        m.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("metrics.csv:1: key 'colour': unknown column"),
+        "{}",
+        o.stderr
+    );
+    let m = temp_file(
+        "bad-csv",
+        "values.csv",
+        "time,metric,canary,baseline\n60,error_rate,1.5,0.001\n60,latency,1,1\n",
+    );
+    let o = aviary(&[
+        "replay-metrics",
+        p.to_str().expect("utf-8"),
+        "--metrics",
+        m.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("values.csv:2: key 'canary'") && o.stderr.contains("values.csv:3: key 'metric'"),
+        "{}",
+        o.stderr
+    );
+}

@@ -145,6 +145,21 @@ pub struct Observation<'w> {
     candidate_share: f64,
 }
 
+impl<'w> Observation<'w> {
+    /// What a controller sees of recorded monitoring (`replay-metrics`):
+    /// no instances of its own, the weight it last routed.
+    pub fn recorded(now: SimTime, monitoring: &'w Monitoring, fleet: &'w Fleet, weight: u32) -> Observation<'w> {
+        Observation {
+            now,
+            monitoring,
+            fleet,
+            weight,
+            flag_percent: weight,
+            candidate_share: f64::from(weight) / 100.0,
+        }
+    }
+}
+
 impl Observation<'_> {
     /// What a query over the last `span` returns (scraped, ingested).
     pub fn window(&self, span: SimDuration) -> Option<Window<'_>> {
