@@ -28,6 +28,22 @@ struct Template<'d> {
     node: &'d Node,
 }
 
+/// Argo Rollouts' metric providers, `prometheus` first.
+const PROVIDERS: [&str; 12] = [
+    "prometheus",
+    "job",
+    "web",
+    "datadog",
+    "newRelic",
+    "wavefront",
+    "kayenta",
+    "cloudWatch",
+    "graphite",
+    "influxdb",
+    "skywalking",
+    "plugin",
+];
+
 /// One metric of a template as aviary runs it.
 #[derive(Clone, Debug)]
 struct MetricPlan {
@@ -480,37 +496,11 @@ fn metric(
             &m.path,
             format!("metric {name:?} is dry-run: measured by Argo, never acted on; aviary leaves it out"),
         );
-        provider.ignore(&[
-            "prometheus",
-            "job",
-            "web",
-            "datadog",
-            "newRelic",
-            "wavefront",
-            "kayenta",
-            "cloudWatch",
-            "graphite",
-            "influxdb",
-            "skywalking",
-            "plugin",
-        ]);
+        provider.ignore(&PROVIDERS);
         MetricKind::DryRun
     } else if success.as_deref().unwrap_or("").is_empty() && failure.as_deref().unwrap_or("").is_empty() {
         // evaluate.go: both conditions empty → Successful (the docs say Inconclusive).
-        provider.ignore(&[
-            "prometheus",
-            "job",
-            "web",
-            "datadog",
-            "newRelic",
-            "wavefront",
-            "kayenta",
-            "cloudWatch",
-            "graphite",
-            "influxdb",
-            "skywalking",
-            "plugin",
-        ]);
+        provider.ignore(&PROVIDERS);
         if provider.has("job") {
             MetricKind::Gate("job")
         } else {
@@ -542,21 +532,9 @@ fn metric(
             }
         }
     } else {
-        let kinds = [
-            "job",
-            "web",
-            "datadog",
-            "newRelic",
-            "wavefront",
-            "kayenta",
-            "cloudWatch",
-            "graphite",
-            "influxdb",
-            "skywalking",
-            "plugin",
-        ];
-        let found = kinds.into_iter().find(|k| provider.has(k)).unwrap_or("unknown");
-        provider.ignore(&kinds);
+        let kinds = &PROVIDERS[1..];
+        let found = kinds.iter().copied().find(|k| provider.has(k)).unwrap_or("unknown");
+        provider.ignore(kinds);
         match found {
             "job" => MetricKind::Gate("job"),
             "web" => MetricKind::Gate("web"),

@@ -26,7 +26,16 @@ struct Out<'a> {
     warnings: Vec<Diagnostic>,
 }
 
-impl Out<'_> {
+impl<'a> Out<'a> {
+    fn new(file: &'a str, lossy: bool) -> Out<'a> {
+        Out {
+            file,
+            lossy,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Something the target cannot say: an error, or a warning when lossy.
     fn cannot(&mut self, key: &str, message: String) {
         let d = Diagnostic {
@@ -199,12 +208,7 @@ fn finish(out: Out<'_>, docs: &[Value]) -> Result<Exported, Vec<Diagnostic>> {
 /// # Errors
 /// What Argo Rollouts cannot express (unless `lossy`).
 pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnostic>> {
-    let mut out = Out {
-        file,
-        lossy,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut out = Out::new(file, lossy);
     common(p, &mut out);
     let a = &p.analysis;
     let window = dur(a.interval);
@@ -380,12 +384,7 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
 /// # Errors
 /// What Flagger cannot express (unless `lossy`).
 pub fn flagger(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnostic>> {
-    let mut out = Out {
-        file,
-        lossy,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut out = Out::new(file, lossy);
     common(p, &mut out);
     let a = &p.analysis;
     if a.score.is_some() {

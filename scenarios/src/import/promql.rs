@@ -197,6 +197,17 @@ pub fn recognise(query: &str, map: &[Mapping]) -> Option<Meaning> {
     recognise_one(&q, map)
 }
 
+/// The canary's error rate (`complement`: its success rate) at `scale`.
+fn error_rate(scale: f64, complement: bool, why: &str) -> Meaning {
+    Meaning {
+        metric: Metric::ErrorRate,
+        scale,
+        complement,
+        why: why.to_owned(),
+        relative: Relative::No,
+    }
+}
+
 /// `(A) - (B)` or `(A) / (B)` at the top level: the two sides and the operator.
 fn split_top(q: &str) -> Option<(&str, char, &str)> {
     let q = q.trim();
@@ -235,34 +246,25 @@ fn recognise_one(q: &str, map: &[Mapping]) -> Option<Meaning> {
         let not_five = r#"(!~\s*"5(\.\*|\.\.|xx|\[0-9\]\{2\}|\\d\{2\})"|!=\s*"5xx")"#;
         let (num, _) = q.split_once('/')?;
         if re(not_five).is_match(num) {
-            let why = "a ratio of non-5xx to all requests: the success rate".to_owned();
-            return Some(Meaning {
-                metric: Metric::ErrorRate,
+            return Some(error_rate(
                 scale,
-                complement: true,
-                why,
-                relative: Relative::No,
-            });
+                true,
+                "a ratio of non-5xx to all requests: the success rate",
+            ));
         }
         if re(five).is_match(num) {
-            let why = "a ratio of 5xx to all requests: the error rate".to_owned();
-            return Some(Meaning {
-                metric: Metric::ErrorRate,
+            return Some(error_rate(
                 scale,
-                complement: false,
-                why,
-                relative: Relative::No,
-            });
+                false,
+                "a ratio of 5xx to all requests: the error rate",
+            ));
         }
         if re(r#"(=~\s*"2(\.\*|\.\.|xx)"|=\s*"2xx")"#).is_match(num) {
-            let why = "a ratio of 2xx to all requests: the success rate".to_owned();
-            return Some(Meaning {
-                metric: Metric::ErrorRate,
+            return Some(error_rate(
                 scale,
-                complement: true,
-                why,
-                relative: Relative::No,
-            });
+                true,
+                "a ratio of 2xx to all requests: the success rate",
+            ));
         }
     }
     let hq = re(r"histogram_quantile\s*\(\s*(0?\.\d+|1(\.0*)?)\s*,");
