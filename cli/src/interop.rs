@@ -66,6 +66,12 @@ pub struct ImportArgs {
     /// Kayenta: the stage's beginCanaryAnalysisAfterMins.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub begin_after: SimDuration,
+    /// Kayenta: the stage's lookbackMins (default: each interval judges everything since the analysis began).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub lookback: Option<SimDuration>,
+    /// Kayenta: the stage's baselineAnalysisOffsetInMins.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub baseline_offset: SimDuration,
     /// Kayenta: the canary's share of traffic during the stage.
     #[arg(long, value_name = "PERCENT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub canary_weight: u32,
@@ -146,6 +152,8 @@ pub fn run_import(a: ImportArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             lifetime: a.lifetime,
             interval: a.analysis_interval,
             begin_after: a.begin_after,
+            lookback: a.lookback,
+            baseline_offset: a.baseline_offset,
             weight: a.canary_weight,
             pass: a.pass,
             marginal: a.marginal,

@@ -22,9 +22,9 @@
 //! checks, or with a check that sets no bound is rejected.
 
 use sim_core::model::{
-    Action, AnalysisScope, AnalysisSpec, Bounds, Check, FailureCount, Hotfix, Judge, KayentaMetric, Metric,
-    MigrationPhase, MigrationPlan, NoData, OnInconclusive, Paging, PhaseSpec, Policy, Routing, Rule, ScoreSpec, Step,
-    Strategy,
+    Action, AnalysisScope, AnalysisSpec, AnalysisWindow, Bounds, Check, FailureCount, Hotfix, Judge, KayentaMetric,
+    Metric, MigrationPhase, MigrationPlan, NoData, OnInconclusive, Paging, PhaseSpec, Policy, Routing, Rule, ScoreSpec,
+    Step, Strategy,
 };
 use sim_core::time::SimDuration;
 
@@ -61,7 +61,16 @@ pub fn parse(src: &mut Source<'_>) -> Option<Policy> {
         .as_ref()
         .map(|s| matches!(s, Strategy::Canary { .. } | Strategy::Flag));
     let steps = steps(src, &mut top, needs_steps);
-    let analysis = top.req_table(src, "analysis").and_then(|t| analysis(src, t));
+    // How many steps `analysis.from_step` may name: Some(n) under a canary
+    // with n steps, None under another strategy, Err when unknown.
+    let step_count = match (&strategy, &steps) {
+        (Some(Strategy::Canary { .. }), Some(steps)) => Ok(Some(steps.len())),
+        (Some(Strategy::Canary { .. }), None) | (None, _) => Err(()),
+        (Some(_), _) => Ok(None),
+    };
+    let analysis = top
+        .req_table(src, "analysis")
+        .and_then(|t| analysis(src, t, step_count));
     let rollback_delay = top.opt_duration(src, "rollback_delay", DAY).unwrap_or_default();
     let paging_table = top.opt_table(src, "paging");
     let paging = paging(src, paging_table);
@@ -264,7 +273,7 @@ fn action(
     }
 }
 
-fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> {
+fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>, step_count: Result<Option<usize>, ()>) -> Option<AnalysisSpec> {
     let interval = t.req_duration(src, "interval", DAY);
     if interval.is_some_and(|i| i < SimDuration::from_secs(1)) {
         let span = t.span_of("interval");
@@ -289,6 +298,41 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
     let count_failures = named(src, &mut t, "count_failures", &FailureCount::ALL, FailureCount::name)
         .map(|o| o.unwrap_or(FailureCount::PerCheck));
     let no_data = named(src, &mut t, "no_data", &NoData::ALL, NoData::name).map(|o| o.unwrap_or(NoData::Inconclusive));
+    let delay = t.opt_duration(src, "delay", DAY).unwrap_or_default();
+    let from_step = t.opt_u64(src, "from_step", 0, MAX_STEPS as u64 - 1).map(|s| s as usize);
+    match (from_step, step_count) {
+        (Some(s), Ok(Some(n))) if s >= n => {
+            let span = t.span_of("from_step");
+            src.error(
+                &span,
+                &t.key_path("from_step"),
+                format!("step {s} does not exist: the policy has {n} steps, numbered from 0"),
+            );
+        }
+        (Some(_), Ok(None)) => {
+            let span = t.span_of("from_step");
+            src.error(&span, &t.key_path("from_step"), "only for strategy = \"canary\"");
+        }
+        _ => {}
+    }
+    let window = t.opt(
+        src,
+        "window",
+        "\"interval\", \"cumulative\" or a duration such as \"30m\"",
+        |v| match v.as_str() {
+            None => Ok(None),
+            Some("interval") => Ok(Some(AnalysisWindow::Interval)),
+            Some("cumulative") => Ok(Some(AnalysisWindow::Cumulative)),
+            Some(s) => match sim_core::time::parse_duration(s) {
+                Ok(d) if d < SimDuration::from_secs(1) => Err("a window must be at least 1s".to_owned()),
+                Ok(d) if d > DAY => Err(format!("{d} is longer than the limit of {DAY}")),
+                Ok(d) => Ok(Some(AnalysisWindow::Span(d))),
+                Err(e) => Err(format!("{e} (or \"interval\", \"cumulative\")")),
+            },
+        },
+    );
+    let hold_on_failure = t.opt_bool(src, "hold_on_failure").unwrap_or(false);
+    let baseline_offset = t.opt_duration(src, "baseline_offset", DAY).unwrap_or_default();
     let score_table = t.opt_table(src, "score");
     let score = score(src, score_table);
     let scored = t.has("score");
@@ -326,6 +370,12 @@ fn analysis(src: &mut Source<'_>, mut t: Table<'_, '_>) -> Option<AnalysisSpec> 
         scope: scope.ok()?,
         count_failures: count_failures.ok()?,
         no_data: no_data.ok()?,
+        delay,
+        from_step,
+        // A bad value has its diagnostic: the policy is refused.
+        window: window.unwrap_or(AnalysisWindow::Interval),
+        hold_on_failure,
+        baseline_offset,
     })
 }
 
@@ -853,6 +903,8 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreS
     let pass = t.req_f64(src, "pass", 0.0, 100.0);
     let marginal = t.req_f64(src, "marginal", 0.0, 100.0);
     let weights = t.opt_number_map(src, "weights", 0.0, 1e6).unwrap_or_default();
+    let fail_at_marginal = t.opt_bool(src, "fail_at_marginal").unwrap_or(false);
+    let last_must_pass = t.opt_bool(src, "last_must_pass").unwrap_or(false);
     let span = t.span.clone();
     let path = t.path.clone();
     if !weights.is_empty() && weights.iter().all(|(_, w)| *w == 0.0) {
@@ -875,6 +927,8 @@ fn score(src: &mut Source<'_>, t: Option<Table<'_, '_>>) -> Option<Option<ScoreS
         pass,
         marginal,
         weights,
+        fail_at_marginal,
+        last_must_pass,
     }))
 }
 

@@ -214,7 +214,7 @@ impl<'t, 'i> Table<'t, 'i> {
     }
 
     /// An optional value read by `read`; a present value of the wrong shape is an error.
-    fn opt<T>(
+    pub(crate) fn opt<T>(
         &mut self,
         src: &mut Source<'_>,
         key: &'static str,

@@ -385,7 +385,7 @@ pub fn run_with_on(
     observer: &mut dyn Observer,
 ) -> RunResult {
     let key = run_key(scenario, seed, run_index);
-    let retention = policy.analysis.interval + scenario.monitoring.scrape_interval;
+    let retention = policy.analysis.reach(scenario.duration) + scenario.monitoring.scrape_interval;
     let mut sim = Sim {
         clock: SimTime::ZERO,
         world: World::new(scenario, key, retention),

@@ -800,6 +800,49 @@ pub struct AnalysisSpec {
     /// What a measurement without data is: inconclusive (Argo Rollouts,
     /// Kayenta), or a failed check (Flagger: NaN or no data fails).
     pub no_data: NoData,
+    /// No measurement before the analysis has run this long: the first is
+    /// `delay + interval` after it starts (Argo Rollouts' `initialDelay`,
+    /// Spinnaker's `beginCanaryAnalysisAfterMins`).
+    pub delay: SimDuration,
+    /// The analysis starts when this step (0-based) is reached instead of
+    /// when the candidate first serves (Argo Rollouts' `startingStep`).
+    pub from_step: Option<usize>,
+    /// The span of traffic each measurement covers.
+    pub window: AnalysisWindow,
+    /// The baseline's data is read this much earlier than the canary's
+    /// (Spinnaker's `baselineAnalysisOffsetInMins`).
+    pub baseline_offset: SimDuration,
+    /// A failed interval that does not yet trip the limit holds the weight
+    /// for one more interval: the step ends an interval later per failed
+    /// interval in it (Flagger does not advance the weight on a failed tick).
+    pub hold_on_failure: bool,
+}
+
+impl AnalysisSpec {
+    /// The longest stretch of monitoring history a measurement reads, in a
+    /// run of `run`: monitoring keeps this much.
+    pub fn reach(&self, run: SimDuration) -> SimDuration {
+        let span = match self.window {
+            AnalysisWindow::Interval => self.interval,
+            AnalysisWindow::Cumulative => run,
+            AnalysisWindow::Span(d) => d.max(self.interval),
+        };
+        span + self.baseline_offset
+    }
+}
+
+/// The span of traffic a measurement covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnalysisWindow {
+    /// The last interval (Argo Rollouts and Flagger: the query's range is
+    /// the interval).
+    Interval,
+    /// Everything since the analysis began (Spinnaker's canary stage
+    /// without `lookbackMins`: each interval's judgement spans from the
+    /// start of the analysis).
+    Cumulative,
+    /// The last span (Spinnaker's `lookbackMins`).
+    Span(SimDuration),
 }
 
 /// How failed measurements are counted against `failure_limit`.
@@ -894,6 +937,14 @@ pub struct ScoreSpec {
     pub marginal: f64,
     /// Group weights (Kayenta's classifier groups); empty: groups weigh the same.
     pub weights: Vec<(String, f64)>,
+    /// A score equal to `marginal` fails too (Spinnaker's canary stage:
+    /// "not above the marginal score threshold"); otherwise only a score
+    /// below it fails (Kayenta's judge).
+    pub fail_at_marginal: bool,
+    /// The last measurement of a step must reach `pass`: a marginal score
+    /// there fails (Spinnaker's canary stage: the final interval's score
+    /// below pass is a failed stage).
+    pub last_must_pass: bool,
 }
 
 /// How requests are split between the versions.

@@ -692,4 +692,46 @@ impl Monitoring {
         let start = self.scrapes.iter().rposition(|s| s.at.ms() <= start_until)?;
         Some(self.window_between(start, end))
     }
+
+    /// As [`Monitoring::window`], with the baseline's data taken `offset`
+    /// earlier (Spinnaker's `baselineAnalysisOffsetInMins`). `None` until
+    /// both arms have such a window.
+    pub fn window_offset(&self, now: SimTime, span: SimDuration, offset: SimDuration) -> Option<Window<'_>> {
+        let canary = self.window(now, span)?;
+        if offset == SimDuration::ZERO {
+            return Some(canary);
+        }
+        let earlier = SimTime(now.ms().checked_sub(offset.ms())?);
+        let baseline = self.window(earlier, span)?;
+        Some(Window {
+            baseline: baseline.baseline,
+            ..canary
+        })
+    }
+
+    /// As [`Monitoring::series`], each window's baseline taken `offset`
+    /// earlier; as many windows as both arms have.
+    pub fn series_offset(&self, now: SimTime, span: SimDuration, offset: SimDuration) -> Vec<Window<'_>> {
+        let canary = self.series(now, span);
+        if offset == SimDuration::ZERO {
+            return canary;
+        }
+        let Some(earlier) = now.ms().checked_sub(offset.ms()) else {
+            return Vec::new();
+        };
+        let baseline = self.series(SimTime(earlier), span);
+        // Pair the newest with the newest.
+        let n = canary.len().min(baseline.len());
+        let skip_c = canary.len() - n;
+        let skip_b = baseline.len() - n;
+        canary
+            .into_iter()
+            .skip(skip_c)
+            .zip(baseline.into_iter().skip(skip_b))
+            .map(|(c, b)| Window {
+                baseline: b.baseline,
+                ..c
+            })
+            .collect()
+    }
 }

@@ -106,6 +106,11 @@ fn policy(steps: &[(u32, u64)], checks: Vec<Check>, failure_limit: u32) -> Polic
             scope: AnalysisScope::Rollout,
             count_failures: sim_core::model::FailureCount::PerCheck,
             no_data: sim_core::model::NoData::Inconclusive,
+            delay: SimDuration::ZERO,
+            from_step: None,
+            window: sim_core::model::AnalysisWindow::Interval,
+            hold_on_failure: false,
+            baseline_offset: SimDuration::ZERO,
         },
         rollback_delay: secs(10),
         paging: Paging {

@@ -739,3 +739,275 @@ fn replay_metrics_names_bad_rows() {
         o.stderr
     );
 }
+
+/// A minute-by-minute CSV: `f(minute)` gives (metric, canary, baseline) rows.
+fn minutes(n: u32, f: impl Fn(u32) -> Vec<(&'static str, f64, f64)>) -> String {
+    let mut out = "time,metric,canary,baseline\n".to_owned();
+    for m in 1..=n {
+        for (metric, c, b) in f(m) {
+            out.push_str(&format!("{},{metric},{c},{b}\n", m * 60));
+        }
+    }
+    out
+}
+
+fn first_analysis_at(replayed: &serde_json::Value) -> Option<f64> {
+    replayed["analyses"].as_array()?.first()?["t_s"].as_f64()
+}
+
+const ONE_CHECK: &str = r#"name = "p"
+strategy = "canary"
+steps = [ { weight = 10, pause = "5m" }, { weight = 50, pause = "5m" }, { weight = 100 } ]
+[analysis]
+interval = "1m"
+failure_limit = 0
+min_requests = 0
+EXTRA
+checks = [ { metric = "error_rate", max = 0.01 } ]
+on_failure = "rollback"
+"#;
+
+/// rollout/analysis.go (reconcileBackgroundAnalysisRun): the background
+/// run is created only once currentStepIndex reaches startingStep;
+/// analysis/analysis.go: a metric's first measurement waits initialDelay;
+/// the query's range selector is the span a measurement reads.
+#[test]
+fn argo_starting_step_initial_delay_and_query_range() {
+    let rollout = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: { name: r }
+spec:
+  strategy:
+    canary:
+      analysis:
+        startingStep: 2
+        templates: [ { templateName: t } ]
+      steps:
+      - setWeight: 10
+      - pause: { duration: 5m }
+      - setWeight: 50
+      - pause: { duration: 5m }
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: { name: t }
+spec:
+  metrics:
+  - name: errors
+    interval: 1m
+    initialDelay: 2m
+    successCondition: result[0] <= 0.01
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{code=~"5.*"}[5m])) / sum(rate(http_requests_total[5m]))
+"#;
+    let (p, w) = import_text(Tool::Argo, rollout);
+    assert!(!warned(&w, "startingStep"), "{w:?}");
+    assert_eq!(
+        p.analysis.from_step,
+        Some(1),
+        "Argo's step 2 (setWeight 50) is aviary's step 1"
+    );
+    assert_eq!(p.analysis.delay, SimDuration::from_secs(120));
+    assert_eq!(
+        p.analysis.window,
+        sim_core::model::AnalysisWindow::Span(SimDuration::from_secs(300)),
+        "[5m] read every 1m"
+    );
+    // Behaviour over real data: errors only in the first step's minutes.
+    let early = minutes(12, |m| vec![("error_rate", if m <= 5 { 0.05 } else { 0.001 }, 0.001)]);
+    let from_start = replay(&ONE_CHECK.replace("EXTRA", ""), &early, "from-start");
+    assert_eq!(
+        (from_start["decision"].as_str(), from_start["at_s"].as_f64()),
+        (Some("rollback"), Some(60.0)),
+        "{from_start}"
+    );
+    let later = replay(&ONE_CHECK.replace("EXTRA", "from_step = 1"), &early, "from-step");
+    assert_eq!(
+        first_analysis_at(&later),
+        Some(360.0),
+        "from the second step (at 5m) on"
+    );
+    assert_eq!(later["decision"], "promote", "{later}");
+    let delayed = replay(&ONE_CHECK.replace("EXTRA", "delay = \"2m\""), &early, "delay");
+    assert_eq!(first_analysis_at(&delayed), Some(180.0), "the delay, then one interval");
+    // A 5-minute window at 6m still holds the errors of minutes 2..5.
+    let wide = replay(
+        &ONE_CHECK.replace("EXTRA", "from_step = 1\nwindow = \"5m\""),
+        &early,
+        "window",
+    );
+    assert_eq!(
+        (wide["decision"].as_str(), wide["at_s"].as_f64()),
+        (Some("rollback"), Some(360.0)),
+        "{wide}"
+    );
+    // Exported back, startingStep and initialDelay survive.
+    let yaml = import::export::argo(&p, "r", false).expect("exports").yaml;
+    assert!(
+        yaml.contains("startingStep: 2") && yaml.contains("initialDelay: 2m"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("[5m]"), "{yaml}");
+}
+
+/// scheduler.go advanceCanary: a failed analysis increments failedChecks
+/// and returns before the weight is advanced, so every failed tick that
+/// does not reach the threshold holds the weight one more interval.
+#[test]
+fn flagger_a_failed_tick_holds_the_weight() {
+    let (p, _) = import_text(
+        Tool::Flagger,
+        &canary("    stepWeight: 50\n    maxWeight: 50\n    threshold: 3\n    metrics: []\n"),
+    );
+    assert!(p.analysis.hold_on_failure);
+    // Two failed ticks (minutes 1 and 2) under threshold 3 (limit 2).
+    let data = minutes(8, |m| vec![("error_rate", if m <= 2 { 0.05 } else { 0.001 }, 0.001)]);
+    let policy = r#"name = "p"
+strategy = "canary"
+steps = [ { weight = 50, pause = "1m" }, { weight = 100 } ]
+[analysis]
+interval = "1m"
+failure_limit = 2
+min_requests = 0
+count_failures = "per_interval"
+EXTRA
+checks = [ { metric = "error_rate", max = 0.01 } ]
+on_failure = "rollback"
+"#;
+    let on_time = replay(&policy.replace("EXTRA", ""), &data, "on-time");
+    assert_eq!(
+        (on_time["decision"].as_str(), on_time["at_s"].as_f64()),
+        (Some("promote"), Some(60.0)),
+        "{on_time}"
+    );
+    let held = replay(&policy.replace("EXTRA", "hold_on_failure = true"), &data, "held");
+    assert_eq!(
+        (held["decision"].as_str(), held["at_s"].as_f64()),
+        (Some("promote"), Some(180.0)),
+        "the failed ticks at 1m and 2m hold the weight to 3m: {held}"
+    );
+}
+
+/// orca's kayenta tasks: MonitorKayentaCanaryTask ends the stage TERMINAL
+/// when an interval's score is not above marginal (`<=`, where Kayenta's
+/// judge itself calls a score equal to marginal Marginal);
+/// AggregateCanaryResultsTask fails a stage whose last score is below
+/// pass. KayentaCanaryStage: intervals start after
+/// beginCanaryAnalysisAfterMins; each judges from the analysis start
+/// unless lookbackMins is set; baselineAnalysisOffsetInMins shifts the
+/// baseline's scope earlier.
+#[test]
+fn kayenta_stage_rules_windows_and_offsets() {
+    let config = r#"{ "name": "k", "metrics": [
+      { "name": "errors", "query": { "type": "prometheus", "metricName": "http_errors" }, "groups": ["a"] } ],
+      "classifier": { "groupWeights": { "a": 100 }, "scoreThresholds": { "pass": 95, "marginal": 75 } } }"#;
+    let (p, w) = import_text(Tool::Kayenta, config);
+    assert!(!warned(&w, "beginCanaryAnalysisAfterMins"), "{w:?}");
+    let s = p.analysis.score.as_ref().expect("a score");
+    assert!(s.fail_at_marginal && s.last_must_pass);
+    assert_eq!(p.analysis.window, sim_core::model::AnalysisWindow::Cumulative);
+    let opts = Options {
+        stage: import::kayenta::Stage {
+            begin_after: SimDuration::from_secs(600),
+            lookback: Some(SimDuration::from_secs(1800)),
+            baseline_offset: SimDuration::from_secs(300),
+            interval: Some(SimDuration::from_secs(900)),
+            ..import::kayenta::Stage::default()
+        },
+        ..Options::default()
+    };
+    let (p, _) = import_text_with(Tool::Kayenta, config, &opts);
+    assert_eq!(p.analysis.delay, SimDuration::from_secs(600));
+    assert_eq!(
+        p.steps[0].pause,
+        SimDuration::from_secs(600 + 3600),
+        "the delay, then the lifetime"
+    );
+    assert_eq!(
+        p.analysis.window,
+        sim_core::model::AnalysisWindow::Span(SimDuration::from_secs(1800))
+    );
+    assert_eq!(p.analysis.baseline_offset, SimDuration::from_secs(300));
+
+    // Two groups of equal weight, one failing and one passing: a score of
+    // exactly 50, the marginal threshold.
+    let policy = r#"name = "p"
+strategy = "canary"
+steps = [ { weight = 10, pause = "10m" }, { weight = 100 } ]
+[analysis]
+interval = "5m"
+window = "cumulative"
+failure_limit = 0
+min_requests = 0
+on_failure = "rollback"
+score = { pass = 95, marginal = MARGINAL, weights = { a = 50, b = 50 }EXTRA }
+checks = [
+  { metric = "error_rate", judge = "mann_whitney", confidence = 0.98, group = "a", direction = "increase" },
+  { metric = "latency_p99_ms", judge = "mann_whitney", confidence = 0.98, group = "b", direction = "increase" },
+]
+"#;
+    let data = minutes(10, |m| {
+        let jitter = f64::from(m % 3);
+        vec![
+            ("error_rate", 0.05 + 0.001 * jitter, 0.001 + 0.0001 * jitter),
+            ("latency_p99_ms", 200.0 + jitter, 200.0 + jitter),
+        ]
+    });
+    let run = |marginal: &str, extra: &str, test: &str| {
+        let text = policy.replace("MARGINAL", marginal).replace("EXTRA", extra);
+        replay(&text, &data, test)
+    };
+    let judge = run("50", "", "judge");
+    assert_eq!(
+        judge["decision"], "promote",
+        "Kayenta's judge: 50 is marginal, not failed: {judge}"
+    );
+    let stage = run("50", ", fail_at_marginal = true", "stage");
+    assert_eq!(
+        (stage["decision"].as_str(), stage["at_s"].as_f64()),
+        (Some("rollback"), Some(300.0)),
+        "not above marginal fails the interval: {stage}"
+    );
+    let last = run("40", ", last_must_pass = true", "last");
+    assert_eq!(
+        (last["decision"].as_str(), last["at_s"].as_f64()),
+        (Some("rollback"), Some(600.0)),
+        "a marginal last interval fails the stage: {last}"
+    );
+    // The cumulative window: the analysis at 10m reads all ten minutes
+    // (mean canary error rate 0.051), the interval window the last five
+    // (0.0508).
+    let second = |a: &serde_json::Value| {
+        a["analyses"][1]["measurements"][0]["canary"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
+    let cumulative = run("40", "", "cumulative");
+    assert!((second(&cumulative) - 0.051).abs() < 1e-9, "{cumulative}");
+    let text = policy
+        .replace("MARGINAL", "40")
+        .replace("EXTRA", "")
+        .replace("window = \"cumulative\"\n", "");
+    let interval = replay(&text, &data, "interval-window");
+    assert!((second(&interval) - 0.0508).abs() < 1e-9, "{interval}");
+
+    // baseline_offset: the baseline is read 2 minutes earlier.
+    let stepped = minutes(6, |m| vec![("error_rate", 0.001, 0.001 * f64::from(m))]);
+    let offset = replay(
+        &ONE_CHECK.replace("EXTRA", "baseline_offset = \"2m\""),
+        &stepped,
+        "offset",
+    );
+    let baseline_at = |t: usize| offset["analyses"][t]["measurements"][0]["baseline"].as_f64();
+    assert_eq!(
+        (baseline_at(0), baseline_at(1)),
+        (None, None),
+        "no baseline data 2m earlier than 1m or 2m: {offset}"
+    );
+    assert_eq!(
+        (baseline_at(2), baseline_at(3)),
+        (Some(0.001), Some(0.002)),
+        "at 3m the baseline of minute 1, at 4m of minute 2"
+    );
+}

@@ -53,6 +53,8 @@ struct MetricPlan {
     /// `None`: runs until the analysis is stopped.
     count: Option<u64>,
     initial_delay: SimDuration,
+    /// The query's range (`[5m]`), when it has one aviary can read.
+    range: Option<SimDuration>,
     failure_limit: i64,
     inconclusive_limit: i64,
     kind: MetricKind,
@@ -330,6 +332,7 @@ fn rollout_analysis(ctx: &Ctx<'_, '_>, mut a: Map<'_>, r: &mut Report) -> Analys
                         interval: None,
                         count: Some(1),
                         initial_delay: SimDuration::ZERO,
+                        range: None,
                         failure_limit: 0,
                         inconclusive_limit: 0,
                         kind: MetricKind::Gate("missing template"),
@@ -489,6 +492,7 @@ fn metric(
     let failure = m.str("failureCondition", r).map(str::to_owned);
     let mut provider = m.map("provider", r)?;
     let is_dry = dry_run.iter().any(|re| re.is_match(&name));
+    let mut range = None;
     let kind = if is_dry {
         r.warn(
             file,
@@ -518,6 +522,7 @@ fn metric(
         let qkey = p.key_path("query");
         let query = p.str("query", r).unwrap_or("").to_owned();
         let query = substitute(&query, args, missing, file, qline, &qkey, r);
+        range = promql::range(&query);
         p.finish(r, "Argo");
         match promql::recognise(&query, &ctx.opts.map) {
             Some(meaning) => condition_check(&meaning, success.as_deref(), failure.as_deref(), file, &m, &name, r),
@@ -559,6 +564,7 @@ fn metric(
         interval,
         count,
         initial_delay,
+        range,
         failure_limit,
         inconclusive_limit,
         kind,
@@ -712,8 +718,10 @@ fn analysis_keys(d: &mut Draft, metrics: &[MetricPlan], scope: &str, scope_why: 
         }
     }
     let why = live.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ");
+    let interval = interval.max(SimDuration::from_secs(1));
+    window_and_delay(d, &live, interval, scope, r);
     d.set_analysis(
-        format!("interval = \"{}\"", interval.max(SimDuration::from_secs(1))),
+        format!("interval = \"{interval}\""),
         if live.is_empty() {
             "no measured metric: aviary's default".to_owned()
         } else {
@@ -770,6 +778,48 @@ fn analysis_keys(d: &mut Draft, metrics: &[MetricPlan], scope: &str, scope_why: 
         "a Failed analysis aborts the rollout (canary weight 0)",
     );
     d.set_analysis(format!("scope = {}", quote(scope)), scope_why);
+}
+
+/// The query range the checks read (`window`), and, for background
+/// analysis, the metrics' `initialDelay` (`delay`). aviary has one of each
+/// per analysis: the longest, with a warning for every metric that differs.
+fn window_and_delay(d: &mut Draft, live: &[&MetricPlan], interval: SimDuration, scope: &str, r: &mut Report) {
+    let longest = |pick: &dyn Fn(&MetricPlan) -> Option<SimDuration>, what: &str, r: &mut Report| {
+        let found: Vec<(SimDuration, &MetricPlan)> = live.iter().filter_map(|m| pick(m).map(|x| (x, *m))).collect();
+        let (max, m) = found.iter().max_by_key(|(x, _)| *x).copied()?;
+        for (x, other) in found.iter().filter(|(x, _)| *x != max) {
+            r.warn(
+                &other.source,
+                0,
+                what,
+                format!(
+                    "metric {:?}: {what} {x}; aviary's analysis has one, the longest ({max}, of {:?})",
+                    other.name, m.name
+                ),
+            );
+        }
+        Some((max, m.source.clone()))
+    };
+    if let Some((range, src)) = longest(&|m| m.range, "query range", r)
+        && range != interval
+    {
+        d.set_analysis(
+            format!("window = \"{range}\""),
+            format!("{src}: the query reads the last {range}, every {interval}"),
+        );
+    }
+    if scope == "rollout"
+        && let Some((delay, src)) = longest(
+            &|m| (m.initial_delay > SimDuration::ZERO).then_some(m.initial_delay),
+            "initialDelay",
+            r,
+        )
+    {
+        d.set_analysis(
+            format!("delay = \"{delay}\""),
+            format!("{src}.initialDelay: the first measurement waits {delay}"),
+        );
+    }
 }
 
 /// Gates in an analysis that never blocks (background, post-promotion):
@@ -871,18 +921,16 @@ fn canary_strategy(ctx: &Ctx<'_, '_>, file: &str, mut c: Map<'_>, d: &mut Draft,
     );
     let background = c.map("analysis", r).map(|mut a| {
         let line = a.line;
-        if let Some(s) = a.int("startingStep", r).filter(|s| *s > 0) {
-            r.warn(
-                file,
-                a.line_of("startingStep"),
-                "spec.strategy.canary.analysis.startingStep",
-                format!("background analysis from step {s}: aviary's analysis runs from the first step"),
-            );
-        }
+        let starting = a
+            .int("startingStep", r)
+            .filter(|s| *s > 0)
+            .map(|s| (s, a.line_of("startingStep")));
         let plan = rollout_analysis(ctx, a, r);
         warn_gates(&plan.metrics, "background analysis", r);
-        (line, plan)
+        (line, plan, starting)
     });
+    // For each of Argo's steps, the aviary step it falls in.
+    let mut step_of: Vec<usize> = Vec::new();
     let mut inline: Vec<MetricPlan> = Vec::new();
     let mut steps: Vec<DraftStep> = Vec::new();
     let mut weight = 0u32;
@@ -986,6 +1034,7 @@ fn canary_strategy(ctx: &Ctx<'_, '_>, file: &str, mut c: Map<'_>, d: &mut Draft,
                 );
             }
             s.finish(r, "Argo");
+            step_of.push(steps.len().saturating_sub(1));
         }
     }
     if c.has("dynamicStableScale") {
@@ -1014,7 +1063,26 @@ fn canary_strategy(ctx: &Ctx<'_, '_>, file: &str, mut c: Map<'_>, d: &mut Draft,
     }
     d.steps = steps;
     let (metrics, scope, why) = match background {
-        Some((line, plan)) => {
+        Some((line, plan, starting)) => {
+            if let Some((s, sline)) = starting {
+                // rollout/analysis.go: background analysis is created once
+                // currentStepIndex reaches startingStep.
+                let k = step_of.get(s as usize).copied().unwrap_or(d.steps.len() - 1);
+                let what = if (s as usize) < step_of.len() {
+                    format!("Argo's step {s} is in aviary's step {k}")
+                } else {
+                    format!("step {s} is past the last step: from the promotion")
+                };
+                if k > 0 {
+                    d.set_analysis(
+                        format!("from_step = {k}"),
+                        format!(
+                            "{}; {what}",
+                            at(file, sline, "spec.strategy.canary.analysis.startingStep")
+                        ),
+                    );
+                }
+            }
             if !inline.is_empty() {
                 r.warn(
                     file,

@@ -8,7 +8,7 @@
 //! unless `lossy`, when it is left out with a warning.
 
 use serde_json::{Value, json};
-use sim_core::model::{Action, AnalysisScope, Bounds, Check, Metric, Policy, Rule, Strategy};
+use sim_core::model::{Action, AnalysisScope, AnalysisWindow, Bounds, Check, Metric, Policy, Rule, Strategy};
 use sim_core::time::SimDuration;
 
 use crate::reader::Diagnostic;
@@ -176,6 +176,26 @@ fn common(p: &Policy, out: &mut Out<'_>) {
             "a migration plan has no Argo Rollouts or Flagger form".to_owned(),
         );
     }
+    if a.window == AnalysisWindow::Cumulative {
+        out.cannot(
+            "analysis.window",
+            "the target's queries read a fixed range, not everything since the analysis began".to_owned(),
+        );
+    }
+    if a.baseline_offset > SimDuration::ZERO {
+        out.cannot(
+            "analysis.baseline_offset",
+            "the target compares canary and baseline at the same time".to_owned(),
+        );
+    }
+}
+
+/// The query range of the exported metrics: the window's span.
+fn query_range(a: &sim_core::model::AnalysisSpec) -> String {
+    match a.window {
+        AnalysisWindow::Span(d) => dur(d),
+        AnalysisWindow::Interval | AnalysisWindow::Cumulative => dur(a.interval),
+    }
 }
 
 fn finish(out: Out<'_>, docs: &[Value]) -> Result<Exported, Vec<Diagnostic>> {
@@ -211,8 +231,14 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
     let mut out = Out::new(file, lossy);
     common(p, &mut out);
     let a = &p.analysis;
-    let window = dur(a.interval);
+    let window = query_range(a);
     let tname = format!("{}-analysis", p.name);
+    if a.hold_on_failure {
+        out.warn(
+            "analysis.hold_on_failure",
+            "Argo Rollouts advances its steps on time; a failed measurement does not hold the weight".to_owned(),
+        );
+    }
     let metrics: Vec<(String, String, String)> = a
         .checks
         .iter()
@@ -229,6 +255,12 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
         );
     }
     let step_scope = a.scope == AnalysisScope::Step;
+    if step_scope && a.delay > SimDuration::ZERO {
+        out.cannot(
+            "analysis.delay",
+            "an inline analysis step measures from the step's start".to_owned(),
+        );
+    }
     // A step analysis runs `count` measurements `interval` apart, the first
     // at once: it blocks (count − 1) intervals.
     let metric_yaml = |count: Option<u64>| -> Vec<Value> {
@@ -238,6 +270,9 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
                 let mut m = json!({ "name": name, "interval": window });
                 if let Some(n) = count {
                     m["count"] = json!(n);
+                }
+                if !step_scope && a.delay > SimDuration::ZERO {
+                    m["initialDelay"] = json!(dur(a.delay));
                 }
                 m["successCondition"] = json!(cond);
                 m["failureLimit"] = json!(a.failure_limit);
@@ -260,8 +295,12 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
         Strategy::Canary { routing } => {
             let mut steps = Vec::new();
             let n = p.steps.len();
+            let mut starting = None;
             for (i, s) in p.steps.iter().enumerate() {
                 let last = i + 1 == n;
+                if a.from_step == Some(i) {
+                    starting = Some(steps.len());
+                }
                 if last && s.weight == 100 && s.pause == SimDuration::ZERO {
                     break;
                 }
@@ -295,6 +334,15 @@ pub fn argo(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diagnos
             }
             if !step_scope && !metrics.is_empty() {
                 c["analysis"] = template_ref.clone();
+                if let Some(k) = starting {
+                    c["analysis"]["startingStep"] = json!(k);
+                }
+            }
+            if a.from_step.is_some() && step_scope {
+                out.cannot(
+                    "analysis.from_step",
+                    "inline analysis steps start where they stand; from_step is for background analysis".to_owned(),
+                );
             }
             if a.after_promotion > SimDuration::ZERO {
                 out.warn(
@@ -390,6 +438,21 @@ pub fn flagger(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diag
     if a.score.is_some() {
         out.cannot("analysis.score", "Flagger has no Kayenta-style score".to_owned());
     }
+    if !a.hold_on_failure {
+        out.warn(
+            "analysis.hold_on_failure",
+            "Flagger does not advance the weight on a tick with a failed check".to_owned(),
+        );
+    }
+    if a.delay > SimDuration::ZERO {
+        out.cannot("analysis.delay", "Flagger analyses from the first tick".to_owned());
+    }
+    if a.from_step.is_some() {
+        out.cannot(
+            "analysis.from_step",
+            "Flagger analyses every tick of the rollout".to_owned(),
+        );
+    }
     let mut analysis = serde_json::Map::new();
     let mut templates = Vec::new();
     let (tick, weights): (SimDuration, Vec<u32>) = match &p.strategy {
@@ -450,7 +513,10 @@ pub fn flagger(p: &Policy, file: &str, lossy: bool) -> Result<Exported, Vec<Diag
         analysis.insert("stepWeights".to_owned(), json!(weights));
     }
     let mut metrics = Vec::new();
-    let window = dur(tick);
+    let window = match a.window {
+        AnalysisWindow::Span(d) => dur(d),
+        AnalysisWindow::Interval | AnalysisWindow::Cumulative => dur(tick),
+    };
     for (i, c) in a.checks.iter().enumerate() {
         let key = format!("analysis.checks[{i}]");
         let b = match &c.rule {

@@ -196,9 +196,11 @@ fn canary(
         }
     }
     let mut checks = Vec::new();
+    // Each metric's query range (its `interval`, default 1m), and where.
+    let mut ranges: Vec<(SimDuration, String)> = Vec::new();
     if let Some(items) = a.seq("metrics", r) {
         for m in maps(file, "spec.analysis.metrics", items, r) {
-            if let Some(c) = metric(m, tick, templates, opts, r) {
+            if let Some(c) = metric(m, templates, opts, &mut ranges, r) {
                 checks.push(c);
             }
         }
@@ -361,6 +363,11 @@ fn canary(
     }
     d.steps = steps;
     d.set_analysis(format!("interval = \"{tick}\""), tick_src);
+    window_key(&mut d, tick, &ranges, r);
+    d.set_analysis(
+        "hold_on_failure = true",
+        "a failed check keeps the weight for the tick (scheduler.go returns before advancing)",
+    );
     d.set_analysis(
         format!("failure_limit = {}", threshold - 1),
         format!("threshold {threshold}: the rollback comes when failed checks reach it"),
@@ -386,11 +393,33 @@ fn canary(
     Some(d)
 }
 
+/// The query range every metric reads; aviary has one per analysis: the
+/// longest, with a warning for each metric that reads another.
+fn window_key(d: &mut Draft, tick: SimDuration, ranges: &[(SimDuration, String)], r: &mut Report) {
+    let Some((longest, src)) = ranges.iter().max_by_key(|(w, _)| *w) else {
+        return;
+    };
+    for (w, s) in ranges.iter().filter(|(w, _)| w != longest) {
+        r.warn(
+            s,
+            0,
+            "interval",
+            format!("this metric queries the last {w}; aviary's analysis has one window, the longest ({longest})"),
+        );
+    }
+    if *longest != tick {
+        d.set_analysis(
+            format!("window = \"{longest}\""),
+            format!("{src}: each check queries the last {longest}, every {tick}"),
+        );
+    }
+}
+
 fn metric(
     mut m: Map<'_>,
-    tick: SimDuration,
     templates: &BTreeMap<String, (&str, &Node)>,
     opts: &Options,
+    ranges: &mut Vec<(SimDuration, String)>,
     r: &mut Report,
 ) -> Option<DraftCheck> {
     let file = m.file;
@@ -401,15 +430,15 @@ fn metric(
     } else {
         None
     };
+    // The metric's interval is its query's range (`[{{ interval }}]`), 1m
+    // by default (flagger pkg/controller/scheduler_metrics.go).
     let window = window.unwrap_or(SimDuration::from_secs(60));
-    if window != tick {
-        r.warn(
-            file,
-            m.line_of("interval"),
-            &m.key_path("interval"),
-            format!("metric {name:?} queries the last {window}; aviary's analysis reads the window since the last tick ({tick})"),
-        );
-    }
+    let wsrc = if m.has("interval") {
+        at(file, m.line_of("interval"), &m.key_path("interval"))
+    } else {
+        format!("{source}: no interval, Flagger's default query range 1m")
+    };
+    ranges.push((window, wsrc));
     let (mut min, mut max) = (None, None);
     if let Some(mut tr) = m.map("thresholdRange", r) {
         min = tr.num("min", r);

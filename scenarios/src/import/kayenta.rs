@@ -30,6 +30,11 @@ pub struct Stage {
     pub interval: Option<SimDuration>,
     /// `beginCanaryAnalysisAfterMins`.
     pub begin_after: SimDuration,
+    /// `lookbackMins`: each interval judges the last this long; `None`:
+    /// everything since the analysis began.
+    pub lookback: Option<SimDuration>,
+    /// `baselineAnalysisOffsetInMins`: the baseline's data is this much older.
+    pub baseline_offset: SimDuration,
     /// The canary's share of traffic (Spinnaker sizes server groups; aviary
     /// routes a weight).
     pub weight: u32,
@@ -45,6 +50,8 @@ impl Default for Stage {
             lifetime: SimDuration::from_secs(3600),
             interval: None,
             begin_after: SimDuration::ZERO,
+            lookback: None,
+            baseline_offset: SimDuration::ZERO,
             weight: 5,
             pass: None,
             marginal: None,
@@ -154,10 +161,10 @@ pub fn read(docs: &[(&str, Node)], opts: &Options, r: &mut Report) -> Option<Dra
     d.steps = vec![
         DraftStep {
             weight: stage.weight,
-            pause: stage.lifetime,
+            pause: stage.begin_after + stage.lifetime,
             source: format!(
-                "the stage's lifetimeDuration ({}) at {} % (--lifetime, --canary-weight)",
-                stage.lifetime, stage.weight
+                "beginCanaryAnalysisAfterMins ({}) and the stage's lifetimeDuration ({}) at {} % (--begin-after, --lifetime, --canary-weight)",
+                stage.begin_after, stage.lifetime, stage.weight
             ),
         },
         DraftStep {
@@ -166,15 +173,29 @@ pub fn read(docs: &[(&str, Node)], opts: &Options, r: &mut Report) -> Option<Dra
             source: "the pipeline deploys after a passing stage".to_owned(),
         },
     ];
+    // orca's KayentaCanaryStage: intervals start after
+    // beginCanaryAnalysisAfterMins; each judges from the analysis start, or
+    // the last lookbackMins; the baseline's scope is offset earlier.
     if stage.begin_after > SimDuration::ZERO {
-        r.warn(
-            file,
-            0,
-            "beginCanaryAnalysisAfterMins",
-            format!(
-                "analysis begins {} after the start in Spinnaker; aviary's analysis measures from the start",
-                stage.begin_after
-            ),
+        d.set_analysis(
+            format!("delay = \"{}\"", stage.begin_after),
+            "beginCanaryAnalysisAfterMins (--begin-after): the first interval starts after it",
+        );
+    }
+    match stage.lookback {
+        Some(l) => d.set_analysis(
+            format!("window = \"{l}\""),
+            "lookbackMins (--lookback): each interval judges the last lookback",
+        ),
+        None => d.set_analysis(
+            "window = \"cumulative\"",
+            "no lookbackMins: each interval judges everything since the analysis began",
+        ),
+    }
+    if stage.baseline_offset > SimDuration::ZERO {
+        d.set_analysis(
+            format!("baseline_offset = \"{}\"", stage.baseline_offset),
+            "baselineAnalysisOffsetInMins (--baseline-offset): the baseline's scope is that much earlier",
         );
     }
     let interval = stage.interval.unwrap_or(stage.lifetime);
@@ -188,11 +209,14 @@ pub fn read(docs: &[(&str, Node)], opts: &Options, r: &mut Report) -> Option<Dra
     );
     d.set_analysis(
         "failure_limit = 0",
-        "Spinnaker's stage fails at once on an interval scoring below marginal",
+        "Spinnaker's stage fails at once on an interval not above marginal (MonitorKayentaCanaryTask)",
     );
     d.set_analysis("min_requests = 0", "Kayenta judges the series it is given");
     d.set_analysis("on_failure = \"rollback\"", "a failed canary stage");
-    d.set_analysis("on_inconclusive = \"hold\"", "a marginal score: a human decides");
+    d.set_analysis(
+        "on_inconclusive = \"hold\"",
+        "no score at all (no Mann-Whitney check could be judged): a human decides",
+    );
     // Groups without a weight share what is left of 100 (WeightedSumScorer).
     let sum: f64 = weights.iter().map(|(_, w)| w).sum();
     let unweighted: Vec<&String> = groups_used
@@ -241,12 +265,12 @@ pub fn read(docs: &[(&str, Node)], opts: &Options, r: &mut Report) -> Option<Dra
     if !checks.is_empty() {
         d.set_analysis(
             format!(
-                "score = {{ pass = {}, marginal = {}, weights = {{ {} }} }}",
+                "score = {{ pass = {}, marginal = {}, fail_at_marginal = true, last_must_pass = true, weights = {{ {} }} }}",
                 number(p),
                 number(m),
                 all.join(", ")
             ),
-            format!("{why}; groups without a weight share what is left of 100"),
+            format!("{why}; groups without a weight share what is left of 100; a score not above marginal fails an interval and the last interval must pass (orca's MonitorKayentaCanaryTask, AggregateCanaryResultsTask)"),
         );
     }
     d.checks = checks;

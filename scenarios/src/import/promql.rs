@@ -167,6 +167,25 @@ fn re(s: &str) -> Regex {
     Regex::new(s).unwrap_or_else(|e| panic!("bad built-in pattern {s}: {e}"))
 }
 
+/// The range every range selector of the query reads (`rate(x[5m])`),
+/// when they agree; `None` when there is none or they differ. Brackets that
+/// hold no duration (a regex class `5[0-9]`, `$__rate_interval`) are not
+/// ranges aviary can read and are passed over.
+pub fn range(query: &str) -> Option<sim_core::time::SimDuration> {
+    let selector = re(r"\[([^\]:]*)(?::[^\]]*)?\]");
+    let mut found = None;
+    for c in selector.captures_iter(query) {
+        let Ok(d) = sim_core::time::parse_duration(c[1].trim()) else {
+            continue;
+        };
+        if found.is_some_and(|f| f != d) {
+            return None;
+        }
+        found = Some(d);
+    }
+    found
+}
+
 /// What a query measures, by the user's mappings first, then the patterns
 /// real templates use; `None` when nothing matches.
 pub fn recognise(query: &str, map: &[Mapping]) -> Option<Meaning> {

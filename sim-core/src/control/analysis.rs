@@ -17,10 +17,11 @@ use crate::judges::scorer::{MetricResult, ScoreClass, ScoreFailure, ScoreThresho
 use crate::judges::sequential::SequentialTest;
 use crate::latency::inverse_normal_cdf;
 use crate::model::{
-    Action, AnalysisScope, Bounds, Check, FailureCount, Judge, KayentaMetric, Metric, NoData, Policy, Rule,
+    Action, AnalysisScope, AnalysisWindow, Bounds, Check, FailureCount, Judge, KayentaMetric, Metric, NoData, Policy,
+    Rule,
 };
 use crate::monitoring::{Counters, Window};
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::timeline::{Event, Measurement, Verdict};
 use crate::world::Observation;
 use std::collections::BTreeMap;
@@ -105,6 +106,16 @@ pub struct Analysis<'p> {
     pub last_failure_at: Option<SimTime>,
     /// This tick's Mann-Whitney classifications, for the score.
     classes: Vec<Option<Classification>>,
+    /// When the measured traffic begins: the start plus the delay.
+    begun_at: SimTime,
+    /// Intervals of this step with a failed check that did not trip the
+    /// limit (for `hold_on_failure`).
+    failed_in_step: u32,
+    /// The last measurement's score was marginal: the group and metric
+    /// that kept it below pass (for `score.last_must_pass`).
+    last_marginal: Option<(Option<String>, Metric)>,
+    /// The span this tick's measurement covers.
+    tick_span: SimDuration,
 }
 
 /// What an analysis tick concluded.
@@ -137,6 +148,10 @@ impl<'p> Analysis<'p> {
             judge_states: policy.analysis.checks.iter().map(JudgeState::new).collect(),
             last_failure_at: None,
             classes: vec![None; policy.analysis.checks.len()],
+            begun_at: SimTime::ZERO,
+            failed_in_step: 0,
+            last_marginal: None,
+            tick_span: policy.analysis.interval,
         }
     }
 
@@ -145,15 +160,47 @@ impl<'p> Analysis<'p> {
         self.generation > 0
     }
 
-    /// (Re)starts the analysis from now: the first tick is one interval away.
+    /// (Re)starts the analysis from now: the first tick is the delay and
+    /// one interval away.
     pub fn start(&mut self, now: SimTime, cx: &mut Cx) {
         self.generation += 1;
         self.running = true;
+        self.begun_at = now + self.policy.analysis.delay;
         cx.wake(
-            now + self.policy.analysis.interval,
+            self.begun_at + self.policy.analysis.interval,
             WakeClass::Analysis,
             self.generation,
         );
+    }
+
+    /// The span the measurement at `now` covers.
+    fn span(&self, now: SimTime) -> SimDuration {
+        let analysis = &self.policy.analysis;
+        match analysis.window {
+            AnalysisWindow::Interval => analysis.interval,
+            AnalysisWindow::Cumulative => {
+                SimDuration(now.ms().saturating_sub(self.begun_at.ms())).max(analysis.interval)
+            }
+            AnalysisWindow::Span(d) => d,
+        }
+    }
+
+    /// Failed intervals in this step that did not trip the limit, counted
+    /// from zero again.
+    pub fn take_failed_in_step(&mut self) -> u32 {
+        std::mem::take(&mut self.failed_in_step)
+    }
+
+    /// With `score.last_must_pass`, a step whose last measurement scored
+    /// marginal fails: the failure event, and the metric and action.
+    pub fn fail_if_last_marginal(&mut self, cx: &mut Cx) -> Option<(Metric, Action)> {
+        let score = self.policy.analysis.score.as_ref()?;
+        if !score.last_must_pass || !self.running {
+            return None;
+        }
+        let (group, metric) = self.last_marginal.take()?;
+        cx.event(Event::AnalysisFailed { metric, group });
+        Some((metric, self.policy.analysis.on_failure))
     }
 
     pub fn stop(&mut self) {
@@ -180,6 +227,8 @@ impl<'p> Analysis<'p> {
     /// judges' memory all start from zero).
     pub fn step_started(&mut self) {
         self.conclusive_in_step = false;
+        self.failed_in_step = 0;
+        self.last_marginal = None;
         if self.policy.analysis.scope == AnalysisScope::Step {
             self.reset_failures();
             self.judge_states = self.policy.analysis.checks.iter().map(JudgeState::new).collect();
@@ -193,7 +242,8 @@ impl<'p> Analysis<'p> {
         }
         let policy = self.policy;
         let analysis = &policy.analysis;
-        let window = obs.window(analysis.interval);
+        self.tick_span = self.span(obs.now);
+        let window = obs.window_offset(self.tick_span, analysis.baseline_offset);
         let mut verdicts = Vec::with_capacity(analysis.checks.len());
         self.classes.iter_mut().for_each(|c| *c = None);
         for (i, check) in analysis.checks.iter().enumerate() {
@@ -227,6 +277,9 @@ impl<'p> Analysis<'p> {
         {
             cx.event(Event::AnalysisInconclusive { metric: check.metric });
             return Tick::Inconclusive { metric: check.metric };
+        }
+        if failed.is_none() && verdicts.iter().any(|v| v.3 == Verdict::Fail) {
+            self.failed_in_step += 1;
         }
         match failed {
             Some(check) => {
@@ -384,7 +437,7 @@ impl Analysis<'_> {
         if counts(metric, &w.canary.counters).is_some() {
             return standardised(metric, w);
         }
-        let series = obs.series(self.policy.analysis.interval);
+        let series = obs.series_offset(self.tick_span, self.policy.analysis.baseline_offset);
         let values = |canary: bool| -> Vec<f64> {
             series
                 .iter()
@@ -497,7 +550,7 @@ impl Analysis<'_> {
         k: &KayentaMetric,
         obs: &Observation<'_>,
     ) -> Classification {
-        let series = obs.series(self.policy.analysis.interval);
+        let series = obs.series_offset(self.tick_span, self.policy.analysis.baseline_offset);
         let control: Vec<f64> = series.iter().filter_map(|w| w.baseline.metric(check.metric)).collect();
         let experiment: Vec<f64> = series.iter().filter_map(|w| w.canary.metric(check.metric)).collect();
         let worse_up = check.metric.higher_is_worse();
@@ -534,7 +587,8 @@ impl Analysis<'_> {
     /// traffic for any), there is no score and each stays inconclusive.
     ///
     /// Returns the group and metric that failed the score, if it failed.
-    fn apply_score(&self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) -> Option<(String, Metric)> {
+    fn apply_score(&mut self, verdicts: &mut [(Option<f64>, Option<f64>, u64, Verdict)]) -> Option<(String, Metric)> {
+        self.last_marginal = None;
         let t = self.policy.analysis.score.as_ref()?;
         let checks = &self.policy.analysis.checks;
         let mw: Vec<usize> = (0..checks.len())
@@ -567,13 +621,15 @@ impl Analysis<'_> {
         );
         let v = match card.class {
             ScoreClass::Pass => Verdict::Pass,
+            // Spinnaker's stage: a score not above marginal fails.
+            ScoreClass::Marginal if t.fail_at_marginal && card.score <= t.marginal => Verdict::Fail,
             ScoreClass::Marginal => Verdict::Inconclusive,
             ScoreClass::Fail => Verdict::Fail,
         };
         for &i in &mw {
             verdicts[i].3 = v;
         }
-        if v != Verdict::Fail {
+        if v == Verdict::Pass {
             return None;
         }
         let culprit = match &card.failure {
@@ -593,7 +649,12 @@ impl Analysis<'_> {
                     .or(mw.first())
             }
         };
-        culprit.map(|&i| (group(i), checks[i].metric))
+        let culprit = culprit.map(|&i| (group(i), checks[i].metric));
+        if v == Verdict::Inconclusive {
+            self.last_marginal = culprit.map(|(g, m)| (Some(g), m));
+            return None;
+        }
+        culprit
     }
 }
 

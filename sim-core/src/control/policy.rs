@@ -115,6 +115,9 @@ impl<'p> PolicyController<'p> {
             },
             Wake::StepEnd(i) => {
                 if rollout.stage == Stage::Stepping && rollout.step == Some(i) && !rollout.waiting {
+                    if self.step_held_or_failed(i, now, cx) {
+                        return;
+                    }
                     let blind = self.policy.steps[i].weight > 0 && !self.analysis.conclusive_in_step();
                     self.step_ends(Some(i), blind, now, Command::NextStep, cx);
                 }
@@ -158,6 +161,31 @@ impl<'p> PolicyController<'p> {
                 }
             },
         }
+    }
+
+    /// Before step `i` ends: a failed interval in it holds the weight one
+    /// more interval each (`hold_on_failure`), and a last measurement
+    /// that scored marginal fails the step (`score.last_must_pass`).
+    /// Returns whether the step does not end now.
+    fn step_held_or_failed(&mut self, i: usize, now: SimTime, cx: &mut Cx) -> bool {
+        let analysis = &self.policy.analysis;
+        if analysis.hold_on_failure {
+            let failed = self.analysis.take_failed_in_step();
+            if failed > 0 {
+                cx.event(Event::StepExtended { step: i });
+                let more = SimDuration(analysis.interval.ms() * u64::from(failed));
+                self.wake(cx, now + more, Wake::StepEnd(i));
+                return true;
+            }
+        }
+        if let Some((metric, action)) = self.analysis.fail_if_last_marginal(cx) {
+            self.analysis.stop();
+            self.decided = true;
+            let command = self.command_for(action);
+            cx.decide(command, metric);
+            return true;
+        }
+        false
     }
 
     /// A step's (or the preview's) time is up: go on with `next`, unless
@@ -218,7 +246,9 @@ impl<'p> PolicyController<'p> {
         let strategy = &self.policy.strategy;
         match note {
             Note::Fact(Fact::CandidateServing) => {
-                if matches!(strategy, Strategy::Canary { .. } | Strategy::Rolling { .. }) {
+                if matches!(strategy, Strategy::Canary { .. } | Strategy::Rolling { .. })
+                    && self.policy.analysis.from_step.is_none()
+                {
                     self.analysis.start(now, cx);
                 }
             }
@@ -230,6 +260,10 @@ impl<'p> PolicyController<'p> {
             Note::Fact(Fact::InstancesReady | Fact::FlagsApplied { .. }) => {}
             Note::StepReached { step } => {
                 self.analysis.step_started();
+                // Argo Rollouts' startingStep: background analysis from this step on.
+                if self.policy.analysis.from_step == Some(step) && !self.analysis.ever_started() && !self.decided {
+                    self.analysis.start(now, cx);
+                }
                 let pause = self.policy.steps[step].pause;
                 self.wake(cx, now + pause, Wake::StepEnd(step));
             }
@@ -242,7 +276,11 @@ impl<'p> PolicyController<'p> {
             }
             Note::Switched => self.analysis.start(now, cx),
             Note::FlagStepApplied { percent } => {
-                if percent > 0 && !self.analysis.ever_started() && !self.decided {
+                if percent > 0
+                    && !self.analysis.ever_started()
+                    && !self.decided
+                    && self.policy.analysis.from_step.is_none()
+                {
                     self.analysis.start(now, cx);
                 }
             }

@@ -166,6 +166,16 @@ impl Observation<'_> {
         self.monitoring.window(self.now, span)
     }
 
+    /// As [`Observation::window`], the baseline's data `offset` earlier.
+    pub fn window_offset(&self, span: SimDuration, offset: SimDuration) -> Option<Window<'_>> {
+        self.monitoring.window_offset(self.now, span, offset)
+    }
+
+    /// As [`Observation::series`], the baseline's data `offset` earlier.
+    pub fn series_offset(&self, span: SimDuration, offset: SimDuration) -> Vec<Window<'_>> {
+        self.monitoring.series_offset(self.now, span, offset)
+    }
+
     /// The per-scrape windows inside the last `span`.
     pub fn series(&self, span: SimDuration) -> Vec<Window<'_>> {
         self.monitoring.series(self.now, span)
