@@ -1255,22 +1255,33 @@ fn analysis_timing_keys_are_checked() {
     let with = |lines: &str| edit(POLICY, "min_requests = 50\n", &format!("min_requests = 50\n{lines}\n"));
     check(
         &with("window = \"sometimes\""),
-        &["f.toml:8: key 'analysis.window': bad duration \"sometimes\" (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\") (or \"interval\", \"cumulative\")"],
+        &[
+            "f.toml:8: key 'analysis.window': bad duration \"sometimes\" (write e.g. \"30s\", \"10m\", \"1h30m\", \"250ms\") (or \"interval\", \"cumulative\")",
+        ],
     );
     check(
         &with("window = 5"),
-        &["f.toml:8: key 'analysis.window': expected \"interval\", \"cumulative\" or a duration such as \"30m\", found integer 5"],
+        &[
+            "f.toml:8: key 'analysis.window': expected \"interval\", \"cumulative\" or a duration such as \"30m\", found integer 5",
+        ],
     );
     check(
         &with("from_step = 2"),
         &["f.toml:8: key 'analysis.from_step': step 2 does not exist: the policy has 2 steps, numbered from 0"],
     );
     let big_bang = edit(
-        &edit(&with("from_step = 1"), "strategy = \"canary\"", "strategy = \"big_bang\""),
+        &edit(
+            &with("from_step = 1"),
+            "strategy = \"canary\"",
+            "strategy = \"big_bang\"",
+        ),
         "steps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]\n",
         "",
     );
-    check(&big_bang, &["f.toml:7: key 'analysis.from_step': only for strategy = \"canary\""]);
+    check(
+        &big_bang,
+        &["f.toml:7: key 'analysis.from_step': only for strategy = \"canary\""],
+    );
     check(
         &with("delay = \"-1m\""),
         &["f.toml:8: key 'analysis.delay': bad duration \"-1m\": a duration cannot be negative"],

@@ -334,6 +334,36 @@ fn argo_args_templating_and_a_missing_value() {
     assert!(e.iter().any(|d| d.message.contains("\"svc\" has no value")), "{e:?}");
 }
 
+/// analysisutil.ResolveArgs resolves the args in the whole marshalled
+/// metric, so a count, an interval or a condition may be an argument (as
+/// in argo-rollouts' test/e2e/functional/rollout-secret-withArgs.yaml).
+#[test]
+fn argo_args_resolve_in_counts_intervals_and_conditions() {
+    let text = r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: { name: t }
+spec:
+  args:
+  - { name: runs, value: "3" }
+  - { name: every, value: 30s }
+  - { name: limit, value: "0.02" }
+  metrics:
+  - name: errors
+    count: "{{args.runs}}"
+    interval: "{{args.every}}"
+    successCondition: "result[0] <= {{args.limit}}"
+    provider:
+      prometheus:
+        query: sum(rate(http_requests_total{code=~"5.*"}[30s])) / sum(rate(http_requests_total[30s]))
+"#;
+    let (p, _) = import_text(Tool::Argo, text);
+    assert_eq!(p.analysis.interval, SimDuration::from_secs(30));
+    match &p.analysis.checks[0].rule {
+        Rule::Bounds(b) => assert_eq!(b.max, Some(0.02)),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// helpers.go GetDryRunMetrics: regexp.MatchString, unanchored.
 #[test]
 fn argo_dry_run_patterns_are_unanchored() {

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use sim_core::time::SimDuration;
 
-use super::yaml::{Map, Node, Report, maps};
+use super::yaml::{Map, Node, Report, Value, maps};
 use super::{Draft, DraftCheck, DraftStep, Options, at, bound_check, expr, go_duration, number, promql, quote};
 
 /// A template: where it is and its `spec`.
@@ -163,7 +163,7 @@ pub fn read(docs: &[(&str, Node)], opts: &Options, r: &mut Report) -> Option<Dra
         Some((file, doc, kind)) if kind == "Rollout" => rollout(&ctx, file, doc, &mut draft, r)?,
         Some((file, doc, kind)) if kind == "Experiment" => experiment(&ctx, file, doc, &mut draft, r)?,
         Some((file, doc, _)) => analysis_run(&ctx, file, doc, &mut draft, r)?,
-        None => templates_alone(&ctx, &mut draft, r)?,
+        None => templates_alone(&ctx, &mut draft, docs.first().map_or("", |d| d.0), r)?,
     }
     for (name, t) in &templates {
         if !mains.is_empty() && !ctx.used.borrow().contains(name) {
@@ -411,7 +411,14 @@ fn template_metrics(
     }
     let mut out = Vec::new();
     if let Some(items) = s.seq("metrics", r) {
-        for m in maps(file, "spec.metrics", items, r) {
+        // Argo resolves the args in the whole metric before reading it
+        // (analysisutil.ResolveArgs on the marshalled metric), so a count
+        // or an interval may be an argument; the query is resolved later.
+        let resolved: Vec<Node> = items
+            .iter()
+            .map(|n| resolve_scalars(n, &args, &missing, file, r))
+            .collect();
+        for m in maps(file, "spec.metrics", &resolved, r) {
             if let Some(plan) = metric(ctx, tname, m, &args, &missing, &dry_run, r) {
                 out.push(plan);
             }
@@ -419,6 +426,42 @@ fn template_metrics(
     }
     s.finish(r, "Argo");
     out
+}
+
+/// The metric's own settings (count, interval, limits…) with
+/// `{{args.NAME}}` replaced; nested tables (the provider) are left as they
+/// are.
+fn resolve_scalars(
+    n: &Node,
+    args: &BTreeMap<String, String>,
+    missing: &[(String, usize, String)],
+    file: &str,
+    r: &mut Report,
+) -> Node {
+    let Value::Map(entries) = &n.value else {
+        return n.clone();
+    };
+    let entries = entries
+        .iter()
+        .map(|(k, line, v)| match &v.value {
+            Value::Str(text) if text.contains("{{") => {
+                let text = substitute(text, args, missing, file, *line, k, r);
+                (
+                    k.clone(),
+                    *line,
+                    Node {
+                        line: v.line,
+                        value: Value::Str(text),
+                    },
+                )
+            }
+            _ => (k.clone(), *line, v.clone()),
+        })
+        .collect();
+    Node {
+        line: n.line,
+        value: Value::Map(entries),
+    }
 }
 
 /// Replaces `{{args.NAME}}`; a name with no value is an error.
@@ -1328,12 +1371,12 @@ fn analysis_run(ctx: &Ctx<'_, '_>, file: &str, doc: &Node, d: &mut Draft, r: &mu
     Some(())
 }
 
-fn templates_alone(ctx: &Ctx<'_, '_>, d: &mut Draft, r: &mut Report) -> Option<()> {
+fn templates_alone(ctx: &Ctx<'_, '_>, d: &mut Draft, first_file: &str, r: &mut Report) -> Option<()> {
     let Some((first, tpl)) = ctx.templates.iter().next() else {
         r.error(
-            "",
+            first_file,
             0,
-            "",
+            "kind",
             "no Rollout, Experiment, AnalysisRun or AnalysisTemplate in the files given",
         );
         return None;
