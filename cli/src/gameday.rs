@@ -233,6 +233,7 @@ impl Session {
             line,
             key: key.to_owned(),
             message,
+            ..Default::default()
         };
         let first = text.lines().enumerate().find(|(_, l)| !l.trim().is_empty());
         let Some((n, line)) = first else {
@@ -1155,6 +1156,7 @@ fn load_session(path: &Path) -> Result<(Session, Exercise), Failure> {
             line: 0,
             key: String::new(),
             message: format!("cannot read: {e}"),
+            ..Default::default()
         }])
     })?;
     let session = Session::parse(&label, &text).map_err(Failure::Input)?;

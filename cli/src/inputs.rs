@@ -12,6 +12,7 @@ fn problem(file: &str, line: usize, message: String) -> Diagnostic {
         line,
         key: String::new(),
         message,
+        ..Default::default()
     }
 }
 

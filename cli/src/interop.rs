@@ -103,6 +103,7 @@ fn usage(file: &str, message: String) -> Failure {
         line: 0,
         key: String::new(),
         message,
+        ..Default::default()
     }])
 }
 
@@ -239,6 +240,7 @@ pub fn run_replay_metrics(a: ReplayMetricsArgs, io: &mut Io<'_>) -> Result<Strin
                 "no canary_requests and baseline_requests columns: every interval counts as {} requests (min_requests), so the request gate always passes and event-counting judges see that many",
                 policy.analysis.min_requests.max(1)
             ),
+            ..Default::default()
         }]);
     }
     let result = retro::analyse(&policy, &data.intervals).map_err(|why| usage(&a.policy, why))?;

@@ -61,40 +61,53 @@ pub(crate) enum SideArg {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct MannWhitneyArgs {
+    /// The baseline's sample: a file of numbers, one or more per line.
     #[arg(long)]
     control: PathBuf,
+    /// The canary's sample: a file of numbers, one or more per line.
     #[arg(long)]
     experiment: PathBuf,
+    /// Confidence of the two-sided interval on the location shift (Kayenta's default 0.98).
     #[arg(long, default_value_t = 0.98, value_parser = finite_number, allow_negative_numbers = true)]
     confidence: f64,
+    /// Relative shift inside which the samples count as equal (Kayenta's default 0.25).
     #[arg(long, default_value_t = 0.25, value_parser = finite_number, allow_negative_numbers = true)]
     tolerance: f64,
+    /// Which change fails: an increase, a decrease, or either.
     #[arg(long, value_enum, default_value_t = DirectionArg::Either)]
     direction: DirectionArg,
+    /// How the effect size is measured: the ratio of means, or the common-language effect size.
     #[arg(long, value_enum, default_value_t = EffectArg::MeanRatio)]
     effect_size: EffectArg,
+    /// The largest effect size of an increase that still passes.
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     allowed_increase: Option<f64>,
+    /// The largest effect size of a decrease that still passes.
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     allowed_decrease: Option<f64>,
     /// The metric is critical: its failure fails the whole canary.
     #[arg(long)]
     critical: bool,
+    /// An increase with at least this effect size fails the canary outright (a critical metric).
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     critical_increase: Option<f64>,
+    /// A decrease with at least this effect size fails the canary outright (a critical metric).
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     critical_decrease: Option<f64>,
+    /// What a NaN in a sample is: removed, or replaced by 0.
     #[arg(long, value_enum, default_value_t = NanArg::Remove)]
     nan_strategy: NanArg,
     /// Remove outliers by the interquartile-range rule first.
     #[arg(long)]
     remove_outliers: bool,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = JudgeFormat::Json)]
     format: JudgeFormat,
 }
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct Chart {
+    /// The series: a file of numbers, one or more per line, in time order.
     #[arg(long)]
     input: PathBuf,
     /// In-control mean of the series.
@@ -103,8 +116,10 @@ pub(crate) struct Chart {
     /// In-control standard deviation of the series.
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     sd: f64,
+    /// Which deviations alarm: upward, downward or both.
     #[arg(long, value_enum, default_value_t = SideArg::Both)]
     side: SideArg,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = JudgeFormat::Json)]
     format: JudgeFormat,
 }
@@ -125,6 +140,7 @@ pub(crate) struct CusumArgs {
 pub(crate) struct EwmaArgs {
     #[command(flatten)]
     chart: Chart,
+    /// Smoothing weight λ of the newest point, in (0, 1].
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     lambda: f64,
     /// Control-limit width L, in asymptotic standard deviations.
@@ -136,6 +152,7 @@ pub(crate) struct EwmaArgs {
 pub(crate) struct ShewhartArgs {
     #[command(flatten)]
     chart: Chart,
+    /// Control-limit width W, in standard deviations.
     #[arg(long, value_parser = finite_number, allow_negative_numbers = true)]
     limit: f64,
 }
@@ -148,10 +165,13 @@ pub(crate) struct SequentialArgs {
     /// Share of traffic the canary gets (the null hypothesis).
     #[arg(long, default_value_t = 0.5, value_parser = finite_number, allow_negative_numbers = true)]
     canary_share: f64,
+    /// Concentration of the Dirichlet mixing prior (larger: tighter around the null).
     #[arg(long, default_value_t = DEFAULT_CONCENTRATION, value_parser = finite_number, allow_negative_numbers = true)]
     concentration: f64,
+    /// Type I error bound of the anytime-valid test.
     #[arg(long, default_value_t = 0.05, value_parser = finite_number, allow_negative_numbers = true)]
     alpha: f64,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = JudgeFormat::Json)]
     format: JudgeFormat,
 }

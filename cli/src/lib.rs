@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 mod check;
 mod compare;
+pub mod diagnostics;
 pub mod gameday;
 mod inputs;
 mod interop;
@@ -26,19 +27,31 @@ use sim_core::batch::{Pair, run_batch_on, summarise};
 use sim_core::engine::{Collect, run_on, run_with_on};
 use sim_core::model::{Policy, Scenario};
 
+/// The version and the commit it was built from (`aviary --version`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AVIARY_COMMIT"), ")");
+
 /// The most runs per scenario × policy one batch may ask for.
 pub const MAX_SEEDS: u64 = sim_core::limits::SEEDS_MAX;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "aviary",
-    version,
+    version = VERSION,
     about = "A deterministic rollout simulator: measure a release policy against reproducible incidents.",
     long_about = None
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// When to colour output: auto (only on a terminal, never under NO_COLOR; CLICOLOR_FORCE forces it), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = diagnostics::ColorChoice::Auto)]
+    color: diagnostics::ColorChoice,
+    /// How problems in input files are printed: human (the source line, underlined, with a help line), short (one line each) or json (one object per line, for editors and CI).
+    #[arg(long, global = true, value_enum, value_name = "FMT", default_value_t = diagnostics::MessageFormat::Human)]
+    message_format: diagnostics::MessageFormat,
+    /// Write the command's output to FILE instead of standard output: through a temporary file renamed into place, so a failed or interrupted command leaves no half-written FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,9 +89,23 @@ enum Command {
     ReplayMetrics(interop::ReplayMetricsArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
     Validate {
-        #[arg(required = true)]
+        /// Scenario, policy, suite or script files (TOML), or foreign policies (Argo Rollouts, Flagger, Kayenta).
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Print a shell completion script (install: see the README).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) for aviary and every subcommand.
+    Man,
+}
+
+/// The command line's definition, for completions, the manual and tests.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[derive(clap::Args, Debug)]
@@ -227,12 +254,15 @@ fn fail_on_message<'a>(
 enum CatalogCmd {
     /// List the built-ins.
     List {
+        /// Output format: a table with a header, or JSON.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
     /// Show one built-in: its description and its file.
     Show {
+        /// The built-in's name (see `list`).
         name: String,
+        /// Output format: the description and the file, or the TOML file alone.
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
         format: ShowFormat,
     },
@@ -313,20 +343,35 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let color = diagnostics::ColorChoice::from_args(&args);
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let code = e.exit_code();
-            let text = if io.stderr_is_terminal {
+            // Help and --version go to stdout, errors to stderr: each is
+            // coloured by its own stream.
+            let to_out = code == 0;
+            let terminal = if to_out {
+                io.stdout_is_terminal
+            } else {
+                io.stderr_is_terminal
+            };
+            let text = if color.colour(terminal) {
                 e.render().ansi().to_string()
             } else {
                 e.render().to_string()
             };
-            let target: &mut dyn Write = if code == 0 { &mut *io.out } else { &mut *io.err };
-            let _ = target.write_all(text.as_bytes());
+            if to_out {
+                return write_out(io, &text);
+            }
+            let _ = io.err.write_all(text.as_bytes());
             return code;
         }
     };
+    let err_colour = cli.color.colour(io.stderr_is_terminal);
+    let message_format = cli.message_format;
+    let output = cli.output.clone();
     let result = match cli.command {
         Command::Run(a) => cmd_run(a, io),
         Command::Batch(a) => cmd_batch(a, io),
@@ -336,6 +381,12 @@ where
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut command(), "aviary", &mut buf);
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        Command::Man => man_page(),
         Command::Judge(c) => judge::run(c),
         Command::Gameday(a) => gameday::run_gameday(a, io),
         Command::Replay(a) => gameday::run_replay(a, io),
@@ -349,7 +400,10 @@ where
         let _ = writeln!(io.err, "warning: {w}");
     }
     match result {
-        Ok(text) => write_out(io, &text),
+        Ok(text) => match &output {
+            Some(path) => write_file(io, path, &text),
+            None => write_out(io, &text),
+        },
         Err(Failure::Usage(message)) => {
             let _ = writeln!(io.err, "error: {message}");
             2
@@ -363,18 +417,56 @@ where
             let _ = writeln!(io.err, "aviary: interrupted: {message}");
             130
         }
-        Err(Failure::Input(diagnostics)) => {
+        Err(Failure::Input(mut diagnostics)) => {
+            // By file (in the order given), then by line.
+            let mut files: Vec<String> = Vec::new();
             for d in &diagnostics {
-                let _ = writeln!(io.err, "error: {d}");
+                if !files.contains(&d.file) {
+                    files.push(d.file.clone());
+                }
             }
-            let n = diagnostics.len();
-            let _ = writeln!(
-                io.err,
-                "aviary: {n} problem{} found; nothing was run",
-                if n == 1 { "" } else { "s" }
-            );
+            diagnostics.sort_by_key(|d| (files.iter().position(|f| *f == d.file), d.line));
+            let mut text = String::new();
+            for d in &mut diagnostics {
+                diagnostics::enrich(d, message_format);
+                text.push_str(&diagnostics::render(d, message_format, err_colour));
+            }
+            if message_format != diagnostics::MessageFormat::Json {
+                text.push_str(&diagnostics::summary(&diagnostics));
+            }
+            let _ = io.err.write_all(text.as_bytes());
             2
         }
+    }
+}
+
+/// The manual: aviary's page, then each subcommand's, as one roff text.
+fn man_page() -> Result<String, Failure> {
+    let cmd = command();
+    let mut buf = Vec::new();
+    let render = |c: clap::Command, title: String, buf: &mut Vec<u8>| {
+        clap_mangen::Man::new(c)
+            .title(title)
+            .render(buf)
+            .map_err(|e| Failure::Usage(format!("cannot render the manual: {e}")))
+    };
+    render(cmd.clone(), "aviary".to_owned(), &mut buf)?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        render(sub.clone(), format!("aviary-{}", sub.get_name()), &mut buf)?;
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Writes `text` to `path` through a temporary file beside it, renamed
+/// into place: a reader never sees half of it, and a failure leaves none.
+fn write_file(io: &mut Io<'_>, path: &std::path::Path, text: &str) -> i32 {
+    match write_atomic(path, text.as_bytes()) {
+        Ok(()) => 0,
+        Err(Failure::Usage(message)) => {
+            let _ = writeln!(io.err, "error: {message}");
+            2
+        }
+        Err(_) => 2,
     }
 }
 
@@ -419,6 +511,7 @@ fn preflight(pair: (&str, &Scenario), policy: (&str, &Policy), diagnostics: &mut
             line,
             key: f.key,
             message: f.message,
+            ..Default::default()
         };
         if f.error {
             diagnostics.push(d);
@@ -464,6 +557,7 @@ fn per_request_check(scenario: (&str, &Scenario), diagnostics: &mut Vec<Diagnost
             line,
             key: f.key,
             message: f.message,
+            ..Default::default()
         });
     }
 }
@@ -512,6 +606,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
                         scenario.faults.len(),
                         sim_core::limits::FAULTS_MAX
                     ),
+                    ..Default::default()
                 });
                 return Err(Failure::Input(diagnostics));
             }
@@ -971,6 +1066,8 @@ fn cmd_validate(files: &[PathBuf], io: &mut Io<'_>) -> Result<String, Failure> {
     if diagnostics.is_empty() {
         Ok(out)
     } else {
+        // The good files are named even when another fails.
+        let _ = io.out.write_all(out.as_bytes());
         Err(Failure::Input(diagnostics))
     }
 }

@@ -39,3 +39,134 @@ fn a_closed_stdout_is_not_a_crash() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.lines().all(|l| l.starts_with("warning: ")), "{stderr}");
 }
+
+const ESC: &str = "\x1b[";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A bad policy whose diagnostics name a line and suggest a key.
+fn bad_policy(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aviary-bin-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"p\"\nstrategy = \"canary\"\nsteps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]\n[analysis]\ninterval = \"1m\"\nfailure_limit = 1\nmin_requests = 50\nchecks = [ { metric = \"error_rate\", max = 0.01, max_increse = 0.01 } ]\non_failure = \"rollback\"\n",
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `aviary ARGS` with a pseudo-terminal as stdin, stdout and stderr
+/// (util-linux `script`), and returns what the terminal showed.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_aviary")), "/dev/null"])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("util-linux script runs");
+    text(&out.stdout)
+}
+
+/// Colour only on a terminal (a pty), never under NO_COLOR, forced by
+/// CLICOLOR_FORCE or --color always, and never in help written to a file.
+#[test]
+fn colour_follows_the_stream_and_the_environment() {
+    let bad = bad_policy("colour");
+    let bad = bad.to_str().unwrap();
+    let pty = on_a_terminal(&format!("validate {bad}"), &[]);
+    assert!(
+        pty.contains(ESC) && pty.contains("did you mean 'max_increase'?"),
+        "{pty:?}"
+    );
+    let pty_no = on_a_terminal(&format!("validate {bad}"), &[("NO_COLOR", "1")]);
+    assert!(!pty_no.contains(ESC) && pty_no.contains("max_increse"), "{pty_no:?}");
+    let pty_never = on_a_terminal(&format!("validate {bad} --color never"), &[]);
+    assert!(!pty_never.contains(ESC), "{pty_never:?}");
+    let help_pty = on_a_terminal("run --help", &[]);
+    assert!(help_pty.contains(ESC), "help on a terminal is styled: {help_pty:?}");
+
+    let piped = aviary()
+        .args(["validate", bad])
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    let err = text(&piped.stderr);
+    assert_eq!(piped.status.code(), Some(2));
+    assert!(
+        !err.contains(ESC) && err.contains("^^^^^^^^^^^"),
+        "plain when piped: {err}"
+    );
+    let forced = aviary()
+        .args(["validate", bad])
+        .env("CLICOLOR_FORCE", "1")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(text(&forced.stderr).contains(ESC));
+    let always = aviary()
+        .args(["validate", bad, "--color", "always"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(text(&always.stderr).contains(ESC), "--color always beats NO_COLOR");
+    let help = aviary()
+        .args(["run", "--help"])
+        .env("CLICOLOR_FORCE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(!text(&help.stdout).contains(ESC), "help to a file has no escape codes");
+}
+
+/// `--output FILE` is written through a temporary file: a failed command
+/// leaves neither FILE nor the temporary behind, a good one a whole FILE.
+#[test]
+fn output_is_whole_or_absent() {
+    let dir = std::env::temp_dir().join(format!("aviary-bin-{}-output", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("out.json");
+    let _ = std::fs::remove_file(&file);
+    let failed = aviary()
+        .args(["run", "no-such-scenario", "--format", "json", "--output"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(2));
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing left on failure"
+    );
+    let ok = aviary()
+        .args(["run", "healthy-release", "--format", "json", "--output"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(ok.stdout.is_empty());
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&written).is_ok());
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary left: {names:?}");
+}
+
+/// A full disk (Linux's /dev/full) is an error with exit 2, for results
+/// and for `--help` alike; nothing is reported as written.
+#[test]
+fn a_full_disk_is_an_error() {
+    for args in [&["scenarios", "list"][..], &["--help"][..], &["run", "--help"][..]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = aviary().args(args).stdout(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("No space left"), "{}", text(&out.stderr));
+    }
+}

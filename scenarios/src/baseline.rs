@@ -141,6 +141,7 @@ pub fn read(file: &str, text: &str) -> Result<Baseline, Vec<Diagnostic>> {
         line,
         key: key.to_owned(),
         message,
+        ..Default::default()
     };
     let doc: Value = serde_json::from_str(text).map_err(|e| {
         vec![problem(

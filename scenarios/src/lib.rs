@@ -19,8 +19,8 @@ pub mod vary;
 
 use std::path::Path;
 
-pub use reader::Diagnostic;
 use reader::Source;
+pub use reader::{Diagnostic, Excerpt};
 use sim_core::model::{Policy, Scenario};
 
 /// Parses scenario text; `file` names it in diagnostics.
@@ -142,6 +142,7 @@ fn file_error(file: &str, message: String) -> Vec<Diagnostic> {
         line: 0,
         key: String::new(),
         message,
+        ..Default::default()
     }]
 }
 
@@ -173,6 +174,7 @@ fn not_utf8(file: &str, bytes: &[u8], e: &std::str::Utf8Error) -> Diagnostic {
         line: good.iter().filter(|&&b| b == b'\n').count() + 1,
         key: String::new(),
         message,
+        ..Default::default()
     }
 }
 

@@ -81,6 +81,7 @@ pub fn read(path: &Path, min_requests: u64) -> Result<Recorded, Vec<Diagnostic>>
         line,
         key: key.to_owned(),
         message,
+        ..Default::default()
     };
     let mut errors = Vec::new();
     let mut rdr = csv::ReaderBuilder::new()

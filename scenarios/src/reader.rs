@@ -14,7 +14,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// One problem in an input file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub file: String,
     /// 1-based line; 0 when the problem concerns the whole file.
@@ -22,6 +22,45 @@ pub struct Diagnostic {
     /// Dotted key, e.g. `analysis.checks[2].metric`; empty for the file itself.
     pub key: String,
     pub message: String,
+    /// 1-based column (in characters) of the offending text; 0 when unknown.
+    pub column: usize,
+    /// A hint, such as the closest known name (`did you mean …?`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The offending line and what to underline in it, for rendering.
+    #[serde(skip)]
+    pub excerpt: Option<Excerpt>,
+}
+
+/// A source line and the byte range in it a diagnostic points at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Excerpt {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Excerpt {
+    /// The line of `text` holding byte `start` of `span`, with the part of
+    /// the span on that line (at least one character).
+    pub fn of(text: &str, span: &Range<usize>) -> Excerpt {
+        let at = span.start.min(text.len());
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let line = text[line_start..line_end].trim_end_matches('\r');
+        let start = (at - line_start).min(line.len());
+        let end = span.end.saturating_sub(line_start).clamp(start, line.len());
+        Excerpt {
+            text: line.to_owned(),
+            start,
+            end,
+        }
+    }
+
+    /// The 1-based column, in characters, of the excerpt's start.
+    pub fn column(&self) -> usize {
+        self.text.get(..self.start).map_or(0, |t| t.chars().count()) + 1
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -65,11 +104,15 @@ impl<'s> Source<'s> {
 
     pub fn error(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
         let line = self.line_of(span.start);
+        let excerpt = Excerpt::of(self.text, span);
         self.diagnostics.push(Diagnostic {
             file: self.file.to_owned(),
             line,
             key: key.to_owned(),
             message: message.into(),
+            column: excerpt.column(),
+            help: None,
+            excerpt: Some(excerpt),
         });
     }
 

@@ -173,6 +173,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, Vec<Diagnostic>> {
                 "{} commands; at most {SCRIPT_COMMANDS_MAX} are supported",
                 commands.len()
             ),
+            ..Default::default()
         });
     }
     if diagnostics.is_empty() {
@@ -192,6 +193,7 @@ fn parse_jsonl(file: &str, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
                 line: i + 1,
                 key: key.to_owned(),
                 message,
+                ..Default::default()
             });
         };
         if line.trim().is_empty() {

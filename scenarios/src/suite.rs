@@ -157,6 +157,7 @@ fn entry_errors(file: &str, line: usize, key: &str, entry: &str, found: Vec<Diag
                 line,
                 key: key.to_owned(),
                 message: format!("{entry:?}: {}", d.message),
+                ..Default::default()
             })
             .collect()
     } else {

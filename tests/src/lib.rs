@@ -11,6 +11,15 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// [`aviary`] with `--message-format short`: one line per problem
+/// (`FILE:LINE: key 'KEY': MESSAGE`), for tests that read file, line and
+/// key rather than the rendering.
+pub fn aviary_short(args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--message-format", "short"]);
+    aviary(&all)
+}
+
 /// Runs `aviary ARGS…` in process, with stdout and stderr not terminals.
 pub fn aviary(args: &[&str]) -> Output {
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! The command line end to end: the public JSON contract, determinism,
 //! error handling and the text a person reads (snapshots).
 
-use e2e::{aviary, json, ok, temp_file};
+use e2e::{aviary, aviary_short, json, ok, temp_file};
 
 /// The keys of `aviary run --format json` that users and tools rely on.
 #[test]
@@ -295,7 +295,7 @@ fn a_scenarios_policy_file_is_found_beside_it_and_checked_at_validation() {
         let path = temp_file("own-policy", name, &with_policy(policy));
         let p = path.to_str().unwrap();
         for args in [vec!["validate", p], vec!["run", p]] {
-            let o = aviary(&args);
+            let o = aviary_short(&args);
             assert_eq!((o.code, o.stdout.as_str()), (2, ""), "{args:?}");
             assert!(
                 o.stderr.contains(&format!("{p}:{line}: key 'policy': {message}")),
@@ -311,7 +311,7 @@ fn a_scenarios_policy_file_is_found_beside_it_and_checked_at_validation() {
         &policy_text.replacen("strategy = \"canary\"", "strategy = \"canry\"", 1),
     );
     let path = temp_file("own-policy", "bad-policy.toml", &with_policy("bad-p.toml"));
-    let o = aviary(&["validate", path.to_str().unwrap()]);
+    let o = aviary_short(&["validate", path.to_str().unwrap()]);
     assert_eq!((o.code, o.stdout.as_str()), (2, ""));
     assert!(
         o.stderr.contains("bad-p.toml:") && o.stderr.contains("key 'strategy': unknown strategy"),
@@ -329,7 +329,7 @@ fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
     let path = temp_file("bad", "bad.toml", &text);
     let p = path.to_str().unwrap();
     for args in [vec!["run", p], vec!["batch", p, "--seeds", "3"], vec!["validate", p]] {
-        let o = aviary(&args);
+        let o = aviary_short(&args);
         assert_eq!(o.code, 2, "{args:?}");
         assert_eq!(o.stdout, "", "nothing half-written");
         assert!(
@@ -343,7 +343,7 @@ fn bad_files_exit_2_with_every_problem_and_nothing_on_stdout() {
             "{}",
             o.stderr
         );
-        assert!(o.stderr.contains("2 problems found"), "{}", o.stderr);
+        assert!(o.stderr.contains("2 problems in 1 file"), "{}", o.stderr);
     }
 }
 
@@ -509,7 +509,7 @@ fn a_bad_csv_is_reported_with_its_own_line() {
     let text = ok(&["scenarios", "show", "healthy-release", "--format", "toml"])
         .replace("rps = 400", "shape = \"series\"\ncsv = \"rates.csv\"");
     let path = temp_file("badcsv", "replay.toml", &text);
-    let o = aviary(&["validate", path.to_str().unwrap()]);
+    let o = aviary_short(&["validate", path.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("rates.csv:3: bad timestamp \"soon\""), "{}", o.stderr);
     assert!(o.stderr.contains("rates.csv:4: bad rate \"-5\""), "{}", o.stderr);

@@ -1,7 +1,7 @@
 //! `aviary compare` and suite files: paired differences with intervals
 //! that mean what they say.
 
-use e2e::{aviary, json, temp_file};
+use e2e::{aviary, aviary_short, json, temp_file};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sim_core::compare::paired_difference;
@@ -162,7 +162,7 @@ fn suite_errors_name_line_and_key() {
         .replace("\"<= 1h\"", "\"<= soon\"");
     let path = temp_file("suite_errors_name_line_and_key", "suite.toml", &bad);
     let path = path.to_str().unwrap();
-    let o = aviary(&["compare", path]);
+    let o = aviary_short(&["compare", path]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stdout.is_empty());
     for needle in [

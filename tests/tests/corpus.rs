@@ -36,7 +36,10 @@ fn invoke(args: &[String]) -> Result<Outcome, String> {
             stderr_is_terminal: false,
         };
         cli::main_with(
-            std::iter::once("aviary".to_owned()).chain(args.iter().cloned()),
+            // One line per problem: the corpus reads file, line and key.
+            std::iter::once("aviary".to_owned())
+                .chain(args.iter().cloned())
+                .chain(["--message-format".to_owned(), "short".to_owned()]),
             &mut io,
         )
     }))

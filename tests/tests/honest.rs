@@ -2,7 +2,7 @@
 //! a bad release is any release that harms, false alarms count in every
 //! group, blind promotions are counted, and limits have one exit.
 
-use e2e::{aviary, temp_file};
+use e2e::{aviary, aviary_short, temp_file};
 use scenarios::{load_scenario, parse_policy, parse_scenario};
 use sim_core::batch::summarise;
 use sim_core::engine::{Collect, Discard, Event, run};
@@ -317,7 +317,7 @@ fn pair_findings_name_the_step_and_the_line_that_writes_it() {
                   [analysis]\ninterval = \"1m\"\nfailure_limit = 1\nmin_requests = 1000\n\
                   checks = [ { metric = \"error_rate\", max_increase = 0.01 } ]\non_failure = \"rollback\"\n";
     let p = temp_file("locate", "thin.toml", policy);
-    let o = aviary(&[
+    let o = aviary_short(&[
         "validate",
         "../scenarios/catalog/scenarios/healthy-release.toml",
         p.to_str().unwrap(),
@@ -351,7 +351,7 @@ fn pair_findings_name_the_step_and_the_line_that_writes_it() {
             .unwrap()
             .replace("interval = \"1m\"", "interval = \"1s\""),
     );
-    let o = aviary(&["run", sc.to_str().unwrap(), "--policy", fast.to_str().unwrap()]);
+    let o = aviary_short(&["run", sc.to_str().unwrap(), "--policy", fast.to_str().unwrap()]);
     assert_eq!(o.code, 2, "{}", o.stderr);
     let lines = std::fs::read_to_string(&sc).unwrap().lines().count();
     assert!(

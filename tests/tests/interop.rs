@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use e2e::{aviary, temp_file};
+use e2e::{aviary, aviary_short, temp_file};
 use scenarios::Diagnostic;
 use scenarios::catalog;
 use scenarios::import::{self, Imported, Input, Options, Tool};
@@ -739,7 +739,7 @@ fn replay_metrics_names_bad_rows() {
         "metrics.csv",
         "time,metric,canary,baseline,colour\n60,error_rate,1.5,0.001,red\n",
     );
-    let o = aviary(&[
+    let o = aviary_short(&[
         "replay-metrics",
         p.to_str().expect("utf-8"),
         "--metrics",
@@ -756,7 +756,7 @@ fn replay_metrics_names_bad_rows() {
         "values.csv",
         "time,metric,canary,baseline\n60,error_rate,1.5,0.001\n60,latency,1,1\n",
     );
-    let o = aviary(&[
+    let o = aviary_short(&[
         "replay-metrics",
         p.to_str().expect("utf-8"),
         "--metrics",

@@ -1,7 +1,7 @@
 //! `aviary judge` on data a user brings: the JSON contract, Kayenta's own
 //! vector, and the error path.
 
-use e2e::{aviary, json, temp_file};
+use e2e::{aviary, aviary_short, json, temp_file};
 
 /// Kayenta's unit-test vector: x = 10,20,30,40 against y = 1,2,3,4 at 95 %
 /// gives the interval [6, 39] and the Hodges-Lehmann estimate 22.5.
@@ -96,7 +96,7 @@ fn sequential_rows_carry_the_running_p_value() {
 #[test]
 fn bad_judge_input_names_file_and_line_and_exits_2() {
     let input = temp_file("badjudge", "z.txt", "1\nabc\n2\n");
-    let o = aviary(&[
+    let o = aviary_short(&[
         "judge",
         "cusum",
         "--input",
@@ -113,7 +113,7 @@ fn bad_judge_input_names_file_and_line_and_exits_2() {
     assert_eq!(o.code, 2);
     assert!(o.stdout.is_empty());
     assert!(o.stderr.contains("z.txt:2: expected a number"), "{}", o.stderr);
-    let o = aviary(&[
+    let o = aviary_short(&[
         "judge",
         "cusum",
         "--input",
@@ -129,7 +129,7 @@ fn bad_judge_input_names_file_and_line_and_exits_2() {
     ]);
     assert_eq!(o.code, 2);
     let csv = temp_file("badjudge", "c.csv", "control,canary\n1,2\nx,3\n");
-    let o = aviary(&["judge", "sequential", "--input", csv.to_str().unwrap()]);
+    let o = aviary_short(&["judge", "sequential", "--input", csv.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("c.csv:3: expected two whole numbers"), "{}", o.stderr);
 }
@@ -178,7 +178,7 @@ on_failure = "rollback"
 /// Runs `aviary ARGS…`, expects exit status 2, nothing on stdout and every
 /// one of `needles` on stderr.
 fn refused(args: &[&str], needles: &[&str]) {
-    let o = aviary(args);
+    let o = aviary_short(args);
     assert_eq!(o.code, 2, "aviary {args:?}:\n{}{}", o.stdout, o.stderr);
     assert!(o.stdout.is_empty(), "aviary {args:?} printed {}", o.stdout);
     for needle in needles {
@@ -336,7 +336,7 @@ fn infinite_sample_values_name_file_line_and_value() {
         &[
             "control.txt:5: value \"inf\" is infinite",
             "experiment.txt:3: value \"-1e400\" is infinite",
-            "2 problems found",
+            "2 problems in 2 files",
         ],
     );
     refused(
@@ -381,7 +381,7 @@ fn nan_in_a_chart_series_names_the_line() {
         &[
             "z.txt:4: a control chart needs a number on every line, found NaN",
             "z.txt:6: a control chart needs a number on every line, found NaN",
-            "2 problems found",
+            "2 problems in 1 file",
         ],
     );
 }

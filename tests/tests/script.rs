@@ -1,7 +1,7 @@
 //! `aviary run --script`: a run's JSON lines replay it; TOML scripts; the
 //! errors a bad script gets.
 
-use e2e::{aviary, json, ok, temp_file};
+use e2e::{aviary_short, json, ok, temp_file};
 
 /// The whole `--format jsonl` output of a run is a script that replays it.
 #[test]
@@ -129,7 +129,7 @@ fn bad_scripts_get_file_line_and_key() {
     ];
     for (name, text, expected) in cases {
         let path = temp_file("bad-script", name, text);
-        let o = aviary(&["run", "healthy-release", "--script", path.to_str().unwrap()]);
+        let o = aviary_short(&["run", "healthy-release", "--script", path.to_str().unwrap()]);
         assert_eq!(o.code, 2, "{text}: {}", o.stderr);
         assert!(o.stdout.is_empty());
         let want = expected.replacen(name, path.to_str().unwrap(), 1);
@@ -186,7 +186,7 @@ fn validate_reads_scripts() {
         "bad.toml",
         "[[command]]\nat = \"1m\"\ncommand = \"rolback\"\n",
     );
-    let o = aviary(&["validate", bad.to_str().unwrap()]);
+    let o = aviary_short(&["validate", bad.to_str().unwrap()]);
     assert_eq!((o.code, o.stdout.as_str()), (2, ""));
     assert!(
         o.stderr.contains(&format!(

@@ -47,6 +47,7 @@ impl<'a> Out<'a> {
             } else {
                 format!("{message} (give --lossy to export without it)")
             },
+            ..Default::default()
         };
         if self.lossy {
             self.warnings.push(d);
@@ -60,6 +61,7 @@ impl<'a> Out<'a> {
             line: 0,
             key: key.to_owned(),
             message,
+            ..Default::default()
         });
     }
 }
@@ -213,6 +215,7 @@ fn finish(out: Out<'_>, docs: &[Value]) -> Result<Exported, Vec<Diagnostic>> {
                     line: 0,
                     key: String::new(),
                     message: format!("cannot write YAML: {e}"),
+                    ..Default::default()
                 }]);
             }
         }

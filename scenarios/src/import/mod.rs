@@ -261,6 +261,7 @@ pub fn import(tool: Tool, inputs: &[Input], opts: &Options) -> Result<Imported, 
                 file: files.join(", "),
                 line: 0,
                 key: String::new(),
+                ..Default::default()
             })
             .collect());
     }

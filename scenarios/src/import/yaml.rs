@@ -142,6 +142,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
                 line,
                 key: String::new(),
                 message: format!("invalid YAML: {message}"),
+                ..Default::default()
             }])
         }
     }
@@ -162,6 +163,7 @@ impl Report {
             line,
             key: key.to_owned(),
             message: message.into(),
+            ..Default::default()
         });
     }
     pub fn warn(&mut self, file: &str, line: usize, key: &str, message: impl Into<String>) {
@@ -170,6 +172,7 @@ impl Report {
             line,
             key: key.to_owned(),
             message: message.into(),
+            ..Default::default()
         };
         if !self.warnings.contains(&d) {
             self.warnings.push(d);

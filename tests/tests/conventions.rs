@@ -1,0 +1,152 @@
+//! The command line's conventions, next to cargo's and ripgrep's: help for
+//! every flag, completions and a manual, colour that respects the stream
+//! and the environment, diagnostics with the source line, `--output`
+//! written whole or not at all.
+
+use e2e::{aviary, temp_file};
+
+/// Every argument of every subcommand, with the path of subcommands to it.
+fn every_arg(cmd: &clap::Command, path: &str, out: &mut Vec<(String, String, bool)>) {
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        let has_help = a.get_help().is_some_and(|h| !h.to_string().trim().is_empty());
+        out.push((path.to_owned(), id.to_owned(), has_help));
+    }
+    for s in cmd.get_subcommands() {
+        every_arg(s, &format!("{path} {}", s.get_name()), out);
+    }
+}
+
+#[test]
+fn every_argument_and_flag_has_a_help_line() {
+    let mut args = Vec::new();
+    every_arg(&cli::command(), "aviary", &mut args);
+    assert!(args.len() > 100, "the walk found {} arguments", args.len());
+    let blank: Vec<String> = args
+        .iter()
+        .filter(|(_, _, h)| !h)
+        .map(|(p, a, _)| format!("{p} <{a}>"))
+        .collect();
+    assert!(blank.is_empty(), "arguments without a help line:\n{}", blank.join("\n"));
+    for s in cli::command().get_subcommands() {
+        assert!(s.get_about().is_some(), "subcommand {} has no about line", s.get_name());
+    }
+}
+
+/// clap_complete for each shell: the script names aviary, its subcommands
+/// and a flag of a subcommand.
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let o = aviary(&["completions", shell]);
+        assert_eq!(o.code, 0, "{shell}: {}", o.stderr);
+        for word in ["aviary", "replay-metrics", "message-format"] {
+            assert!(o.stdout.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let o = aviary(&["completions", "tcsh"]);
+    assert_eq!(o.code, 2, "an unknown shell is a usage error");
+}
+
+/// clap_mangen: one page for aviary and one per subcommand.
+#[test]
+fn the_manual_has_a_page_per_subcommand() {
+    let o = aviary(&["man"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let pages = o.stdout.matches("\n.TH ").count() + usize::from(o.stdout.starts_with(".TH "));
+    let subcommands = cli::command().get_subcommands().count();
+    assert!(
+        o.stdout.contains(".TH aviary 1"),
+        "{}",
+        &o.stdout[..200.min(o.stdout.len())]
+    );
+    assert!(o.stdout.contains(".TH aviary-batch 1"));
+    assert_eq!(pages, subcommands + 1, "aviary's page and one per subcommand");
+}
+
+#[test]
+fn the_version_names_the_commit() {
+    let o = aviary(&["--version"]);
+    assert_eq!(o.code, 0);
+    assert!(
+        o.stdout
+            .starts_with(&format!("aviary {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        o.stdout
+    );
+}
+
+const BAD: &str = "name = \"p\"\nstrategy = \"canary\"\nsteps = [ { weight = 1, pause = \"10m\" }, { weight = 100 } ]\n[analysis]\ninterval = \"1m\"\nfailure_limit = 1\nmin_requests = 50\nchecks = [\n  { metric = \"error_rate\", max_increse = 0.01 },\n  { metric = \"latncy_p99_ms\", max = 300 },\n]\non_failure = \"rollbak\"\n";
+
+/// `validate` names every good file even when another fails; the summary
+/// counts problems and files; diagnostics are by file, then by line.
+#[test]
+fn validate_names_the_good_files_and_counts_the_bad() {
+    let bad = temp_file("validate-mixed", "bad.toml", BAD);
+    let syntax = temp_file("validate-mixed", "syntax.toml", "name = \"s\"\nrps = = 10\n");
+    let o = aviary(&[
+        "validate",
+        "../examples/interop/checkout-rollout.yaml",
+        bad.to_str().unwrap(),
+        syntax.to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stdout.contains("ok: ../examples/interop/checkout-rollout.yaml"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stderr.ends_with("aviary: 6 problems in 2 files; nothing was run\n"),
+        "{}",
+        o.stderr
+    );
+    let lines: Vec<usize> = o
+        .stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--> "))
+        .filter_map(|l| l.rsplit(':').nth(1)?.parse().ok())
+        .collect();
+    assert_eq!(lines, [9, 9, 10, 12, 2, 2], "{}", o.stderr);
+}
+
+/// cargo's `--message-format json`: one object per problem, with the
+/// column and the suggestion.
+#[test]
+fn diagnostics_as_json_lines() {
+    let bad = temp_file("json-diagnostics", "bad.toml", BAD);
+    let o = aviary(&["validate", bad.to_str().unwrap(), "--message-format", "json"]);
+    assert_eq!(o.code, 2);
+    let objects: Vec<serde_json::Value> = o
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(objects.len(), 4, "{}", o.stderr);
+    let typo = &objects[1];
+    assert_eq!(
+        (typo["line"].as_u64(), typo["column"].as_u64(), typo["key"].as_str()),
+        (Some(9), Some(28), Some("analysis.checks[1].max_increse"))
+    );
+    assert_eq!(typo["help"], "did you mean 'max_increase'?");
+    assert_eq!(typo["severity"], "error");
+    for o in &objects {
+        for k in ["file", "line", "column", "key", "message", "severity"] {
+            assert!(o.get(k).is_some(), "{k} missing in {o}");
+        }
+    }
+}
+
+/// The rendered diagnostics of a bad file, as a user sees them (plain,
+/// since stderr is not a terminal here).
+#[test]
+fn snapshot_rendered_diagnostics() {
+    let bad = temp_file("rendered", "bad.toml", BAD);
+    let syntax = temp_file("rendered", "syntax.toml", "name = \"s\"\nrps = = 10\n");
+    let o = aviary(&["validate", bad.to_str().unwrap(), syntax.to_str().unwrap()]);
+    let dir = bad.parent().unwrap().to_str().unwrap().to_owned();
+    insta::assert_snapshot!(o.stderr.replace(&dir, "DIR"));
+}
