@@ -218,36 +218,58 @@ impl FailOn {
     }
 }
 
-/// The `--fail-on` verdict over `runs` (each with the scenario and policy
-/// arguments that reproduce it): `None` when nothing listed happened, else
-/// one line per condition with its count and the first run's command.
-fn fail_on_message<'a>(
-    fail_on: &[FailOn],
-    runs: impl Iterator<Item = (&'a sim_core::score::RunResult, &'a str, &'a str)> + Clone,
-) -> Option<String> {
-    let mut lines = Vec::new();
-    let mut seen: Vec<FailOn> = Vec::new();
-    for &f in fail_on {
-        if seen.contains(&f) {
-            continue;
+/// The `--fail-on` verdict, gathered run by run (a streamed batch keeps
+/// no runs): per condition, how many runs hit it and the first that did,
+/// with the scenario and policy arguments that reproduce it.
+pub(crate) struct FailTally {
+    conditions: Vec<(FailOn, u64, Option<String>)>,
+    total: u64,
+}
+
+impl FailTally {
+    pub(crate) fn new(fail_on: &[FailOn]) -> FailTally {
+        let mut conditions: Vec<(FailOn, u64, Option<String>)> = Vec::new();
+        for &f in fail_on {
+            if !conditions.iter().any(|c| c.0 == f) {
+                conditions.push((f, 0, None));
+            }
         }
-        seen.push(f);
-        let total = runs.clone().count();
-        let mut hits = runs.clone().filter(|(r, _, _)| f.hit(r));
-        let Some((first, scenario, policy)) = hits.next() else {
-            continue;
-        };
-        let n = 1 + hits.count();
-        lines.push(format!(
-            "aviary: --fail-on {}: {n} of {total} run{}; the first, of {}: aviary run {scenario} --policy {policy} --seed {} --run {}",
-            f.name(),
-            if total == 1 { "" } else { "s" },
-            first.scenario,
-            first.seed,
-            first.run
-        ));
+        FailTally { conditions, total: 0 }
     }
-    (!lines.is_empty()).then(|| lines.join("\n"))
+
+    pub(crate) fn observe(&mut self, r: &sim_core::score::RunResult, scenario: &str, policy: &str) {
+        self.total += 1;
+        for (f, n, first) in &mut self.conditions {
+            if f.hit(r) {
+                *n += 1;
+                if first.is_none() {
+                    *first = Some(format!(
+                        "of {}: aviary run {scenario} --policy {policy} --seed {} --run {}",
+                        r.scenario, r.seed, r.run
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `None` when nothing listed happened, else one line per condition
+    /// with its count and the first run's command.
+    pub(crate) fn message(&self) -> Option<String> {
+        let total = self.total;
+        let lines: Vec<String> = self
+            .conditions
+            .iter()
+            .filter_map(|(f, n, first)| {
+                let first = first.as_ref()?;
+                Some(format!(
+                    "aviary: --fail-on {}: {n} of {total} run{}; the first, {first}",
+                    f.name(),
+                    if total == 1 { "" } else { "s" },
+                ))
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,9 +318,14 @@ enum RunFormat {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum BatchFormat {
+    /// The scorecard: one line per scenario × policy.
     Table,
+    /// The scorecard's figures with their intervals, as one JSON object.
     Json,
+    /// One row per run, streamed in run order as the runs finish.
     Csv,
+    /// One run object per line, streamed in run order as the runs finish.
+    Jsonl,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -328,6 +355,8 @@ pub(crate) enum Failure {
     /// Ctrl-C: what was kept, and how to go on (exit 130, as a shell
     /// reports a process ended by SIGINT).
     Interrupted(String),
+    /// Writing a streamed output failed (a closed pipe is not an error).
+    Output(io::Error),
     /// The command did its job and found what fails the gate (a check's
     /// regression, a `--fail-on` condition): `out` is printed as usual,
     /// `message` on stderr, and the exit status is 1.
@@ -371,8 +400,45 @@ where
     };
     let err_colour = cli.color.colour(io.stderr_is_terminal);
     let message_format = cli.message_format;
-    let output = cli.output.clone();
-    let result = match cli.command {
+    let Some(path) = cli.output.clone() else {
+        let result = dispatch(cli.command, io);
+        return finish(result, io, message_format, err_colour);
+    };
+    // --output FILE: the command writes (or streams) into a temporary file
+    // beside FILE, renamed into place only when the command succeeded or
+    // failed its gate (whose output is still written).
+    let mut file = match AtomicFile::create(&path) {
+        Ok(f) => f,
+        Err(message) => {
+            let _ = writeln!(io.err, "error: {message}");
+            return 2;
+        }
+    };
+    let code = {
+        let mut to_file = Io {
+            out: &mut file.writer,
+            err: &mut *io.err,
+            stdout_is_terminal: false,
+            stderr_is_terminal: io.stderr_is_terminal,
+        };
+        let result = dispatch(cli.command, &mut to_file);
+        finish(result, &mut to_file, message_format, err_colour)
+    };
+    if code > 1 {
+        return code;
+    }
+    match file.commit() {
+        Ok(()) => code,
+        Err(message) => {
+            let _ = writeln!(io.err, "error: {message}");
+            2
+        }
+    }
+}
+
+/// Runs one parsed command.
+fn dispatch(cmd: Command, io: &mut Io<'_>) -> Result<String, Failure> {
+    match cmd {
         Command::Run(a) => cmd_run(a, io),
         Command::Batch(a) => cmd_batch(a, io),
         Command::Compare(a) => compare::run(a, io),
@@ -394,20 +460,27 @@ where
         Command::Import(a) => interop::run_import(a, io),
         Command::Export(a) => interop::run_export(a),
         Command::ReplayMetrics(a) => interop::run_replay_metrics(a, io),
-    };
+    }
+}
+
+/// Writes a command's result and returns the exit status.
+fn finish(
+    result: Result<String, Failure>,
+    io: &mut Io<'_>,
+    message_format: diagnostics::MessageFormat,
+    err_colour: bool,
+) -> i32 {
     // What an imported policy's tool does that aviary cannot simulate.
     for w in scenarios::import::take_warnings() {
         let _ = writeln!(io.err, "warning: {w}");
     }
     match result {
-        Ok(text) => match &output {
-            Some(path) => write_file(io, path, &text),
-            None => write_out(io, &text),
-        },
+        Ok(text) => write_out(io, &text),
         Err(Failure::Usage(message)) => {
             let _ = writeln!(io.err, "error: {message}");
             2
         }
+        Err(Failure::Output(e)) => write_error(io, &e),
         Err(Failure::Failed { out, message }) => {
             let code = write_out(io, &out);
             let _ = writeln!(io.err, "{message}");
@@ -440,6 +513,56 @@ where
     }
 }
 
+/// `--output FILE` while it is written: a temporary file beside FILE
+/// (same folder, so the rename is atomic), removed unless committed.
+struct AtomicFile {
+    writer: io::BufWriter<std::fs::File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl AtomicFile {
+    fn create(path: &std::path::Path) -> Result<AtomicFile, String> {
+        let tmp = temporary_beside(path);
+        let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(AtomicFile {
+            writer: io::BufWriter::new(file),
+            tmp,
+            path: path.to_owned(),
+            committed: false,
+        })
+    }
+
+    fn commit(mut self) -> Result<(), String> {
+        let shown = self.path.display().to_string();
+        self.writer.flush().map_err(|e| format!("cannot write {shown}: {e}"))?;
+        self.writer
+            .get_ref()
+            .sync_all()
+            .map_err(|e| format!("cannot write {shown}: {e}"))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| format!("cannot write {shown}: {e}"))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The temporary name `path` is written under before its rename.
+fn temporary_beside(path: &std::path::Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
 /// The manual: aviary's page, then each subcommand's, as one roff text.
 fn man_page() -> Result<String, Failure> {
     let cmd = command();
@@ -457,28 +580,21 @@ fn man_page() -> Result<String, Failure> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-/// Writes `text` to `path` through a temporary file beside it, renamed
-/// into place: a reader never sees half of it, and a failure leaves none.
-fn write_file(io: &mut Io<'_>, path: &std::path::Path, text: &str) -> i32 {
-    match write_atomic(path, text.as_bytes()) {
-        Ok(()) => 0,
-        Err(Failure::Usage(message)) => {
-            let _ = writeln!(io.err, "error: {message}");
-            2
-        }
-        Err(_) => 2,
-    }
-}
-
 fn write_out(io: &mut Io<'_>, text: &str) -> i32 {
     match io.out.write_all(text.as_bytes()).and_then(|()| io.out.flush()) {
         Ok(()) => 0,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
-        Err(e) => {
-            let _ = writeln!(io.err, "error: cannot write output: {e}");
-            2
-        }
+        Err(e) => write_error(io, &e),
     }
+}
+
+/// A failed write to the output: a closed pipe is not an error (the
+/// reader has what it wanted), anything else is exit 2.
+fn write_error(io: &mut Io<'_>, e: &io::Error) -> i32 {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return 0;
+    }
+    let _ = writeln!(io.err, "error: cannot write output: {e}");
+    2
 }
 
 /// Loads every argument with `load`, collecting all diagnostics of all files.
@@ -536,10 +652,7 @@ pub(crate) fn write_dir(dir: &std::path::Path, files: &[(String, Vec<u8>)]) -> R
 /// Writes `bytes` to `path` through a temporary file beside it and a
 /// rename, so the file is either whole and new or as it was.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temporary_beside(path);
     let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
@@ -655,10 +768,9 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         RunFormat::Json => pretty(&reports::run::RunRow::new(&result)),
         RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
     };
-    match fail_on_message(
-        &a.fail_on,
-        std::iter::once((&result, a.scenario.as_str(), policy_arg.as_str())),
-    ) {
+    let mut tally = FailTally::new(&a.fail_on);
+    tally.observe(&result, &a.scenario, &policy_arg);
+    match tally.message() {
         Some(message) => Err(Failure::Failed { out, message }),
         None => Ok(out),
     }
@@ -810,6 +922,37 @@ impl Runner {
             .install(|| run_batch_on(engine, pairs, seeds, seed, &progress))
     }
 
+    /// The runs handed to `sink` in run order as they finish, a few per
+    /// worker at a time (see [`sim_core::batch::run_batch_streamed`]).
+    pub(crate) fn stream<B>(
+        &self,
+        engine: sim_core::engine::Engine,
+        pairs: &[Pair<'_>],
+        seeds: u64,
+        seed: u64,
+        sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
+    ) -> std::ops::ControlFlow<B> {
+        let progress = || {
+            if let Some(b) = &self.bar {
+                b.inc(1);
+            }
+        };
+        let block = 32 * self.pool.current_num_threads() as u64;
+        let total = pairs.len() as u64 * seeds;
+        let mut start = 0;
+        while start < total {
+            let end = total.min(start + block);
+            let done = self
+                .pool
+                .install(|| sim_core::batch::run_jobs(engine, pairs, seeds, seed, start..end, &progress));
+            for (p, result) in done {
+                sink(p, result)?;
+            }
+            start = end;
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
     pub(crate) fn finish(self) {
         if let Some(b) = self.bar {
             b.finish_and_clear();
@@ -827,9 +970,9 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let scenario_args: Vec<String> = if a.scenarios.is_empty() {
         catalog::SCENARIOS.iter().map(|b| b.name.to_owned()).collect()
     } else {
-        a.scenarios
+        a.scenarios.clone()
     };
-    let mut policy_args = a.policy;
+    let mut policy_args = a.policy.clone();
     if a.all_policies {
         policy_args.extend(catalog::POLICIES.iter().map(|b| b.name.to_owned()));
     }
@@ -881,30 +1024,86 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             policy: &policies[p],
         })
         .collect();
+    let format = a.format.unwrap_or(if io.stdout_is_terminal {
+        BatchFormat::Table
+    } else {
+        BatchFormat::Json
+    });
+    if matches!(format, BatchFormat::Csv | BatchFormat::Jsonl) {
+        let args = (&scenario_args[..], &policy_args[..], &indexed[..]);
+        return stream_batch(&a, format, &pairs, args, io);
+    }
     let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, a.quiet, io)?;
     let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
     if let Some(dir) = &a.out {
         let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
         write_dir(dir, &files)?;
     }
-    let format = a.format.unwrap_or(if io.stdout_is_terminal {
-        BatchFormat::Table
-    } else {
-        BatchFormat::Json
-    });
     let out = match format {
-        BatchFormat::Table => reports::batch::batch_table(a.seed, &summaries),
         BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
-        BatchFormat::Csv => reports::batch::batch_csv(&grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?,
+        BatchFormat::Table | BatchFormat::Csv | BatchFormat::Jsonl => reports::batch::batch_table(a.seed, &summaries),
     };
-    let (sargs, pargs) = (&scenario_args, &policy_args);
-    let runs = indexed
-        .iter()
-        .zip(&grouped)
-        .flat_map(move |(&(s, p), runs)| runs.iter().map(move |r| (r, sargs[s].as_str(), pargs[p].as_str())));
-    match fail_on_message(&a.fail_on, runs) {
+    let mut tally = FailTally::new(&a.fail_on);
+    for (&(s, p), runs) in indexed.iter().zip(&grouped) {
+        for r in runs {
+            tally.observe(r, &scenario_args[s], &policy_args[p]);
+        }
+    }
+    match tally.message() {
         Some(message) => Err(Failure::Failed { out, message }),
         None => Ok(out),
+    }
+}
+
+/// `batch --format csv|jsonl`: each run written as it finishes, in run
+/// order, and kept only when `--out DIR` needs the whole batch.
+fn stream_batch(
+    a: &BatchArgs,
+    format: BatchFormat,
+    pairs: &[Pair<'_>],
+    (scenario_args, policy_args, indexed): (&[String], &[String], &[(usize, usize)]),
+    io: &mut Io<'_>,
+) -> Result<String, Failure> {
+    let runner = Runner::new(pairs.len() as u64 * a.seeds, a.threads, a.quiet, io)?;
+    let keep = a.out.is_some();
+    let mut grouped: Vec<Vec<sim_core::score::RunResult>> = pairs.iter().map(|_| Vec::new()).collect();
+    let mut tally = FailTally::new(&a.fail_on);
+    let mut first = true;
+    let out = &mut *io.out;
+    let mut sink = |p: usize, r: sim_core::score::RunResult| -> std::ops::ControlFlow<io::Error> {
+        let (s, po) = indexed[p];
+        tally.observe(&r, &scenario_args[s], &policy_args[po]);
+        let line = match format {
+            BatchFormat::Csv => {
+                let header = std::mem::take(&mut first);
+                reports::batch::csv_record(&r, header).map_err(io::Error::other)
+            }
+            BatchFormat::Table | BatchFormat::Json | BatchFormat::Jsonl => Ok(reports::batch::jsonl_record(&r)),
+        };
+        if let Err(e) = line.and_then(|l| out.write_all(l.as_bytes())) {
+            return std::ops::ControlFlow::Break(e);
+        }
+        if keep {
+            grouped[p].push(r);
+        }
+        std::ops::ControlFlow::Continue(())
+    };
+    let streamed = runner.stream(a.engine.engine(), pairs, a.seeds, a.seed, &mut sink);
+    runner.finish();
+    if let std::ops::ControlFlow::Break(e) = streamed {
+        return Err(Failure::Output(e));
+    }
+    if let Some(dir) = &a.out {
+        let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
+        let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
+        write_dir(dir, &files)?;
+    }
+    match tally.message() {
+        Some(message) => Err(Failure::Failed {
+            out: String::new(),
+            message,
+        }),
+        None => Ok(String::new()),
     }
 }
 

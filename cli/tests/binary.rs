@@ -163,10 +163,60 @@ fn output_is_whole_or_absent() {
 /// and for `--help` alike; nothing is reported as written.
 #[test]
 fn a_full_disk_is_an_error() {
-    for args in [&["scenarios", "list"][..], &["--help"][..], &["run", "--help"][..]] {
+    let streamed = ["batch", "healthy-release", "--seeds", "3", "--format", "jsonl"];
+    for args in [
+        &["scenarios", "list"][..],
+        &["--help"][..],
+        &["run", "--help"][..],
+        &streamed[..],
+    ] {
         let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
         let out = aviary().args(args).stdout(full).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains("No space left"), "{}", text(&out.stderr));
+    }
+}
+
+/// `batch --format jsonl|csv` writes each run as it finishes: the first
+/// lines of a batch of 21 million runs (days of work) arrive while it is
+/// still running, and closing the pipe then ends it quietly.
+#[test]
+fn jsonl_and_csv_are_streamed_as_runs_finish() {
+    use std::io::BufRead as _;
+    for format in ["jsonl", "csv"] {
+        let mut child = aviary()
+            .args([
+                "batch",
+                "--seeds",
+                "1000000",
+                "--threads",
+                "1",
+                "--quiet",
+                "--format",
+                format,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = lines.next().unwrap().unwrap();
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{format}: the batch is still running"
+        );
+        let row = if format == "jsonl" {
+            let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+            (v["scenario"].clone(), v["run"].clone())
+        } else {
+            assert!(first.starts_with("scenario,policy,seed,run,"), "{first}");
+            let cells: Vec<&str> = second.split(',').collect();
+            (cells[0].into(), cells[3].parse::<u64>().unwrap().into())
+        };
+        assert_eq!(row, ("healthy-release".into(), 0.into()), "{format}: run order");
+        drop(lines);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{format}: a closed pipe ends it quietly");
     }
 }

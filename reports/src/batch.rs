@@ -215,12 +215,31 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
 /// # Errors
 /// Only if writing to memory fails, which it does not.
 pub fn batch_csv(groups: &[Vec<RunResult>]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in groups.iter().flatten() {
-        w.serialize(CsvRow::new(&RunRow::new(r)))?;
+    let mut out = String::new();
+    for (i, r) in groups.iter().flatten().enumerate() {
+        out.push_str(&csv_record(r, i == 0)?);
     }
+    Ok(out)
+}
+
+/// One run's CSV row (`batch --format csv`), after the header line when
+/// `header` is set: what a streamed batch writes as each run finishes.
+///
+/// # Errors
+/// Only if writing to memory fails, which it does not.
+pub fn csv_record(r: &RunResult, header: bool) -> Result<String, csv::Error> {
+    let mut w = csv::WriterBuilder::new().has_headers(header).from_writer(Vec::new());
+    w.serialize(CsvRow::new(&RunRow::new(r)))?;
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8(bytes).expect("csv of utf-8 fields is utf-8"))
+}
+
+/// One run's line of `batch --format jsonl`: the run object of `run
+/// --format json`, on one line.
+pub fn jsonl_record(r: &RunResult) -> String {
+    let mut line = serde_json::to_string(&RunRow::new(r)).expect("the run object serialises");
+    line.push('\n');
+    line
 }
 
 /// The files of `batch --out DIR`: the JSON, one CSV row per run, the

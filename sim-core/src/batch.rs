@@ -34,20 +34,33 @@ pub fn run_batch_on(
     master_seed: u64,
     progress: &(dyn Fn() + Sync),
 ) -> Vec<Vec<RunResult>> {
-    let jobs: Vec<(usize, u64)> = (0..pairs.len()).flat_map(|p| (0..runs).map(move |r| (p, r))).collect();
-    let results: Vec<RunResult> = jobs
-        .par_iter()
-        .map(|&(p, r)| {
-            let result = run_on(engine, pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
-            progress();
-            result
-        })
-        .collect();
     let mut grouped: Vec<Vec<RunResult>> = pairs.iter().map(|_| Vec::with_capacity(runs as usize)).collect();
-    for (result, &(p, _)) in results.into_iter().zip(&jobs) {
+    for (p, result) in run_jobs(engine, pairs, runs, master_seed, 0..pairs.len() as u64 * runs, progress) {
         grouped[p].push(result);
     }
     grouped
+}
+
+/// The jobs `jobs` of a batch, in parallel on the current rayon pool, in
+/// job order: job `j` is run `j % runs` of pair `j / runs`, so a batch
+/// split into consecutive ranges (a streamed batch's blocks) gives the same
+/// runs in the same order as one range, whatever the thread count.
+pub fn run_jobs(
+    engine: Engine,
+    pairs: &[Pair<'_>],
+    runs: u64,
+    master_seed: u64,
+    jobs: std::ops::Range<u64>,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<(usize, RunResult)> {
+    jobs.into_par_iter()
+        .map(|job| {
+            let (p, r) = ((job / runs) as usize, job % runs);
+            let result = run_on(engine, pairs[p].scenario, pairs[p].policy, master_seed, r, &mut Discard);
+            progress();
+            (p, result)
+        })
+        .collect()
 }
 
 /// Mean with a 95 % percentile-bootstrap interval (seeded, deterministic;

@@ -150,3 +150,33 @@ fn snapshot_rendered_diagnostics() {
     let dir = bad.parent().unwrap().to_str().unwrap().to_owned();
     insta::assert_snapshot!(o.stderr.replace(&dir, "DIR"));
 }
+
+/// The streamed formats hold the same runs as the whole-batch ones: a
+/// JSON line per run equal to `run --format json`'s object, the CSV to
+/// `--out`'s runs.csv, on any thread count.
+#[test]
+fn streamed_batches_equal_the_runs() {
+    let args = ["batch", "checkout-error-spike", "healthy-release", "--seeds", "40"];
+    let lines = |threads: &str| {
+        let mut a = args.to_vec();
+        a.extend(["--format", "jsonl", "--threads", threads]);
+        e2e::ok(&a)
+    };
+    let one = lines("1");
+    assert_eq!(one, lines("2"), "the thread count changes nothing");
+    let rows: Vec<serde_json::Value> = one.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 80);
+    for (i, row) in rows.iter().enumerate() {
+        let (scenario, run) = (["checkout-error-spike", "healthy-release"][i / 40], (i % 40) as u64);
+        assert_eq!(row["scenario"], scenario);
+        assert_eq!(row["run"], run);
+    }
+    let alone = e2e::json(&["run", "checkout-error-spike", "--run", "7", "--format", "json"]);
+    assert_eq!(rows[7], alone, "a line is the run's own object");
+    let dir = std::env::temp_dir().join(format!("aviary-e2e-{}-streamed", std::process::id()));
+    let mut a = args.to_vec();
+    a.extend(["--format", "csv", "--threads", "2", "--out", dir.to_str().unwrap()]);
+    let csv = e2e::ok(&a);
+    assert_eq!(csv, std::fs::read_to_string(dir.join("runs.csv")).unwrap());
+    assert_eq!(csv.lines().count(), 81, "a header and a row per run");
+}
