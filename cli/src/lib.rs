@@ -57,49 +57,94 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Simulate one run of a scenario under a policy and show the verdict and timeline.
+    #[command(
+        after_help = "Examples:\n  aviary run checkout-error-spike --seed 7\n  aviary run too-fast-promotion-leak --policy saturation-watch --plot timeline.png\n  aviary run my-scenario.toml --policy my-policy.toml --format jsonl > run.jsonl"
+    )]
     Run(RunArgs),
     /// Run many seeds of scenarios × policies in parallel and print the scorecard.
+    #[command(
+        after_help = "Examples:\n  aviary batch --seeds 1000 --format table\n  aviary batch checkout-error-spike --policy default --policy sequential --seeds 500\n  aviary batch --seeds 100000 --format jsonl | jq -c 'select(.escaped)'\n  aviary batch --policy rollout.yaml --out report/ --fail-on escape"
+    )]
     Batch(BatchArgs),
     /// Compare two policies on the same seeds: B − A per scenario and score, with paired 95 % intervals.
+    #[command(
+        after_help = "Examples:\n  aviary compare --policy default --policy sequential --seeds 500\n  aviary compare suite.toml --format markdown"
+    )]
     Compare(compare::CompareArgs),
     /// Check a policy against its accepted baseline (or another policy) for CI: exit 1 on a regression beyond tolerance.
+    #[command(
+        after_help = "Examples:\n  aviary check suite.toml --baseline aviary-baseline.json --junit junit.xml\n  aviary check suite.toml --update\n  aviary check --policy my-policy.toml --baseline-policy default --seeds 200"
+    )]
     Check(check::CheckArgs),
     /// Sweep a grid of policy (or scenario) key values on the same seeds: suite scores per cell, the Pareto front, the winner.
+    #[command(
+        after_help = "Examples:\n  aviary sweep --policy default --vary 'analysis.failure_limit=0,1,2' --seeds 200\n  aviary sweep --policy rollout.yaml --vary 'analysis.checks[1].max=250,300,400' --out sweep/"
+    )]
     Sweep(sweep::SweepArgs),
     /// The built-in scenario catalog.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  aviary scenarios list\n  aviary scenarios show checkout-error-spike\n  aviary scenarios show checkout-error-spike --format toml > my-scenario.toml"
+    )]
     Scenarios(CatalogCmd),
     /// The built-in policy presets.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  aviary policies list\n  aviary policies show default --format toml > my-policy.toml"
+    )]
     Policies(CatalogCmd),
     /// Run a statistical judge on data you bring (numbers files, CSV counts).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  aviary judge mann-whitney --control baseline.txt --experiment canary.txt\n  aviary judge --help"
+    )]
     Judge(judge::JudgeCmd),
     /// Play a game day: a live dashboard, a (possibly hidden) fault, the trainee's commands, a scored debrief.
+    #[command(
+        after_help = "Examples:\n  aviary gameday checkout-error-spike --session team-a.jsonl\n  aviary gameday --mystery --seed 3 --session team-b.jsonl"
+    )]
     Gameday(gameday::GamedayArgs),
     /// Reproduce a game-day session from its log: the same world, the same figures, and the debrief.
+    #[command(after_help = "Examples:\n  aviary replay team-a.jsonl")]
     Replay(gameday::ReplayArgs),
     /// The debrief of game-day sessions: the trainee against the policy and the oracle; several sessions ranked.
+    #[command(
+        after_help = "Examples:\n  aviary debrief team-a.jsonl\n  aviary debrief team-a.jsonl team-b.jsonl --format markdown"
+    )]
     Debrief(gameday::DebriefArgs),
     /// Import an Argo Rollouts, Flagger or Kayenta config as an aviary policy (TOML on stdout).
+    #[command(
+        after_help = "Examples:\n  aviary import argo rollout.yaml analysis.yaml --out policy.toml\n  aviary import flagger canary.yaml metric-templates.yaml\n  aviary import kayenta canary-config.json --lifetime 1h --analysis-interval 10m"
+    )]
     Import(interop::ImportArgs),
     /// Export an aviary policy as an Argo Rollout (with its AnalysisTemplate) or a Flagger Canary.
+    #[command(
+        after_help = "Examples:\n  aviary export argo policy.toml --out rollout.yaml\n  aviary export flagger policy.toml --lossy"
+    )]
     Export(interop::ExportArgs),
     /// Replay a whole policy's analysis over real per-interval metrics: when and why it would have rolled back.
+    #[command(after_help = "Examples:\n  aviary replay-metrics rollout.yaml --metrics metrics.csv --format table")]
     ReplayMetrics(interop::ReplayMetricsArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
+    #[command(
+        after_help = "Examples:\n  aviary validate my-scenario.toml my-policy.toml\n  aviary validate policies/*.toml --message-format json"
+    )]
     Validate {
         /// Scenario, policy, suite or script files (TOML), or foreign policies (Argo Rollouts, Flagger, Kayenta).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// Print a shell completion script (install: see the README).
+    #[command(
+        after_help = "Examples:\n  aviary completions bash > ~/.local/share/bash-completion/completions/aviary\n  aviary completions fish > ~/.config/fish/completions/aviary.fish"
+    )]
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print the manual page (roff) for aviary and every subcommand.
+    #[command(after_help = "Examples:\n  aviary man > ~/.local/share/man/man1/aviary.1 && man aviary")]
     Man,
 }
 

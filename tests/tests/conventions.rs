@@ -180,3 +180,64 @@ fn streamed_batches_equal_the_runs() {
     assert_eq!(csv, std::fs::read_to_string(dir.join("runs.csv")).unwrap());
     assert_eq!(csv.lines().count(), 81, "a header and a row per run");
 }
+
+/// Every command has an example section, and every example in it parses
+/// (clap's own parser: the flags exist and take what is given).
+#[test]
+fn every_command_has_examples_that_parse() {
+    let cmd = cli::command();
+    let mut bad = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(
+            help.starts_with("Examples:\n"),
+            "aviary {} has no examples",
+            sub.get_name()
+        );
+        for line in help.lines().skip(1) {
+            let example = line.trim();
+            // The command itself, before any pipe, redirect or `&&`.
+            let command = example.split(['|', '>', '&']).next().unwrap().trim();
+            let words: Vec<String> = split_words(command);
+            assert_eq!(words[0], "aviary", "{example}");
+            assert_eq!(words[1], sub.get_name(), "{example}");
+            if let Err(e) = cli::command().try_get_matches_from(&words)
+                && e.kind() != clap::error::ErrorKind::DisplayHelp
+            {
+                bad.push(format!("the example `{example}` does not parse: {e}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Words of a shell command with single or double quotes.
+fn split_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut in_word = false;
+    for c in command.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            _ => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
