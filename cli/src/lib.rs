@@ -446,7 +446,7 @@ where
     let err_colour = cli.color.colour(io.stderr_is_terminal);
     let message_format = cli.message_format;
     let Some(path) = cli.output.clone() else {
-        let result = dispatch(cli.command, io);
+        let result = dispatch(cli.command, io, cli.color);
         return finish(result, io, message_format, err_colour);
     };
     // --output FILE: the command writes (or streams) into a temporary file
@@ -466,7 +466,7 @@ where
             stdout_is_terminal: false,
             stderr_is_terminal: io.stderr_is_terminal,
         };
-        let result = dispatch(cli.command, &mut to_file);
+        let result = dispatch(cli.command, &mut to_file, cli.color);
         finish(result, &mut to_file, message_format, err_colour)
     };
     if code > 1 {
@@ -482,9 +482,14 @@ where
 }
 
 /// Runs one parsed command.
-fn dispatch(cmd: Command, io: &mut Io<'_>) -> Result<String, Failure> {
+fn dispatch(cmd: Command, io: &mut Io<'_>, color: diagnostics::ColorChoice) -> Result<String, Failure> {
     match cmd {
-        Command::Run(a) => cmd_run(a, io),
+        Command::Run(a) => {
+            let paint = reports::run::Paint {
+                colour: color.colour(io.stdout_is_terminal),
+            };
+            cmd_run(a, io, paint)
+        }
         Command::Batch(a) => cmd_batch(a, io),
         Command::Compare(a) => compare::run(a, io),
         Command::Sweep(a) => sweep::run(a, io),
@@ -728,7 +733,7 @@ fn load_policies(args: &[String], diagnostics: &mut Vec<Diagnostic>) -> Vec<Poli
     load_all(args, scenarios::load_policy, diagnostics)
 }
 
-fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+fn cmd_run(a: RunArgs, io: &mut Io<'_>, paint: reports::run::Paint) -> Result<String, Failure> {
     if let Some(path) = &a.plot {
         reports::plot::PlotFormat::of(path).map_err(Failure::Usage)?;
     }
@@ -809,7 +814,7 @@ fn cmd_run(a: RunArgs, io: &mut Io<'_>) -> Result<String, Failure> {
         RunFormat::Json
     });
     let out = match format {
-        RunFormat::Table => reports::run::run_table(&result, &scenario, &timeline.0),
+        RunFormat::Table => reports::run::run_table_painted(&result, &scenario, &timeline.0, paint),
         RunFormat::Json => pretty(&reports::run::RunRow::new(&result)),
         RunFormat::Jsonl => reports::run::run_jsonl(&result, &timeline.0),
     };

@@ -220,3 +220,26 @@ fn jsonl_and_csv_are_streamed_as_runs_finish() {
         assert_eq!(status.code(), Some(0), "{format}: a closed pipe ends it quietly");
     }
 }
+
+/// The run table colours verdicts on a terminal (a failed check red, a
+/// pass green) and keeps the words; piped or under NO_COLOR it is plain.
+#[test]
+fn run_table_verdicts_are_coloured_on_a_terminal() {
+    let args = "run checkout-error-spike --seed 7 --format table";
+    let pty = on_a_terminal(args, &[]);
+    let red_fail = format!("{ESC}1m{ESC}31mFAIL 1");
+    let green_ok = format!("{ESC}1m{ESC}32mok");
+    assert!(pty.contains(&red_fail) && pty.contains(&green_ok), "{pty:?}");
+    assert!(
+        pty.contains(&format!("{ESC}1m{ESC}32mROLLED BACK")),
+        "the verdict: {pty:?}"
+    );
+    let plain = on_a_terminal(args, &[("NO_COLOR", "1")]);
+    assert!(!plain.contains(ESC) && plain.contains("FAIL 1") && plain.contains("ROLLED BACK"));
+    let piped = aviary()
+        .args(args.split(' '))
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    assert!(!text(&piped.stdout).contains(ESC) && text(&piped.stdout).contains("FAIL 1"));
+}

@@ -553,14 +553,43 @@ fn short_metric(metric: Metric) -> &'static str {
     }
 }
 
-fn analysis_line(measurements: &[Measurement]) -> String {
+/// Colour for a terminal: the words stay, a colour only underlines them
+/// (a failed check red, a pass green, inconclusive yellow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Paint {
+    pub colour: bool,
+}
+
+impl Paint {
+    fn with(self, colour: anstyle::AnsiColor, text: &str) -> String {
+        if !self.colour {
+            return text.to_owned();
+        }
+        let style = anstyle::Style::new().fg_color(Some(colour.into())).bold();
+        format!("{}{text}{}", style.render(), style.render_reset())
+    }
+
+    fn bad(self, text: &str) -> String {
+        self.with(anstyle::AnsiColor::Red, text)
+    }
+
+    fn good(self, text: &str) -> String {
+        self.with(anstyle::AnsiColor::Green, text)
+    }
+
+    fn unsure(self, text: &str) -> String {
+        self.with(anstyle::AnsiColor::Yellow, text)
+    }
+}
+
+fn analysis_line(measurements: &[Measurement], paint: Paint) -> String {
     let parts: Vec<String> = measurements
         .iter()
         .map(|m| {
             let verdict = match m.verdict {
-                Verdict::Pass => "ok".to_owned(),
-                Verdict::Fail => format!("FAIL {}", m.failures),
-                Verdict::Inconclusive => "inconclusive".to_owned(),
+                Verdict::Pass => paint.good("ok"),
+                Verdict::Fail => paint.bad(&format!("FAIL {}", m.failures)),
+                Verdict::Inconclusive => paint.unsure("inconclusive"),
             };
             format!(
                 "{} {} vs {} {verdict}",
@@ -625,7 +654,7 @@ fn event_line(e: &Event) -> String {
             version.name(),
             plural(*count)
         ),
-        Event::Analysis { measurements } => analysis_line(measurements),
+        Event::Analysis { measurements } => analysis_line(measurements, Paint::default()),
         Event::AnalysisFailed { metric, group: None } => format!("analysis FAILED on {}", metric.name()),
         Event::AnalysisFailed {
             metric,
@@ -703,6 +732,11 @@ pub fn verdict_line(r: &RunResult) -> String {
 
 /// The verdict, a short timeline and the blast radius, as text.
 pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]) -> String {
+    run_table_painted(r, scenario, events, Paint::default())
+}
+
+/// [`run_table`], coloured for a terminal when `paint` says so.
+pub fn run_table_painted(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)], paint: Paint) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} × {}   seed {} run {}", r.scenario, r.policy, r.seed, r.run);
     let _ = writeln!(
@@ -713,11 +747,25 @@ pub fn run_table(r: &RunResult, scenario: &Scenario, events: &[(SimTime, Event)]
         scenario.fleet.instances,
         scenario.duration
     );
-    let _ = writeln!(out, "verdict: {}", verdict_line(r));
+    let verdict = verdict_line(r);
+    let head = verdict.find([';', '—']).map_or(verdict.len(), |i| i);
+    let (head, rest) = verdict.split_at(head);
+    let head = match r.outcome {
+        _ if r.escaped() || r.false_alarm() => paint.bad(head),
+        Outcome::Promoted | Outcome::RolledBack | Outcome::Killed => paint.good(head),
+        Outcome::Held | Outcome::TimedOut | Outcome::Truncated | Outcome::Stopped => paint.unsure(head),
+    };
+    let _ = writeln!(out, "verdict: {head}{rest}");
     out.push('\n');
     // The command log is for replay (JSON lines); the timeline shows its effects.
     for (at, e) in events.iter().filter(|(_, e)| !matches!(e, Event::Command(_))) {
-        let _ = writeln!(out, "  {at}  {}", event_line(e));
+        let line = match e {
+            Event::Analysis { measurements } => analysis_line(measurements, paint),
+            Event::AnalysisFailed { .. } => paint.bad(&event_line(e)),
+            Event::AnalysisInconclusive { .. } | Event::BlindStep { .. } => paint.unsure(&event_line(e)),
+            _ => event_line(e),
+        };
+        let _ = writeln!(out, "  {at}  {line}");
     }
     out.push('\n');
     let _ = writeln!(
