@@ -216,6 +216,9 @@ struct BatchArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<BatchFormat>,
+    /// The table's columns, comma-separated: scenario, policy, runs, detected, false-alarm, escaped, blind, detect, mitigate, failed, slow, users, conv, sessions, budget, inst-h, records, ship [default: all that fit a terminal; all when piped].
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    columns: Vec<String>,
     /// How requests are drawn: in aggregated chunks, or one by one (the
     /// per-request reference engine, for validation; its cost grows with
     /// the request count).
@@ -319,7 +322,7 @@ impl FailTally {
 
 #[derive(Subcommand, Debug)]
 enum CatalogCmd {
-    /// List the built-ins.
+    /// List the built-ins, then the user files of ./aviary (or of the folders in AVIARY_PATH).
     List {
         /// Output format: a table with a header, or JSON.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -327,7 +330,7 @@ enum CatalogCmd {
     },
     /// Show one built-in: its description and its file.
     Show {
-        /// The built-in's name (see `list`).
+        /// A name from `list` (a built-in, or a user file in ./aviary or AVIARY_PATH), or a file's path.
         name: String,
         /// Output format: the description and the file, or the TOML file alone.
         #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
@@ -1079,6 +1082,21 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     } else {
         BatchFormat::Json
     });
+    for c in &a.columns {
+        if !reports::batch::COLUMNS.contains(&c.as_str()) {
+            let hint = diagnostics::closest(c, reports::batch::COLUMNS)
+                .map_or_else(String::new, |k| format!("; did you mean '{k}'?"));
+            return Err(Failure::Usage(format!(
+                "--columns: no column {c:?}{hint} (columns: {})",
+                reports::batch::COLUMNS.join(", ")
+            )));
+        }
+    }
+    if !a.columns.is_empty() && format != BatchFormat::Table {
+        return Err(Failure::Usage(
+            "--columns picks the table's columns: use it with --format table".to_owned(),
+        ));
+    }
     if matches!(format, BatchFormat::Csv | BatchFormat::Jsonl) {
         let args = (&scenario_args[..], &policy_args[..], &indexed[..]);
         return stream_batch(&a, format, &pairs, args, io);
@@ -1091,7 +1109,16 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     }
     let out = match format {
         BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
-        BatchFormat::Table | BatchFormat::Csv | BatchFormat::Jsonl => reports::batch::batch_table(a.seed, &summaries),
+        BatchFormat::Table | BatchFormat::Csv | BatchFormat::Jsonl => {
+            let columns: Vec<&str> = if !a.columns.is_empty() {
+                a.columns.iter().map(String::as_str).collect()
+            } else if io.stdout_is_terminal {
+                reports::batch::columns_that_fit(&summaries, usize::from(table_width(io)))
+            } else {
+                reports::batch::COLUMNS.to_vec()
+            };
+            reports::batch::batch_table_of(a.seed, &summaries, &columns)
+        }
     };
     let mut tally = FailTally::new(&a.fail_on);
     for (&(s, p), runs) in indexed.iter().zip(&grouped) {
@@ -1162,64 +1189,239 @@ fn one_line(description: &str) -> String {
     description.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn cmd_catalog(c: CatalogCmd, builtins: &[Builtin], kind: &str, _io: &mut Io<'_>) -> Result<String, Failure> {
-    let load = |b: &Builtin| -> Result<(String, Option<&'static str>), Failure> {
-        if kind == "policy" {
+/// One entry of `scenarios list` / `policies list`: a built-in or a user file.
+struct Entry {
+    name: String,
+    description: String,
+    strategy: Option<&'static str>,
+    /// `built-in`, or the user file's path.
+    source: String,
+    /// The file's text, for `show`.
+    text: String,
+}
+
+/// The folders of user files: `AVIARY_PATH` (separated like `PATH`), else
+/// `./aviary` when it exists.
+fn user_folders() -> Vec<PathBuf> {
+    match std::env::var_os("AVIARY_PATH") {
+        Some(v) if !v.is_empty() => std::env::split_paths(&v).collect(),
+        Some(_) | None => {
+            let local = PathBuf::from("aviary");
+            if local.is_dir() { vec![local] } else { Vec::new() }
+        }
+    }
+}
+
+/// The user files of one kind in the user folders (`*.toml`, by path); a
+/// file that does not parse is an input error, one of the other kind is
+/// left to the other list.
+fn user_entries(kind: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for dir in user_folders() {
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            diagnostics.push(Diagnostic {
+                file: dir.display().to_string(),
+                message: "cannot read this folder of user files (AVIARY_PATH or ./aviary)".to_owned(),
+                ..Default::default()
+            });
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = read
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            if let Some(e) = user_entry(&path, kind, diagnostics) {
+                entries.push(e);
+            }
+        }
+    }
+    entries
+}
+
+fn user_entry(path: &std::path::Path, kind: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Entry> {
+    let label = path.display().to_string();
+    let text = match scenarios::read_file(path) {
+        Ok(t) => t,
+        Err(d) => {
+            diagnostics.extend(d);
+            return None;
+        }
+    };
+    let (name, description, strategy) = match scenarios::parse_any(&label, &text) {
+        Ok(Loaded::Scenario(s)) if kind == "scenario" => (s.name, s.description, None),
+        Ok(Loaded::Policy(p)) if kind == "policy" => (p.name, p.description, Some(p.strategy.name())),
+        Ok(Loaded::Scenario(_) | Loaded::Policy(_) | Loaded::Script(_) | Loaded::Suite(_)) => return None,
+        Err(d) => {
+            diagnostics.extend(d);
+            return None;
+        }
+    };
+    Some(Entry {
+        name,
+        description: one_line(&description),
+        strategy,
+        source: label,
+        text,
+    })
+}
+
+/// The first sentence of a description.
+fn summary_sentence(description: &str) -> String {
+    let first = description.split(". ").next().unwrap_or(description);
+    format!("{}.", first.trim_end_matches('.'))
+}
+
+/// The width a table is fitted to: the terminal's when stdout is one, else 100.
+pub(crate) fn table_width(io: &Io<'_>) -> u16 {
+    let terminal = io
+        .stdout_is_terminal
+        .then(|| terminal_size::terminal_size_of(std::io::stdout()))
+        .flatten();
+    terminal.map_or(100, |(w, _)| w.0.max(40))
+}
+
+/// A borderless table with a rule under the header, fitted to `width`
+/// columns, long cells wrapped on word boundaries (comfy-table).
+pub(crate) fn text_table(header: &[&str], rows: Vec<Vec<String>>, width: u16) -> String {
+    use comfy_table::{ContentArrangement, LineStyle, Table, TableStyle};
+    const STYLE: TableStyle = TableStyle::new()
+        .header_separator(LineStyle::none().fill('─').junction(' '))
+        .header_lines(comfy_table::ContentLineStyle::none().junction(' '))
+        .content_lines(comfy_table::ContentLineStyle::none().junction(' '));
+    let mut t = Table::new();
+    t.load_style(STYLE)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(width)
+        .set_header(header.to_vec());
+    for row in rows {
+        t.add_row(row);
+    }
+    let last = header.len().saturating_sub(1);
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == last { 0 } else { 1 }));
+    }
+    let mut out = t.trim_fmt();
+    out.push('\n');
+    out
+}
+
+fn cmd_catalog(c: CatalogCmd, builtins: &[Builtin], kind: &str, io: &mut Io<'_>) -> Result<String, Failure> {
+    let builtin = |b: &Builtin| -> Result<Entry, Failure> {
+        let (description, strategy) = if kind == "policy" {
             let p = scenarios::parse_policy(&b.label(), b.text).map_err(Failure::Input)?;
-            Ok((one_line(&p.description), Some(p.strategy.name())))
+            (p.description, Some(p.strategy.name()))
         } else {
             let s = scenarios::parse_scenario(&b.label(), b.text).map_err(Failure::Input)?;
-            Ok((one_line(&s.description), None))
-        }
+            (s.description, None)
+        };
+        Ok(Entry {
+            name: b.name.to_owned(),
+            description: one_line(&description),
+            strategy,
+            source: "built-in".to_owned(),
+            text: b.text.to_owned(),
+        })
     };
     match c {
         CatalogCmd::List { format } => {
-            let mut rows = Vec::new();
-            for b in builtins {
-                let (description, strategy) = load(b)?;
-                rows.push((b.name, description, strategy));
+            let mut entries = builtins.iter().map(builtin).collect::<Result<Vec<_>, _>>()?;
+            let mut diagnostics = Vec::new();
+            entries.extend(user_entries(kind, &mut diagnostics));
+            if !diagnostics.is_empty() {
+                return Err(Failure::Input(diagnostics));
             }
             Ok(match format {
                 ListFormat::Json => {
-                    let items: Vec<serde_json::Value> = rows
+                    let items: Vec<serde_json::Value> = entries
                         .iter()
-                        .map(|(name, description, strategy)| match strategy {
-                            Some(s) => serde_json::json!({"name": name, "description": description, "strategy": s}),
-                            None => serde_json::json!({"name": name, "description": description}),
+                        .map(|e| {
+                            let mut v = serde_json::json!({"name": e.name, "description": e.description});
+                            if let Some(s) = e.strategy {
+                                v["strategy"] = s.into();
+                            }
+                            if e.source != "built-in" {
+                                v["file"] = e.source.clone().into();
+                            }
+                            v
                         })
                         .collect();
                     pretty(&serde_json::Value::Array(items))
                 }
                 ListFormat::Table => {
-                    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-                    let mut out = String::new();
-                    for (name, description, _) in &rows {
-                        let first = description.split(". ").next().unwrap_or(description);
-                        let first = first.trim_end_matches('.');
-                        out.push_str(&format!("{name:<width$}  {first}.\n"));
+                    let user = entries.iter().any(|e| e.source != "built-in");
+                    let mut header = vec!["name"];
+                    if kind == "policy" {
+                        header.push("strategy");
                     }
-                    out
+                    header.push("description");
+                    if user {
+                        header.push("source");
+                    }
+                    let rows = entries
+                        .iter()
+                        .map(|e| {
+                            let mut row = vec![e.name.clone()];
+                            if kind == "policy" {
+                                row.push(e.strategy.unwrap_or("").to_owned());
+                            }
+                            row.push(summary_sentence(&e.description));
+                            if user {
+                                row.push(e.source.clone());
+                            }
+                            row
+                        })
+                        .collect();
+                    text_table(&header, rows, table_width(io))
                 }
             })
         }
         CatalogCmd::Show { name, format } => {
-            let Some(b) = builtins.iter().find(|b| b.name == name) else {
-                let names: Vec<&str> = builtins.iter().map(|b| b.name).collect();
-                return Err(Failure::Usage(format!(
-                    "no built-in {kind} {name:?} (built-ins: {})",
-                    names.join(", ")
-                )));
+            let entry = if let Some(b) = builtins.iter().find(|b| b.name == name) {
+                builtin(b)?
+            } else {
+                let mut diagnostics = Vec::new();
+                let path = std::path::Path::new(&name);
+                let found = if path.is_file() {
+                    user_entry(path, kind, &mut diagnostics)
+                } else {
+                    user_entries(kind, &mut diagnostics)
+                        .into_iter()
+                        .find(|e| e.name == name)
+                };
+                if !diagnostics.is_empty() {
+                    return Err(Failure::Input(diagnostics));
+                }
+                match found {
+                    Some(e) => e,
+                    None if path.is_file() => {
+                        return Err(Failure::Usage(format!("{name} is not a {kind} file")));
+                    }
+                    None => {
+                        let names: Vec<&str> = builtins.iter().map(|b| b.name).collect();
+                        let hint = diagnostics::closest(&name, names.iter().copied())
+                            .map_or_else(String::new, |c| format!("; did you mean '{c}'?"));
+                        return Err(Failure::Usage(format!(
+                            "no built-in or user {kind} {name:?}{hint} (`aviary {}s list` lists them)",
+                            if kind == "policy" { "policie" } else { kind }
+                        )));
+                    }
+                }
             };
             Ok(match format {
-                ShowFormat::Toml => b.text.to_owned(),
+                ShowFormat::Toml => entry.text,
                 ShowFormat::Text => {
-                    let (description, _) = load(b)?;
+                    let label = if entry.source == "built-in" {
+                        format!("<built-in>/{}.toml", entry.name)
+                    } else {
+                        entry.source.clone()
+                    };
                     format!(
-                        "{}\n\n{}\n\n# {}\n{}",
-                        b.name,
-                        wrap(&description, 78),
-                        b.label(),
-                        b.text
+                        "{}\n\n{}\n\n# {label}\n{}",
+                        entry.name,
+                        wrap(&entry.description, 78),
+                        entry.text
                     )
                 }
             })

@@ -243,3 +243,130 @@ fn run_table_verdicts_are_coloured_on_a_terminal() {
         .unwrap();
     assert!(!text(&piped.stdout).contains(ESC) && text(&piped.stdout).contains("FAIL 1"));
 }
+
+/// `scenarios list` and `policies list` have a header, fit 100 columns
+/// when piped (descriptions wrap), and list the user files of ./aviary or
+/// of AVIARY_PATH after the built-ins; `show` takes a user name or a path.
+#[test]
+fn lists_fit_and_include_user_files() {
+    let dir = std::env::temp_dir().join(format!("aviary-bin-{}-user", std::process::id()));
+    let folder = dir.join("aviary");
+    std::fs::create_dir_all(&folder).unwrap();
+    let policy = aviary()
+        .args(["policies", "show", "default", "--format", "toml"])
+        .output()
+        .unwrap();
+    let team = text(&policy.stdout).replace("name = \"default\"", "name = \"team-canary\"");
+    std::fs::write(folder.join("team.toml"), &team).unwrap();
+    let scenario = aviary()
+        .args(["scenarios", "show", "healthy-release", "--format", "toml"])
+        .output()
+        .unwrap();
+    let scenario = text(&scenario.stdout).replace("name = \"healthy-release\"", "name = \"our-service\"");
+    std::fs::write(folder.join("service.toml"), &scenario).unwrap();
+
+    let list = aviary().args(["policies", "list"]).current_dir(&dir).output().unwrap();
+    let out = text(&list.stdout);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+    assert!(
+        out.starts_with("name ") && out.contains("strategy") && out.contains("source"),
+        "{out}"
+    );
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 100),
+        "fits 100 columns:\n{out}"
+    );
+    let last = out.lines().filter(|l| l.starts_with("team-canary")).count();
+    assert_eq!(last, 1, "the user file is listed:\n{out}");
+    assert!(!out.contains("our-service"), "a scenario is not a policy");
+    let json = aviary()
+        .args(["scenarios", "list", "--format", "json"])
+        .env("AVIARY_PATH", &folder)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let user = v.as_array().unwrap().last().unwrap();
+    assert_eq!(user["name"], "our-service");
+    assert!(user["file"].as_str().unwrap().ends_with("service.toml"));
+
+    let by_name = aviary()
+        .args(["policies", "show", "team-canary"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(by_name.status.code(), Some(0), "{}", text(&by_name.stderr));
+    assert!(text(&by_name.stdout).starts_with("team-canary\n"));
+    let by_path = aviary()
+        .args(["scenarios", "show", "--format", "toml"])
+        .arg(folder.join("service.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(text(&by_path.stdout), scenario);
+    let typo = aviary().args(["scenarios", "show", "helthy-release"]).output().unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        text(&typo.stderr).contains("did you mean 'healthy-release'?"),
+        "{}",
+        text(&typo.stderr)
+    );
+    // A broken user file is bad input, named, not skipped.
+    std::fs::write(folder.join("broken.toml"), "name = = 1\n").unwrap();
+    let broken = aviary().args(["policies", "list"]).current_dir(&dir).output().unwrap();
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        text(&broken.stderr).contains("broken.toml:1"),
+        "{}",
+        text(&broken.stderr)
+    );
+}
+
+/// The scorecard fits the terminal: on a 100-column pty it keeps the
+/// columns that fit (scenario, policy, runs and the rates first); piped it
+/// is whole; `--columns` picks them, and a misspelt one gets a suggestion.
+#[test]
+fn the_scorecard_fits_the_terminal() {
+    let args = "batch healthy-release checkout-error-spike --seeds 20 --quiet --format table";
+    let narrow = Command::new("script")
+        .args([
+            "-qec",
+            &format!("stty cols 100 rows 40; {} {args}", env!("CARGO_BIN_EXE_aviary")),
+            "/dev/null",
+        ])
+        .env_remove("NO_COLOR")
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap();
+    let table: Vec<&str> = narrow.lines().take(4).collect();
+    assert!(
+        table[0].starts_with("scenario") && table[0].contains("false alarm"),
+        "{narrow}"
+    );
+    assert!(table.iter().all(|l| l.trim_end().chars().count() <= 100), "{narrow}");
+    assert!(
+        !table[0].contains("records lost"),
+        "a narrow terminal drops the last columns: {narrow}"
+    );
+    let piped = aviary().args(args.split(' ')).output().unwrap();
+    assert!(text(&piped.stdout).lines().next().unwrap().contains("records lost"));
+    let picked = aviary()
+        .args(args.split(' '))
+        .args(["--columns", "scenario,detected,detect"])
+        .output()
+        .unwrap();
+    let first = text(&picked.stdout);
+    let header: Vec<&str> = first
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(header, ["scenario", "detected", "detect (med / p90)"]);
+    let typo = aviary()
+        .args(args.split(' '))
+        .args(["--columns", "sceanrio"])
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(text(&typo.stderr).contains("did you mean 'scenario'?"));
+}

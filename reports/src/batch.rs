@@ -140,29 +140,125 @@ fn row(g: &GroupSummary) -> [String; 18] {
     ]
 }
 
+/// The scorecard's columns as `--columns` names them, in table order.
+pub const COLUMNS: [&str; 18] = [
+    "scenario",
+    "policy",
+    "runs",
+    "detected",
+    "false-alarm",
+    "escaped",
+    "blind",
+    "detect",
+    "mitigate",
+    "failed",
+    "slow",
+    "users",
+    "conv",
+    "sessions",
+    "budget",
+    "inst-h",
+    "records",
+    "ship",
+];
+
+/// The order columns are given up in when a terminal is too narrow for all
+/// of them: the first ones are always shown.
+const PRIORITY: [&str; 18] = [
+    "scenario",
+    "policy",
+    "runs",
+    "detected",
+    "false-alarm",
+    "escaped",
+    "detect",
+    "failed",
+    "users",
+    "ship",
+    "blind",
+    "mitigate",
+    "slow",
+    "conv",
+    "budget",
+    "inst-h",
+    "sessions",
+    "records",
+];
+
+/// The widest set of columns (by [`PRIORITY`]) whose table fits `width`
+/// characters, in table order.
+pub fn columns_that_fit(groups: &[GroupSummary], width: usize) -> Vec<&'static str> {
+    let widths = column_widths(groups);
+    let mut chosen: Vec<&'static str> = Vec::new();
+    let mut used = 0;
+    for name in PRIORITY {
+        let i = COLUMNS.iter().position(|c| *c == name).expect("a known column");
+        let w = widths[i] + if chosen.is_empty() { 0 } else { 2 };
+        if chosen.len() >= 3 && used + w > width {
+            break;
+        }
+        used += w;
+        chosen.push(name);
+    }
+    COLUMNS.into_iter().filter(|c| chosen.contains(c)).collect()
+}
+
+fn column_widths(groups: &[GroupSummary]) -> Vec<usize> {
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
+    for g in groups {
+        for (w, cell) in widths.iter_mut().zip(row(g)) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+const HEADER: [&str; 18] = [
+    "scenario",
+    "policy",
+    "runs",
+    "detected",
+    "false alarm",
+    "escaped",
+    "blind",
+    "detect (med / p90)",
+    "mitigate",
+    "failed req",
+    "slow req",
+    "users hit",
+    "lost conv",
+    "sessions",
+    "budget",
+    "extra inst-h",
+    "records lost",
+    "ship (med)",
+];
+
 /// The scorecard as an aligned text table.
 pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
-    let header = [
-        "scenario",
-        "policy",
-        "runs",
-        "detected",
-        "false alarm",
-        "escaped",
-        "blind",
-        "detect (med / p90)",
-        "mitigate",
-        "failed req",
-        "slow req",
-        "users hit",
-        "lost conv",
-        "sessions",
-        "budget",
-        "extra inst-h",
-        "records lost",
-        "ship (med)",
-    ];
-    let rows: Vec<[String; 18]> = groups.iter().map(row).collect();
+    batch_table_of(seed, groups, &COLUMNS)
+}
+
+/// [`batch_table`] with only `columns` (names from [`COLUMNS`], shown in
+/// table order).
+pub fn batch_table_of(seed: u64, groups: &[GroupSummary], columns: &[&str]) -> String {
+    let keep: Vec<bool> = COLUMNS.iter().map(|c| columns.contains(c)).collect();
+    let pick = |cells: [String; 18]| -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(c, _)| c)
+            .collect()
+    };
+    let header = pick(HEADER.map(str::to_owned));
+    let rows: Vec<Vec<String>> = groups.iter().map(|g| pick(row(g))).collect();
+    let left: Vec<bool> = COLUMNS
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| *c == "scenario" || *c == "policy")
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -172,9 +268,9 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+        for ((cell, w), left) in cells.iter().zip(&widths).zip(&left) {
             let pad = w - cell.chars().count();
-            if i < 2 {
+            if *left {
                 let _ = write!(l, "{cell}{}  ", " ".repeat(pad));
             } else {
                 let _ = write!(l, "{}{cell}  ", " ".repeat(pad));
@@ -183,7 +279,7 @@ pub fn batch_table(seed: u64, groups: &[GroupSummary]) -> String {
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(header.to_vec(), &mut out);
+    line(header.iter().map(String::as_str).collect(), &mut out);
     let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
     line(rule.iter().map(String::as_str).collect(), &mut out);
     for row in &rows {
