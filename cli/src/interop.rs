@@ -340,8 +340,7 @@ pub fn run_replay_metrics(a: ReplayMetricsArgs, io: &mut Io<'_>) -> Result<Strin
             _ => None,
         })
         .collect();
-    let v = serde_json::json!({
-        "aviary_version": env!("CARGO_PKG_VERSION"),
+    let v = reports::document(serde_json::json!({
         "policy": policy.name,
         "metrics": label,
         "intervals": data.intervals.len(),
@@ -350,6 +349,6 @@ pub fn run_replay_metrics(a: ReplayMetricsArgs, io: &mut Io<'_>) -> Result<Strin
         "metric": metric.map(|m| m.name()),
         "summary": why,
         "analyses": analyses,
-    });
+    }));
     Ok(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()))
 }

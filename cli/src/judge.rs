@@ -224,7 +224,7 @@ fn finite(x: Option<f64>) -> Value {
 }
 
 fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("json values serialise");
+    let mut s = serde_json::to_string_pretty(&reports::document(v.clone())).expect("json values serialise");
     s.push('\n');
     s
 }

@@ -96,6 +96,10 @@ pub fn group_json(g: &GroupSummary) -> Value {
 
 /// `{"runs": N, "groups": [...]}`; `runs` counts every run of the batch.
 pub fn batch_json(seed: u64, groups: &[GroupSummary]) -> Value {
+    crate::document(batch_json_fields(seed, groups))
+}
+
+fn batch_json_fields(seed: u64, groups: &[GroupSummary]) -> Value {
     let runs: usize = groups.iter().map(|g| g.runs).sum();
     json!({"runs": runs, "seed": seed, "groups": groups.iter().map(group_json).collect::<Vec<_>>()})
 }

@@ -217,6 +217,10 @@ fn row_json(r: &Row<'_>) -> Value {
 
 /// The `check --format json` document.
 pub fn check_json(c: &Report<'_>) -> Value {
+    crate::document(check_json_fields(c))
+}
+
+fn check_json_fields(c: &Report<'_>) -> Value {
     let list = |v: Verdict| c.with(v).map(row_json).collect::<Vec<_>>();
     json!({
         "passed": c.passed(),

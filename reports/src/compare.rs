@@ -172,6 +172,10 @@ pub(crate) fn num(score: Score, v: Option<f64>) -> Value {
 
 /// The `compare --format json` document.
 pub fn compare_json(c: &Comparison<'_>) -> Value {
+    crate::document(compare_json_fields(c))
+}
+
+fn compare_json_fields(c: &Comparison<'_>) -> Value {
     let differences: Vec<Value> = c
         .differences
         .iter()

@@ -147,7 +147,7 @@ impl DebriefView {
 
     /// The contract's object.
     pub fn json(&self) -> Value {
-        serde_json::to_value(self).expect("plain data serialises")
+        crate::document(serde_json::to_value(self).expect("plain data serialises"))
     }
 
     /// The debrief for a terminal or a text file.
@@ -315,6 +315,10 @@ pub fn ranking(views: &[DebriefView], markdown: bool) -> String {
 
 /// The ranking as JSON: the teams in rank order, each with its debrief.
 pub fn ranking_json(views: &[DebriefView]) -> Value {
+    crate::document(ranking_json_fields(views))
+}
+
+fn ranking_json_fields(views: &[DebriefView]) -> Value {
     let mut order: Vec<&DebriefView> = views.iter().collect();
     order.sort_by_key(|v| {
         (
@@ -326,7 +330,7 @@ pub fn ranking_json(views: &[DebriefView]) -> Value {
     });
     json!({
         "ranking": order.iter().enumerate().map(|(i, v)| {
-            let mut o = v.json();
+            let mut o = serde_json::to_value(v).expect("plain data serialises");
             o["rank"] = json!(i + 1);
             o["team"] = json!(v.team);
             o

@@ -15,6 +15,31 @@ pub mod run;
 pub mod sweep;
 
 /// Rounds to `digits` decimals; keeps JSON and snapshots stable.
+/// The version of aviary that wrote a JSON output (`aviary_version`).
+pub const AVIARY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version of the JSON outputs' schemas (`schema_version`, the files of
+/// `docs/schema/`): raised when a key is removed or changes meaning, not
+/// when one is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A JSON output document: `v` (an object) with `aviary_version` and
+/// `schema_version` first; anything else unchanged.
+pub fn document(v: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(fields) = v else {
+        return v;
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("aviary_version".to_owned(), AVIARY_VERSION.into());
+    out.insert("schema_version".to_owned(), SCHEMA_VERSION.into());
+    for (k, v) in fields {
+        if k != "aviary_version" && k != "schema_version" {
+            out.insert(k, v);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
 pub fn round(x: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     let r = (x * scale).round() / scale;

@@ -20,6 +20,10 @@ use crate::{round, secs, span, thousands};
 /// here and nowhere else. Fields serialise in the order of the JSON contract.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRow {
+    /// The version of aviary that wrote it ([`crate::AVIARY_VERSION`]).
+    pub aviary_version: &'static str,
+    /// [`crate::SCHEMA_VERSION`].
+    pub schema_version: u32,
     pub scenario: String,
     pub policy: String,
     pub seed: u64,
@@ -140,6 +144,8 @@ fn at_s(t: SimTime) -> f64 {
 impl RunRow {
     pub fn new(r: &RunResult) -> RunRow {
         RunRow {
+            aviary_version: crate::AVIARY_VERSION,
+            schema_version: crate::SCHEMA_VERSION,
             scenario: r.scenario.clone(),
             policy: r.policy.clone(),
             seed: r.seed,
@@ -345,6 +351,10 @@ impl<'a> CsvRow<'a> {
             slow_requests_total,
             steps: _,
             events: _,
+            // A CSV row has no place for them: the file's own version is
+            // the binary's, and its columns only ever grow.
+            aviary_version: _,
+            schema_version: _,
         } = row;
         CsvRow {
             scenario,

@@ -59,6 +59,10 @@ fn scores_json(s: &SuiteScores) -> serde_json::Map<String, Value> {
 
 /// The `sweep --format json` document.
 pub fn sweep_json(s: &Sweep<'_>) -> Value {
+    crate::document(sweep_json_fields(s))
+}
+
+fn sweep_json_fields(s: &Sweep<'_>) -> Value {
     let cells: Vec<Value> = s
         .cells
         .iter()
