@@ -99,7 +99,7 @@ fn listed(d: &Diagnostic) -> Option<(String, String, Vec<String>)> {
         last.split('[').next().unwrap_or(last).to_owned()
     } else if let Some((_, quoted)) = head.split_once('"') {
         quoted.split('"').next()?.to_owned()
-    } else if head.starts_with("no such built-in") {
+    } else if head.starts_with("no such ") {
         d.file.clone()
     } else {
         return None;

@@ -241,3 +241,22 @@ fn split_words(command: &str) -> Vec<String> {
     }
     words
 }
+
+/// A misspelt preset, scenario or subcommand gets one suggestion, not the
+/// list of every name.
+#[test]
+fn misspelt_names_get_a_suggestion() {
+    let policy = aviary(&["run", "healthy-release", "--policy", "defualt"]);
+    assert_eq!(policy.code, 2);
+    assert!(policy.stderr.contains("did you mean 'default'?"), "{}", policy.stderr);
+    assert!(!policy.stderr.contains("z-test-peeking"), "no list: {}", policy.stderr);
+    let scenario = aviary(&["run", "checkout-eror-spike"]);
+    assert!(
+        scenario.stderr.contains("did you mean 'checkout-error-spike'?"),
+        "{}",
+        scenario.stderr
+    );
+    let sub = aviary(&["btch"]);
+    assert_eq!(sub.code, 2);
+    assert!(sub.stderr.contains("'batch'"), "{}", sub.stderr);
+}
