@@ -18,6 +18,7 @@ pub mod gameday;
 mod inputs;
 mod interop;
 mod judge;
+mod shard;
 mod sweep;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -125,6 +126,11 @@ enum Command {
     /// Replay a whole policy's analysis over real per-interval metrics: when and why it would have rolled back.
     #[command(after_help = "Examples:\n  aviary replay-metrics rollout.yaml --metrics metrics.csv --format table")]
     ReplayMetrics(interop::ReplayMetricsArgs),
+    /// Combine the parts of `batch --shard I/N` into exactly what the unsharded batch prints.
+    #[command(
+        after_help = "Examples:\n  aviary merge part-0.jsonl part-1.jsonl part-2.jsonl --output batch.json\n  aviary merge parts/*.jsonl --out report/"
+    )]
+    Merge(shard::MergeArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
     #[command(
         after_help = "Examples:\n  aviary validate my-scenario.toml my-policy.toml\n  aviary validate policies/*.toml --message-format json"
@@ -216,6 +222,12 @@ struct BatchArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(long, value_enum)]
     format: Option<BatchFormat>,
+    /// Run only shard I of N (0-based) of the batch's runs, and print a part for `aviary merge` instead of the batch; `auto` reads the shard from a Slurm array, a Kubernetes Indexed Job (with --shard-count) or AVIARY_SHARD_INDEX and AVIARY_SHARD_COUNT.
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<String>,
+    /// The shard count for --shard auto where the engine does not tell it (a Kubernetes Indexed Job's completions).
+    #[arg(long, value_name = "N")]
+    shard_count: Option<u64>,
     /// The table's columns, comma-separated: scenario, policy, runs, detected, false-alarm, escaped, blind, detect, mitigate, failed, slow, users, conv, sessions, budget, inst-h, records, ship [default: all that fit a terminal; all when piped].
     #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
     columns: Vec<String>,
@@ -246,6 +258,17 @@ pub(crate) enum FailOn {
     FalseAlarm,
     /// The scenario's horizon ended the run before the rollout finished.
     Truncated,
+}
+
+impl BatchFormat {
+    fn name(self) -> &'static str {
+        match self {
+            BatchFormat::Table => "table",
+            BatchFormat::Json => "json",
+            BatchFormat::Csv => "csv",
+            BatchFormat::Jsonl => "jsonl",
+        }
+    }
 }
 
 impl FailOn {
@@ -365,7 +388,7 @@ enum RunFormat {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum BatchFormat {
+pub(crate) enum BatchFormat {
     /// The scorecard: one line per scenario × policy.
     Table,
     /// The scorecard's figures with their intervals, as one JSON object.
@@ -513,6 +536,7 @@ fn dispatch(cmd: Command, io: &mut Io<'_>, color: diagnostics::ColorChoice) -> R
         Command::Import(a) => interop::run_import(a, io),
         Command::Export(a) => interop::run_export(a),
         Command::ReplayMetrics(a) => interop::run_replay_metrics(a, io),
+        Command::Merge(a) => shard::run_merge(a, io),
     }
 }
 
@@ -976,7 +1000,7 @@ impl Runner {
     }
 
     /// The runs handed to `sink` in run order as they finish, a few per
-    /// worker at a time (see [`sim_core::batch::run_batch_streamed`]).
+    /// worker at a time (see [`sim_core::batch::run_jobs`]).
     pub(crate) fn stream<B>(
         &self,
         engine: sim_core::engine::Engine,
@@ -985,16 +1009,29 @@ impl Runner {
         seed: u64,
         sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
     ) -> std::ops::ControlFlow<B> {
+        let total = pairs.len() as u64 * seeds;
+        self.stream_jobs(engine, pairs, seeds, seed, 0..total, sink)
+    }
+
+    /// [`Runner::stream`] over the jobs `jobs` only (a shard).
+    pub(crate) fn stream_jobs<B>(
+        &self,
+        engine: sim_core::engine::Engine,
+        pairs: &[Pair<'_>],
+        seeds: u64,
+        seed: u64,
+        jobs: std::ops::Range<u64>,
+        sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
+    ) -> std::ops::ControlFlow<B> {
         let progress = || {
             if let Some(b) = &self.bar {
                 b.inc(1);
             }
         };
         let block = 32 * self.pool.current_num_threads() as u64;
-        let total = pairs.len() as u64 * seeds;
-        let mut start = 0;
-        while start < total {
-            let end = total.min(start + block);
+        let mut start = jobs.start;
+        while start < jobs.end {
+            let end = jobs.end.min(start + block);
             let done = self
                 .pool
                 .install(|| sim_core::batch::run_jobs(engine, pairs, seeds, seed, start..end, &progress));
@@ -1097,39 +1134,137 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             "--columns picks the table's columns: use it with --format table".to_owned(),
         ));
     }
+    if let Some(text) = &a.shard {
+        let shard = shard::Shard::parse(text, a.shard_count)?;
+        if a.out.is_some() {
+            return Err(Failure::Usage(
+                "--out with --shard: a shard prints a part; `aviary merge PART... --out DIR` writes the report"
+                    .to_owned(),
+            ));
+        }
+        let named: Vec<(String, String)> = indexed
+            .iter()
+            .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
+            .collect();
+        return run_shard(&a, shard, &pairs, named, io);
+    }
     if matches!(format, BatchFormat::Csv | BatchFormat::Jsonl) {
         let args = (&scenario_args[..], &policy_args[..], &indexed[..]);
         return stream_batch(&a, format, &pairs, args, io);
     }
     let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, a.quiet, io)?;
-    let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
-    if let Some(dir) = &a.out {
-        let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
+    let named: Vec<(String, String)> = indexed
+        .iter()
+        .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
+        .collect();
+    let batch = Finished {
+        seed: a.seed,
+        format,
+        columns: a.columns.clone(),
+        pairs: named,
+        fail_on: a.fail_on.clone(),
+        grouped,
+    };
+    batch_output(&batch, a.out.as_deref(), io)
+}
+
+/// A whole batch's runs and how to print them: what `batch` ran, or what
+/// `merge` put back together from shards.
+pub(crate) struct Finished {
+    pub seed: u64,
+    pub format: BatchFormat,
+    pub columns: Vec<String>,
+    /// The scenario and policy arguments of each pair.
+    pub pairs: Vec<(String, String)>,
+    pub fail_on: Vec<FailOn>,
+    pub grouped: Vec<Vec<sim_core::score::RunResult>>,
+}
+
+/// The batch as `batch` prints it (and its `--out DIR` report), the one
+/// path for `batch` and `merge`.
+pub(crate) fn batch_output(b: &Finished, out_dir: Option<&std::path::Path>, io: &Io<'_>) -> Result<String, Failure> {
+    let summaries: Vec<_> = b.grouped.iter().map(|runs| summarise(runs)).collect();
+    if let Some(dir) = out_dir {
+        let files = reports::batch::batch_report(b.seed, &summaries, &b.grouped).map_err(Failure::Usage)?;
         write_dir(dir, &files)?;
     }
-    let out = match format {
-        BatchFormat::Json => pretty(&reports::batch::batch_json(a.seed, &summaries)),
-        BatchFormat::Table | BatchFormat::Csv | BatchFormat::Jsonl => {
-            let columns: Vec<&str> = if !a.columns.is_empty() {
-                a.columns.iter().map(String::as_str).collect()
+    let out = match b.format {
+        BatchFormat::Json => pretty(&reports::batch::batch_json(b.seed, &summaries)),
+        BatchFormat::Csv => reports::batch::batch_csv(&b.grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?,
+        BatchFormat::Jsonl => b.grouped.iter().flatten().map(reports::batch::jsonl_record).collect(),
+        BatchFormat::Table => {
+            let columns: Vec<&str> = if !b.columns.is_empty() {
+                b.columns.iter().map(String::as_str).collect()
             } else if io.stdout_is_terminal {
                 reports::batch::columns_that_fit(&summaries, usize::from(table_width(io)))
             } else {
                 reports::batch::COLUMNS.to_vec()
             };
-            reports::batch::batch_table_of(a.seed, &summaries, &columns)
+            reports::batch::batch_table_of(b.seed, &summaries, &columns)
         }
     };
-    let mut tally = FailTally::new(&a.fail_on);
-    for (&(s, p), runs) in indexed.iter().zip(&grouped) {
+    let mut tally = FailTally::new(&b.fail_on);
+    for ((scenario, policy), runs) in b.pairs.iter().zip(&b.grouped) {
         for r in runs {
-            tally.observe(r, &scenario_args[s], &policy_args[p]);
+            tally.observe(r, scenario, policy);
         }
     }
     match tally.message() {
         Some(message) => Err(Failure::Failed { out, message }),
         None => Ok(out),
     }
+}
+
+/// `batch --shard I/N`: this shard's runs, streamed as a part for `merge`.
+fn run_shard(
+    a: &BatchArgs,
+    shard: shard::Shard,
+    pairs: &[Pair<'_>],
+    named: Vec<(String, String)>,
+    io: &mut Io<'_>,
+) -> Result<String, Failure> {
+    let total = pairs.len() as u64 * a.seeds;
+    let jobs = shard.jobs(total);
+    let mut inputs = format!(
+        "aviary {}\nseeds {}\nseed {}\nengine {:?}\n",
+        env!("CARGO_PKG_VERSION"),
+        a.seeds,
+        a.seed,
+        a.engine
+    );
+    for (p, (s, po)) in pairs.iter().zip(&named) {
+        inputs.push_str(&format!("pair {s} {po}\n{:?}\n{:?}\n", p.scenario, p.policy));
+    }
+    let header = shard::Header {
+        aviary_shard: 1,
+        aviary_version: env!("CARGO_PKG_VERSION").to_owned(),
+        command: "batch".to_owned(),
+        key: format!("{:016x}", sim_core::rng::content_hash(inputs.as_bytes())),
+        shard: shard.index,
+        shards: shard.count,
+        format: a.format.map(|f| f.name().to_owned()).unwrap_or_default(),
+        seed: a.seed,
+        seeds: a.seeds,
+        pairs: named,
+        fail_on: a.fail_on.iter().map(|f| f.name().to_owned()).collect(),
+        columns: a.columns.clone(),
+        jobs: (jobs.start, jobs.end),
+    };
+    io.out
+        .write_all(shard::header_line(&header).as_bytes())
+        .map_err(Failure::Output)?;
+    let runner = Runner::new(jobs.end - jobs.start, a.threads, a.quiet, io)?;
+    let out = &mut *io.out;
+    let mut sink = |p: usize, r: sim_core::score::RunResult| match out.write_all(shard::run_line(p, &r).as_bytes()) {
+        Ok(()) => std::ops::ControlFlow::Continue(()),
+        Err(e) => std::ops::ControlFlow::Break(e),
+    };
+    let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, jobs, &mut sink);
+    runner.finish();
+    if let std::ops::ControlFlow::Break(e) = streamed {
+        return Err(Failure::Output(e));
+    }
+    Ok(String::new())
 }
 
 /// `batch --format csv|jsonl`: each run written as it finishes, in run

@@ -370,3 +370,55 @@ fn the_scorecard_fits_the_terminal() {
     assert_eq!(typo.status.code(), Some(2));
     assert!(text(&typo.stderr).contains("did you mean 'scenario'?"));
 }
+
+/// `--shard auto` takes the shard from the engine the process runs under:
+/// a Slurm array (IDs from SLURM_ARRAY_TASK_MIN), a Kubernetes Indexed
+/// Job (the count by flag), or AVIARY_SHARD_INDEX/COUNT; all give the same
+/// part as the explicit `--shard I/N`.
+#[test]
+fn shard_auto_reads_the_batch_engine() {
+    let base = ["batch", "healthy-release", "--seeds", "6", "--format", "json"];
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = aviary();
+        cmd.args(base).args(extra);
+        for k in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_MIN",
+            "SLURM_ARRAY_TASK_COUNT",
+            "JOB_COMPLETION_INDEX",
+            "AVIARY_SHARD_INDEX",
+            "AVIARY_SHARD_COUNT",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let explicit = run(&["--shard", "1/3"], &[]);
+    assert_eq!(explicit.0, Some(0), "{}", explicit.2);
+    let slurm = run(
+        &["--shard", "auto"],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ],
+    );
+    let k8s = run(
+        &["--shard", "auto", "--shard-count", "3"],
+        &[("JOB_COMPLETION_INDEX", "1")],
+    );
+    let gha = run(
+        &["--shard", "auto"],
+        &[("AVIARY_SHARD_INDEX", "1"), ("AVIARY_SHARD_COUNT", "3")],
+    );
+    assert_eq!(slurm, explicit);
+    assert_eq!(k8s, explicit);
+    assert_eq!(gha, explicit);
+    let none = run(&["--shard", "auto"], &[]);
+    assert_eq!(none.0, Some(2));
+    assert!(none.2.contains("no shard in the environment"), "{}", none.2);
+    let k8s_no_count = run(&["--shard", "auto"], &[("JOB_COMPLETION_INDEX", "1")]);
+    assert!(k8s_no_count.2.contains("--shard-count"), "{}", k8s_no_count.2);
+}
