@@ -168,9 +168,12 @@ pub(crate) struct MergeArgs {
     out: Option<std::path::PathBuf>,
 }
 
+/// A part read back: its header, its runs (pair, result) and its file name.
+type Part = (Header, Vec<(usize, RunResult)>, String);
+
 /// Reads and checks the parts.
 fn read(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Vec<RunResult>>), Failure> {
-    let mut found: Vec<(Header, Vec<(usize, RunResult)>, String)> = Vec::new();
+    let mut found: Vec<Part> = Vec::new();
     for path in parts {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Failure::Usage(format!("cannot read {shown}: {e}")))?;
