@@ -261,7 +261,7 @@ pub(crate) enum FailOn {
 }
 
 impl BatchFormat {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             BatchFormat::Table => "table",
             BatchFormat::Json => "json",

@@ -163,6 +163,9 @@ pub(crate) struct MergeArgs {
     /// The parts written by `batch --shard I/N` (any order; every shard once).
     #[arg(required = true, value_name = "PART")]
     parts: Vec<std::path::PathBuf>,
+    /// Print the batch in this format instead of the one the shards were given.
+    #[arg(long, value_enum)]
+    format: Option<crate::BatchFormat>,
     /// Also write the batch's report into DIR, as `batch --out DIR` does.
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
@@ -265,7 +268,7 @@ fn read(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Vec<RunResult>>), F
 pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let (header, grouped) = read(&a.parts)?;
     let named = |what: &str, v: &str| Failure::Usage(format!("the parts name an unknown {what} {v:?}"));
-    let format = match header.format.as_str() {
+    let format = match a.format.map_or(header.format.as_str(), |f| f.name()) {
         "" if io.stdout_is_terminal => crate::BatchFormat::Table,
         "" => crate::BatchFormat::Json,
         f => <crate::BatchFormat as clap::ValueEnum>::from_str(f, false).map_err(|_| named("format", f))?,

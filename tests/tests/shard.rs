@@ -50,6 +50,10 @@ fn merged_shards_equal_the_unsharded_batch() {
             assert_eq!(ok(&args), whole, "{format} in {count} shards");
         }
     }
+    // merge --format prints the parts in another format than they were given.
+    let p = parts("json", 2, &[]);
+    let csv = ok(&["merge", &p[1], &p[0], "--format", "csv"]);
+    assert_eq!(csv, ok(&[&BATCH[..], &["--format", "csv"]].concat()));
     // The verdict of --fail-on and the report of --out come back too.
     let gate = aviary(&[&BATCH[..], &["--format", "json", "--fail-on", "false-alarm,escape"]].concat());
     let p = parts("json", 3, &["--fail-on", "false-alarm,escape"]);
