@@ -263,32 +263,7 @@ pub fn batch_table_of(seed: u64, groups: &[GroupSummary], columns: &[&str]) -> S
         .filter(|(_, k)| **k)
         .map(|(c, _)| *c == "scenario" || *c == "policy")
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        let mut l = String::new();
-        for ((cell, w), left) in cells.iter().zip(&widths).zip(&left) {
-            let pad = w - cell.chars().count();
-            if *left {
-                let _ = write!(l, "{cell}{}  ", " ".repeat(pad));
-            } else {
-                let _ = write!(l, "{}{cell}  ", " ".repeat(pad));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header.iter().map(String::as_str).collect(), &mut out);
-    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
-    line(rule.iter().map(String::as_str).collect(), &mut out);
-    for row in &rows {
-        line(row.iter().map(String::as_str).collect(), &mut out);
-    }
+    let mut out = crate::aligned(&header, &rows, &left);
     let runs: usize = groups.iter().map(|g| g.runs).sum();
     let _ = write!(
         out,

@@ -68,32 +68,41 @@ pub fn thousands(n: u64) -> String {
 /// the rest right-aligned, a rule under the header, two spaces between
 /// columns.
 pub fn text_table<const N: usize>(header: &[&str; N], rows: &[[String; N]], left: &[bool; N]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.to_vec()).collect();
+    aligned(&header, &rows, left)
+}
+
+/// [`text_table`] for any number of columns (comfy-table, borderless: the
+/// rule is a row of `─` as wide as each column, so the gaps stay blank).
+pub fn aligned(header: &[String], rows: &[Vec<String>], left: &[bool]) -> String {
+    use comfy_table::{CellAlignment, ContentArrangement, Table, TableStyle};
+    let width = |s: &str| comfy_table::Cell::new(s).content().chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(width(cell));
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            let pad = " ".repeat(w - cell.chars().count());
-            if left[i] {
-                l.push_str(&format!("{cell}{pad}  "));
-            } else {
-                l.push_str(&format!("{pad}{cell}  "));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
-    line(&rule.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut t = Table::new();
+    t.load_style(TableStyle::new())
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
+    t.add_row(widths.iter().map(|w| "─".repeat(*w)).collect::<Vec<_>>());
     for row in rows {
-        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
+        t.add_row(row.clone());
     }
+    let last = header.len().saturating_sub(1);
+    for (i, column) in t.column_iter_mut().enumerate() {
+        column.set_padding((0, if i == last { 0 } else { 2 }));
+        column.set_cell_alignment(if left.get(i).copied().unwrap_or(true) {
+            CellAlignment::Left
+        } else {
+            CellAlignment::Right
+        });
+    }
+    let mut out = t.trim_fmt();
+    out.push('\n');
     out
 }
 
