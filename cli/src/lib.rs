@@ -225,6 +225,9 @@ struct BatchArgs {
     /// Run only shard I of N (0-based) of the batch's runs, and print a part for `aviary merge` instead of the batch; `auto` reads the shard from a Slurm array, a Kubernetes Indexed Job (with --shard-count) or AVIARY_SHARD_INDEX and AVIARY_SHARD_COUNT.
     #[arg(long, value_name = "I/N|auto")]
     shard: Option<String>,
+    /// Finish an interrupted streamed batch (csv, jsonl or a --shard part) written with --output FILE: keep the runs in FILE.incomplete and run the rest; the result is byte for byte the uninterrupted one.
+    #[arg(long)]
+    resume: bool,
     /// The shard count for --shard auto where the engine does not tell it (a Kubernetes Indexed Job's completions).
     #[arg(long, value_name = "N")]
     shard_count: Option<u64>,
@@ -428,6 +431,9 @@ pub(crate) enum Failure {
     Interrupted(String),
     /// Writing a streamed output failed (a closed pipe is not an error).
     Output(io::Error),
+    /// Ctrl-C during a streamed output: what was written is whole lines
+    /// and is kept (with `--output FILE`, as `FILE.incomplete`); exit 130.
+    Partial(String),
     /// The command did its job and found what fails the gate (a check's
     /// regression, a `--fail-on` condition): `out` is printed as usual,
     /// `message` on stderr, and the exit status is 1.
@@ -472,7 +478,7 @@ where
     let err_colour = cli.color.colour(io.stderr_is_terminal);
     let message_format = cli.message_format;
     let Some(path) = cli.output.clone() else {
-        let result = dispatch(cli.command, io, cli.color);
+        let result = dispatch(cli.command, io, cli.color, None);
         return finish(result, io, message_format, err_colour);
     };
     // --output FILE: the command writes (or streams) into a temporary file
@@ -485,21 +491,36 @@ where
             return 2;
         }
     };
-    let code = {
+    let (code, partial) = {
         let mut to_file = Io {
             out: &mut file.writer,
             err: &mut *io.err,
             stdout_is_terminal: false,
             stderr_is_terminal: io.stderr_is_terminal,
         };
-        let result = dispatch(cli.command, &mut to_file, cli.color);
-        finish(result, &mut to_file, message_format, err_colour)
+        let result = dispatch(cli.command, &mut to_file, cli.color, Some(&path));
+        let partial = matches!(result, Err(Failure::Partial(_)));
+        (finish(result, &mut to_file, message_format, err_colour), partial)
     };
+    if partial {
+        // The finished runs, whole lines, under a name that says so.
+        return match file.commit_as(&incomplete(&path)) {
+            Ok(()) => code,
+            Err(message) => {
+                let _ = writeln!(io.err, "error: {message}");
+                2
+            }
+        };
+    }
     if code > 1 {
         return code;
     }
     match file.commit() {
-        Ok(()) => code,
+        Ok(()) => {
+            // What an interrupted run of it kept is now in FILE.
+            let _ = std::fs::remove_file(incomplete(&path));
+            code
+        }
         Err(message) => {
             let _ = writeln!(io.err, "error: {message}");
             2
@@ -508,7 +529,12 @@ where
 }
 
 /// Runs one parsed command.
-fn dispatch(cmd: Command, io: &mut Io<'_>, color: diagnostics::ColorChoice) -> Result<String, Failure> {
+fn dispatch(
+    cmd: Command,
+    io: &mut Io<'_>,
+    color: diagnostics::ColorChoice,
+    output: Option<&std::path::Path>,
+) -> Result<String, Failure> {
     match cmd {
         Command::Run(a) => {
             let paint = reports::run::Paint {
@@ -516,7 +542,7 @@ fn dispatch(cmd: Command, io: &mut Io<'_>, color: diagnostics::ColorChoice) -> R
             };
             cmd_run(a, io, paint)
         }
-        Command::Batch(a) => cmd_batch(a, io),
+        Command::Batch(a) => cmd_batch(a, io, output),
         Command::Compare(a) => compare::run(a, io),
         Command::Sweep(a) => sweep::run(a, io),
         Command::Check(a) => check::run(a, io),
@@ -563,7 +589,8 @@ fn finish(
             let _ = writeln!(io.err, "{message}");
             if code == 0 { 1 } else { code }
         }
-        Err(Failure::Interrupted(message)) => {
+        Err(Failure::Interrupted(message) | Failure::Partial(message)) => {
+            let _ = io.out.flush();
             let _ = writeln!(io.err, "aviary: interrupted: {message}");
             130
         }
@@ -603,6 +630,7 @@ impl AtomicFile {
     fn create(path: &std::path::Path) -> Result<AtomicFile, String> {
         let tmp = temporary_beside(path);
         let file = std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        interrupt::track(&tmp);
         Ok(AtomicFile {
             writer: io::BufWriter::new(file),
             tmp,
@@ -611,14 +639,20 @@ impl AtomicFile {
         })
     }
 
-    fn commit(mut self) -> Result<(), String> {
-        let shown = self.path.display().to_string();
+    fn commit(self) -> Result<(), String> {
+        let path = self.path.clone();
+        self.commit_as(&path)
+    }
+
+    /// Renames the temporary file to `path` (not necessarily the one it was made for).
+    fn commit_as(mut self, path: &std::path::Path) -> Result<(), String> {
+        let shown = path.display().to_string();
         self.writer.flush().map_err(|e| format!("cannot write {shown}: {e}"))?;
         self.writer
             .get_ref()
             .sync_all()
             .map_err(|e| format!("cannot write {shown}: {e}"))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| format!("cannot write {shown}: {e}"))?;
+        std::fs::rename(&self.tmp, path).map_err(|e| format!("cannot write {shown}: {e}"))?;
         self.committed = true;
         Ok(())
     }
@@ -626,10 +660,18 @@ impl AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
+        interrupt::untrack(&self.tmp);
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Where an interrupted streamed output keeps its finished lines.
+pub(crate) fn incomplete(path: &std::path::Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".incomplete");
+    PathBuf::from(name)
 }
 
 /// The temporary name `path` is written under before its rename.
@@ -638,6 +680,75 @@ fn temporary_beside(path: &std::path::Path) -> PathBuf {
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Ctrl-C. A command that can stop cleanly (a sweep after its cell, a
+/// streamed batch after its block) installs the graceful handler: the
+/// first Ctrl-C asks it to stop, a second ends the process at once. Every
+/// hard exit first removes the temporary files of `--output`, so an
+/// interrupted command never leaves a half-written file behind.
+pub(crate) mod interrupt {
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static REQUESTED: AtomicBool = AtomicBool::new(false);
+    static GRACEFUL: Mutex<Option<&'static str>> = Mutex::new(None);
+    static TEMPORARY: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    fn handler() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // Without a handler (another is installed), Ctrl-C ends the
+            // process as before.
+            let _ = ctrlc::set_handler(|| {
+                let graceful = *GRACEFUL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(what) = graceful
+                    && !REQUESTED.swap(true, Ordering::SeqCst)
+                {
+                    eprintln!("\naviary: {what} (Ctrl-C again to stop now)");
+                    return;
+                }
+                for path in TEMPORARY
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                {
+                    let _ = std::fs::remove_file(path);
+                }
+                std::process::exit(130);
+            });
+        });
+    }
+
+    /// The first Ctrl-C from now on asks the command to stop (`what` says
+    /// how); see [`requested`].
+    pub(crate) fn install(what: &'static str) {
+        handler();
+        *GRACEFUL.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(what);
+        // A new command starts uninterrupted (one process may run several).
+        REQUESTED.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn requested() -> bool {
+        REQUESTED.load(Ordering::SeqCst)
+    }
+
+    /// `path` is removed if the process is ended by Ctrl-C.
+    pub(crate) fn track(path: &std::path::Path) {
+        handler();
+        TEMPORARY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(path.to_owned());
+    }
+
+    pub(crate) fn untrack(path: &std::path::Path) {
+        TEMPORARY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|p| p != path);
+    }
 }
 
 /// The manual: aviary's page, then each subcommand's, as one roff text.
@@ -952,6 +1063,14 @@ pub(crate) fn run_pairs_on(
     Ok(grouped)
 }
 
+/// Why a streamed batch stopped before its end.
+pub(crate) enum Stopped<B> {
+    /// The sink said so (a write failed).
+    Sink(B),
+    /// Ctrl-C: every job before `next` was handed over.
+    Interrupted { next: u64 },
+}
+
 /// Worker threads and the progress bar, shared by the batches of one
 /// command (a sweep runs its cells one after another under one bar).
 pub(crate) struct Runner {
@@ -999,21 +1118,10 @@ impl Runner {
             .install(|| run_batch_on(engine, pairs, seeds, seed, &progress))
     }
 
-    /// The runs handed to `sink` in run order as they finish, a few per
-    /// worker at a time (see [`sim_core::batch::run_jobs`]).
-    pub(crate) fn stream<B>(
-        &self,
-        engine: sim_core::engine::Engine,
-        pairs: &[Pair<'_>],
-        seeds: u64,
-        seed: u64,
-        sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
-    ) -> std::ops::ControlFlow<B> {
-        let total = pairs.len() as u64 * seeds;
-        self.stream_jobs(engine, pairs, seeds, seed, 0..total, sink)
-    }
-
-    /// [`Runner::stream`] over the jobs `jobs` only (a shard).
+    /// The runs of `jobs` (a whole batch, a shard, or what a resumed batch
+    /// has left) handed to `sink` in run order as they finish, a few per
+    /// worker at a time (see [`sim_core::batch::run_jobs`]); a Ctrl-C stops
+    /// it between blocks.
     pub(crate) fn stream_jobs<B>(
         &self,
         engine: sim_core::engine::Engine,
@@ -1022,7 +1130,7 @@ impl Runner {
         seed: u64,
         jobs: std::ops::Range<u64>,
         sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
-    ) -> std::ops::ControlFlow<B> {
+    ) -> std::ops::ControlFlow<Stopped<B>> {
         let progress = || {
             if let Some(b) = &self.bar {
                 b.inc(1);
@@ -1031,12 +1139,17 @@ impl Runner {
         let block = 32 * self.pool.current_num_threads() as u64;
         let mut start = jobs.start;
         while start < jobs.end {
+            if interrupt::requested() {
+                return std::ops::ControlFlow::Break(Stopped::Interrupted { next: start });
+            }
             let end = jobs.end.min(start + block);
             let done = self
                 .pool
                 .install(|| sim_core::batch::run_jobs(engine, pairs, seeds, seed, start..end, &progress));
             for (p, result) in done {
-                sink(p, result)?;
+                if let std::ops::ControlFlow::Break(b) = sink(p, result) {
+                    return std::ops::ControlFlow::Break(Stopped::Sink(b));
+                }
             }
             start = end;
         }
@@ -1050,7 +1163,7 @@ impl Runner {
     }
 }
 
-fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) -> Result<String, Failure> {
     if a.seeds == 0 || a.seeds > MAX_SEEDS {
         return Err(Failure::Usage(format!(
             "--seeds must be in 1..={MAX_SEEDS}, got {}",
@@ -1146,11 +1259,17 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             .iter()
             .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
             .collect();
-        return run_shard(&a, shard, &pairs, named, io);
+        return run_shard(&a, shard, &pairs, named, io, output);
     }
     if matches!(format, BatchFormat::Csv | BatchFormat::Jsonl) {
         let args = (&scenario_args[..], &policy_args[..], &indexed[..]);
-        return stream_batch(&a, format, &pairs, args, io);
+        return stream_batch(&a, format, &pairs, args, io, output);
+    }
+    if a.resume {
+        return Err(Failure::Usage(
+            "--resume finishes a streamed batch: --format csv or jsonl, or a --shard part, with --output FILE"
+                .to_owned(),
+        ));
     }
     let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, a.quiet, io)?;
     let named: Vec<(String, String)> = indexed
@@ -1222,6 +1341,7 @@ fn run_shard(
     pairs: &[Pair<'_>],
     named: Vec<(String, String)>,
     io: &mut Io<'_>,
+    output: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
     let total = pairs.len() as u64 * a.seeds;
     let jobs = shard.jobs(total);
@@ -1250,20 +1370,27 @@ fn run_shard(
         columns: a.columns.clone(),
         jobs: (jobs.start, jobs.end),
     };
-    io.out
-        .write_all(shard::header_line(&header).as_bytes())
-        .map_err(Failure::Output)?;
-    let runner = Runner::new(jobs.end - jobs.start, a.threads, a.quiet, io)?;
+    let line_of = |job: u64| -> String {
+        let (p, r) = one_job(a, pairs, job);
+        shard::run_line(p, &r)
+    };
+    let preamble = Preamble::Line(shard::header_line(&header));
+    let (prefix, from) = resume_from(a, output, jobs.start, &preamble, &line_of)?;
+    io.out.write_all(prefix.as_bytes()).map_err(Failure::Output)?;
+    let runner = Runner::new(jobs.end - from, a.threads, a.quiet, io)?;
     let out = &mut *io.out;
     let mut sink = |p: usize, r: sim_core::score::RunResult| match out.write_all(shard::run_line(p, &r).as_bytes()) {
         Ok(()) => std::ops::ControlFlow::Continue(()),
         Err(e) => std::ops::ControlFlow::Break(e),
     };
-    let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, jobs, &mut sink);
+    interrupt::install("stopping after the runs in progress; the finished ones are kept");
+    let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, from..jobs.end, &mut sink);
     runner.finish();
-    if let std::ops::ControlFlow::Break(e) = streamed {
-        return Err(Failure::Output(e));
-    }
+    stopped(streamed, jobs.end - jobs.start, output).map_err(|e| match e {
+        // Counted within the shard.
+        Failure::Partial(m) => Failure::Partial(format!("shard {} of {}: {m}", shard.index, shard.count)),
+        other => other,
+    })?;
     Ok(String::new())
 }
 
@@ -1275,23 +1402,41 @@ fn stream_batch(
     pairs: &[Pair<'_>],
     (scenario_args, policy_args, indexed): (&[String], &[String], &[(usize, usize)]),
     io: &mut Io<'_>,
+    output: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
-    let runner = Runner::new(pairs.len() as u64 * a.seeds, a.threads, a.quiet, io)?;
+    if a.resume && (a.out.is_some() || !a.fail_on.is_empty()) {
+        return Err(Failure::Usage(
+            "--resume with --out or --fail-on: those need every run, which a resumed batch does not read back; \
+             rerun without --resume"
+                .to_owned(),
+        ));
+    }
+    let total = pairs.len() as u64 * a.seeds;
+    let render = |r: &sim_core::score::RunResult, header: bool| match format {
+        BatchFormat::Csv => reports::batch::csv_record(r, header).map_err(io::Error::other),
+        BatchFormat::Table | BatchFormat::Json | BatchFormat::Jsonl => Ok(reports::batch::jsonl_record(r)),
+    };
+    let preamble = if format == BatchFormat::Csv {
+        Preamble::CsvHeader
+    } else {
+        Preamble::None
+    };
+    let line_of = |job: u64| -> String {
+        let (_, r) = one_job(a, pairs, job);
+        render(&r, false).unwrap_or_default()
+    };
+    let (prefix, from) = resume_from(a, output, 0, &preamble, &line_of)?;
+    io.out.write_all(prefix.as_bytes()).map_err(Failure::Output)?;
+    let runner = Runner::new(total - from, a.threads, a.quiet, io)?;
     let keep = a.out.is_some();
     let mut grouped: Vec<Vec<sim_core::score::RunResult>> = pairs.iter().map(|_| Vec::new()).collect();
     let mut tally = FailTally::new(&a.fail_on);
-    let mut first = true;
+    let mut first = from == 0;
     let out = &mut *io.out;
     let mut sink = |p: usize, r: sim_core::score::RunResult| -> std::ops::ControlFlow<io::Error> {
         let (s, po) = indexed[p];
         tally.observe(&r, &scenario_args[s], &policy_args[po]);
-        let line = match format {
-            BatchFormat::Csv => {
-                let header = std::mem::take(&mut first);
-                reports::batch::csv_record(&r, header).map_err(io::Error::other)
-            }
-            BatchFormat::Table | BatchFormat::Json | BatchFormat::Jsonl => Ok(reports::batch::jsonl_record(&r)),
-        };
+        let line = render(&r, std::mem::take(&mut first));
         if let Err(e) = line.and_then(|l| out.write_all(l.as_bytes())) {
             return std::ops::ControlFlow::Break(e);
         }
@@ -1300,11 +1445,10 @@ fn stream_batch(
         }
         std::ops::ControlFlow::Continue(())
     };
-    let streamed = runner.stream(a.engine.engine(), pairs, a.seeds, a.seed, &mut sink);
+    interrupt::install("stopping after the runs in progress; the finished ones are kept");
+    let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, from..total, &mut sink);
     runner.finish();
-    if let std::ops::ControlFlow::Break(e) = streamed {
-        return Err(Failure::Output(e));
-    }
+    stopped(streamed, total, output)?;
     if let Some(dir) = &a.out {
         let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
         let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
@@ -1316,6 +1460,97 @@ fn stream_batch(
             message,
         }),
         None => Ok(String::new()),
+    }
+}
+
+/// Job `job` of a batch, run alone (a resumed batch checks its last kept line by it).
+fn one_job(a: &BatchArgs, pairs: &[Pair<'_>], job: u64) -> (usize, sim_core::score::RunResult) {
+    let mut done = sim_core::batch::run_jobs(a.engine.engine(), pairs, a.seeds, a.seed, job..job + 1, &|| {});
+    done.remove(0)
+}
+
+/// What comes before the run lines of a streamed output.
+enum Preamble {
+    None,
+    /// A CSV header line, written with the first row.
+    CsvHeader,
+    /// A shard part's header line, written first.
+    Line(String),
+}
+
+/// `--resume`: the whole lines of `FILE.incomplete` to write again, and the
+/// job to go on from. The last kept run is run again and must give the
+/// same line, so a file of another batch is refused rather than extended.
+fn resume_from(
+    a: &BatchArgs,
+    output: Option<&std::path::Path>,
+    first_job: u64,
+    preamble: &Preamble,
+    line_of: &dyn Fn(u64) -> String,
+) -> Result<(String, u64), Failure> {
+    if !a.resume {
+        let prefix = match preamble {
+            Preamble::Line(l) => l.clone(),
+            Preamble::None | Preamble::CsvHeader => String::new(),
+        };
+        return Ok((prefix, first_job));
+    }
+    let Some(path) = output else {
+        return Err(Failure::Usage(
+            "--resume needs --output FILE: it finishes FILE.incomplete".to_owned(),
+        ));
+    };
+    let kept = incomplete(path);
+    let shown = kept.display();
+    let text = std::fs::read_to_string(&kept)
+        .map_err(|e| Failure::Usage(format!("--resume: cannot read {shown} ({e}): nothing to resume")))?;
+    let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    let lines: Vec<&str> = whole.lines().collect();
+    let skip = match preamble {
+        Preamble::None => 0,
+        Preamble::CsvHeader => usize::from(!lines.is_empty()),
+        Preamble::Line(l) => {
+            if lines.first() != Some(&l.trim_end()) {
+                return Err(Failure::Usage(format!(
+                    "--resume: {shown} is a part of another batch or shard than this command's"
+                )));
+            }
+            1
+        }
+    };
+    let done = (lines.len() - skip) as u64;
+    if done == 0 {
+        let prefix = match preamble {
+            Preamble::Line(l) => l.clone(),
+            Preamble::None | Preamble::CsvHeader => String::new(),
+        };
+        return Ok((prefix, first_job));
+    }
+    let last = first_job + done - 1;
+    if line_of(last).trim_end() != lines[lines.len() - 1] {
+        return Err(Failure::Usage(format!(
+            "--resume: {shown} was written by another batch (its last run differs from this command's run {last}); \
+             rerun without --resume"
+        )));
+    }
+    Ok((whole.to_owned(), first_job + done))
+}
+
+/// The end of a streamed batch: a failed write or a Ctrl-C as a failure.
+fn stopped(
+    streamed: std::ops::ControlFlow<Stopped<io::Error>>,
+    total: u64,
+    output: Option<&std::path::Path>,
+) -> Result<(), Failure> {
+    match streamed {
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+        std::ops::ControlFlow::Break(Stopped::Sink(e)) => Err(Failure::Output(e)),
+        std::ops::ControlFlow::Break(Stopped::Interrupted { next }) => {
+            let kept = output.map_or_else(String::new, |p| format!(", kept in {}", incomplete(p).display()));
+            Err(Failure::Partial(format!(
+                "{next} of {total} runs written{kept}; the same command with --resume runs the rest"
+            )))
+        }
     }
 }
 

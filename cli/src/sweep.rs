@@ -297,7 +297,7 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             (name, texts.key(cells.get(u).map(|c| c.vary.as_slice())))
         })
         .collect();
-    interrupt::install();
+    crate::interrupt::install("stopping after the cell that is running");
     // Each unit's runs: read back from the folder under --resume, else run.
     let mut finished: Vec<Option<Vec<Vec<RunResult>>>> = vec![None; units.len()];
     for (u, (name, key)) in units.iter().enumerate() {
@@ -322,7 +322,7 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
     let todo: Vec<usize> = (0..units.len()).filter(|&u| finished[u].is_none()).collect();
     let runner = Runner::new((todo.len() * per_cell) as u64 * plan.seeds, a.threads, a.quiet, io)?;
     for &u in &todo {
-        if interrupt::requested() {
+        if crate::interrupt::requested() {
             break;
         }
         let runs = runner.run(
@@ -533,33 +533,5 @@ mod checkpoint {
             )));
         }
         Ok(Some(kept.runs))
-    }
-}
-
-/// Ctrl-C during a sweep: the first asks the sweep to stop after the cell
-/// it is running; a second ends the process at once.
-mod interrupt {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    static REQUESTED: AtomicBool = AtomicBool::new(false);
-
-    pub(super) fn install() {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // Without a handler (another is installed), Ctrl-C ends the
-            // process as before; nothing half-written is left either way.
-            let _ = ctrlc::set_handler(|| {
-                if REQUESTED.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
-                eprintln!("\naviary: stopping after the cell that is running (Ctrl-C again to stop now)");
-            });
-        });
-        // A new sweep starts uninterrupted (one process may run several).
-        REQUESTED.store(false, Ordering::SeqCst);
-    }
-
-    pub(super) fn requested() -> bool {
-        REQUESTED.load(Ordering::SeqCst)
     }
 }

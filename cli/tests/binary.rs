@@ -422,3 +422,94 @@ fn shard_auto_reads_the_batch_engine() {
     let k8s_no_count = run(&["--shard", "auto"], &[("JOB_COMPLETION_INDEX", "1")]);
     assert!(k8s_no_count.2.contains("--shard-count"), "{}", k8s_no_count.2);
 }
+
+/// Ctrl-C (SIGINT) during a streamed batch written with --output keeps the
+/// finished runs as whole lines in FILE.incomplete (exit 130, FILE not
+/// written), and the same command with --resume finishes it into exactly
+/// the uninterrupted bytes: for CSV (its header) and for a shard's part.
+#[test]
+fn an_interrupted_batch_resumes_to_the_same_bytes() {
+    let dir = std::env::temp_dir().join(format!("aviary-bin-{}-resume", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [&[&str]; 2] = [&["--format", "csv"], &["--format", "json", "--shard", "1/2"]];
+    for (i, extra) in cases.into_iter().enumerate() {
+        let args = |file: &std::path::Path| {
+            let mut cmd = aviary();
+            cmd.args([
+                "batch",
+                "checkout-error-spike",
+                "--seeds",
+                "5000",
+                "--threads",
+                "1",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--output")
+            .arg(file);
+            cmd
+        };
+        let whole = dir.join(format!("whole-{i}"));
+        assert!(args(&whole).status().unwrap().success());
+        let file = dir.join(format!("out-{i}"));
+        let mut child = args(&file).stderr(Stdio::piped()).spawn().unwrap();
+        // Interrupt once the first runs are written to the temporary file.
+        let started = std::time::Instant::now();
+        loop {
+            let written = std::fs::read_dir(&dir).unwrap().any(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(&format!(".out-{i}.")) && e.metadata().unwrap().len() > 10_000
+            });
+            if written || started.elapsed() > std::time::Duration::from_secs(20) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let kill = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--resume"), "{}", text(&out.stderr));
+        assert!(!file.exists(), "FILE is not written by an interrupted batch");
+        let kept = std::fs::read_to_string(dir.join(format!("out-{i}.incomplete"))).unwrap();
+        assert!(kept.ends_with('\n') && !kept.is_empty(), "whole lines are kept");
+        let resumed = args(&file).arg("--resume").output().unwrap();
+        assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            std::fs::read(&whole).unwrap(),
+            "case {i}"
+        );
+        assert!(
+            !dir.join(format!("out-{i}.incomplete")).exists(),
+            "the kept runs are in FILE now"
+        );
+    }
+    // A file of another batch is not extended.
+    let other = dir.join("other");
+    std::fs::write(dir.join("other.incomplete"), "scenario,policy\nx,y\n").unwrap();
+    let refused = aviary()
+        .args([
+            "batch",
+            "healthy-release",
+            "--seeds",
+            "5",
+            "--format",
+            "csv",
+            "--resume",
+            "--output",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).contains("another batch"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
