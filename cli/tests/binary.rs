@@ -452,7 +452,7 @@ fn an_interrupted_batch_resumes_to_the_same_bytes() {
         let whole = dir.join(format!("whole-{i}"));
         assert!(args(&whole).status().unwrap().success());
         let file = dir.join(format!("out-{i}"));
-        let mut child = args(&file).stderr(Stdio::piped()).spawn().unwrap();
+        let child = args(&file).stderr(Stdio::piped()).spawn().unwrap();
         // Interrupt once the first runs are written to the temporary file.
         let started = std::time::Instant::now();
         loop {
