@@ -1478,6 +1478,17 @@ enum Preamble {
     Line(String),
 }
 
+impl Preamble {
+    /// What is written before any run: a part's header line (a CSV header
+    /// comes with the first row).
+    fn first_line(&self) -> String {
+        match self {
+            Preamble::Line(l) => l.clone(),
+            Preamble::None | Preamble::CsvHeader => String::new(),
+        }
+    }
+}
+
 /// `--resume`: the whole lines of `FILE.incomplete` to write again, and the
 /// job to go on from. The last kept run is run again and must give the
 /// same line, so a file of another batch is refused rather than extended.
@@ -1489,11 +1500,7 @@ fn resume_from(
     line_of: &dyn Fn(u64) -> String,
 ) -> Result<(String, u64), Failure> {
     if !a.resume {
-        let prefix = match preamble {
-            Preamble::Line(l) => l.clone(),
-            Preamble::None | Preamble::CsvHeader => String::new(),
-        };
-        return Ok((prefix, first_job));
+        return Ok((preamble.first_line(), first_job));
     }
     let Some(path) = output else {
         return Err(Failure::Usage(
@@ -1520,11 +1527,7 @@ fn resume_from(
     };
     let done = (lines.len() - skip) as u64;
     if done == 0 {
-        let prefix = match preamble {
-            Preamble::Line(l) => l.clone(),
-            Preamble::None | Preamble::CsvHeader => String::new(),
-        };
-        return Ok((prefix, first_job));
+        return Ok((preamble.first_line(), first_job));
     }
     let last = first_job + done - 1;
     if line_of(last).trim_end() != lines[lines.len() - 1] {

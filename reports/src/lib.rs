@@ -77,11 +77,10 @@ pub fn text_table<const N: usize>(header: &[&str; N], rows: &[[String; N]], left
 /// rule is a row of `─` as wide as each column, so the gaps stay blank).
 pub fn aligned(header: &[String], rows: &[Vec<String>], left: &[bool]) -> String {
     use comfy_table::{CellAlignment, ContentArrangement, Table, TableStyle};
-    let width = |s: &str| comfy_table::Cell::new(s).content().chars().count();
-    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(width(cell));
+            *w = (*w).max(cell.chars().count());
         }
     }
     let mut t = Table::new();
