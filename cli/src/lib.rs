@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
 use scenarios::{Diagnostic, Loaded};
 use sim_core::batch::{Pair, run_batch_on, summarise};
-use sim_core::engine::{Collect, run_on, run_with_on};
+use sim_core::engine::{Collect, Discard, run_on, run_with_on};
 use sim_core::model::{Policy, Scenario};
 
 /// The version and the commit it was built from (`aviary --version`).
@@ -1063,6 +1063,10 @@ pub(crate) fn run_pairs_on(
     Ok(grouped)
 }
 
+/// How many jobs per worker a streamed batch may run ahead of the next
+/// one it hands over (see [`Runner::stream_jobs`]).
+const STREAM_WINDOW: u64 = 64;
+
 /// Why a streamed batch stopped before its end.
 pub(crate) enum Stopped<B> {
     /// The sink said so (a write failed).
@@ -1119,9 +1123,13 @@ impl Runner {
     }
 
     /// The runs of `jobs` (a whole batch, a shard, or what a resumed batch
-    /// has left) handed to `sink` in run order as they finish, a few per
-    /// worker at a time (see [`sim_core::batch::run_jobs`]); a Ctrl-C stops
-    /// it between blocks.
+    /// has left) handed to `sink` in job order as they finish; a Ctrl-C
+    /// stops it after the run being handed over.
+    ///
+    /// Each worker takes the next job as soon as it is free (no barrier
+    /// between blocks of jobs), and stays at most [`STREAM_WINDOW`] jobs per
+    /// worker ahead of the next job to hand over: the runs held while
+    /// waiting for a slower one are bounded, whatever the batch's size.
     pub(crate) fn stream_jobs<B>(
         &self,
         engine: sim_core::engine::Engine,
@@ -1131,29 +1139,75 @@ impl Runner {
         jobs: std::ops::Range<u64>,
         sink: &mut dyn FnMut(usize, sim_core::score::RunResult) -> std::ops::ControlFlow<B>,
     ) -> std::ops::ControlFlow<Stopped<B>> {
-        let progress = || {
-            if let Some(b) = &self.bar {
-                b.inc(1);
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::{Condvar, Mutex};
+        let workers = self.pool.current_num_threads().max(1);
+        let window = STREAM_WINDOW * workers as u64;
+        let next = AtomicU64::new(jobs.start);
+        let stop = AtomicBool::new(false);
+        // The first job not yet handed over, and its change's signal.
+        let handed = (Mutex::new(jobs.start), Condvar::new());
+        let bar = self.bar.as_ref();
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, usize, sim_core::score::RunResult)>();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop, handed, end) = (&next, &stop, &handed, jobs.end);
+                scope.spawn(move || {
+                    loop {
+                        let job = next.fetch_add(1, Ordering::Relaxed);
+                        if job >= end || stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        {
+                            let mut first = handed.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            while job >= *first + window && !stop.load(Ordering::Relaxed) {
+                                first = handed.1.wait(first).unwrap_or_else(std::sync::PoisonError::into_inner);
+                            }
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let (p, r) = ((job / seeds) as usize, job % seeds);
+                        let result = run_on(engine, pairs[p].scenario, pairs[p].policy, seed, r, &mut Discard);
+                        if let Some(b) = bar {
+                            b.inc(1);
+                        }
+                        if tx.send((job, p, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-        };
-        let block = 32 * self.pool.current_num_threads() as u64;
-        let mut start = jobs.start;
-        while start < jobs.end {
-            if interrupt::requested() {
-                return std::ops::ControlFlow::Break(Stopped::Interrupted { next: start });
-            }
-            let end = jobs.end.min(start + block);
-            let done = self
-                .pool
-                .install(|| sim_core::batch::run_jobs(engine, pairs, seeds, seed, start..end, &progress));
-            for (p, result) in done {
-                if let std::ops::ControlFlow::Break(b) = sink(p, result) {
-                    return std::ops::ControlFlow::Break(Stopped::Sink(b));
+            drop(tx);
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut want = jobs.start;
+            let mut outcome = std::ops::ControlFlow::Continue(());
+            'receive: for (job, p, result) in &rx {
+                waiting.insert(job, (p, result));
+                while let Some((p, result)) = waiting.remove(&want) {
+                    if interrupt::requested() {
+                        outcome = std::ops::ControlFlow::Break(Stopped::Interrupted { next: want });
+                        break 'receive;
+                    }
+                    if let std::ops::ControlFlow::Break(b) = sink(p, result) {
+                        outcome = std::ops::ControlFlow::Break(Stopped::Sink(b));
+                        break 'receive;
+                    }
+                    want += 1;
+                    *handed.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = want;
+                    handed.1.notify_all();
                 }
             }
-            start = end;
-        }
-        std::ops::ControlFlow::Continue(())
+            {
+                // Under the lock, so that no worker between its check and
+                // its wait misses the signal.
+                let _first = handed.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                stop.store(true, Ordering::Relaxed);
+            }
+            handed.1.notify_all();
+            outcome
+        })
     }
 
     pub(crate) fn finish(self) {
@@ -1271,66 +1325,116 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
                 .to_owned(),
         ));
     }
-    let grouped = run_pairs_on(a.engine.engine(), &pairs, a.seeds, a.seed, a.threads, a.quiet, io)?;
     let named: Vec<(String, String)> = indexed
         .iter()
         .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
         .collect();
-    let batch = Finished {
-        seed: a.seed,
-        format,
-        columns: a.columns.clone(),
-        pairs: named,
-        fail_on: a.fail_on.clone(),
-        grouped,
+    let mut gather = Gather::new(format, named, &a.fail_on, a.out.is_some());
+    let total = pairs.len() as u64 * a.seeds;
+    let runner = Runner::new(total, a.threads, a.quiet, io)?;
+    let out = &mut *io.out;
+    let mut sink = |p: usize, r: sim_core::score::RunResult| match gather.push(p, r, out) {
+        Ok(()) => std::ops::ControlFlow::Continue(()),
+        Err(e) => std::ops::ControlFlow::Break(e),
     };
-    batch_output(&batch, a.out.as_deref(), io)
+    let streamed = runner.stream_jobs(a.engine.engine(), &pairs, a.seeds, a.seed, 0..total, &mut sink);
+    runner.finish();
+    match streamed {
+        std::ops::ControlFlow::Continue(()) => {}
+        std::ops::ControlFlow::Break(Stopped::Sink(e)) => return Err(Failure::Output(e)),
+        // No Ctrl-C handler is installed for a summarised batch: Ctrl-C ends it.
+        std::ops::ControlFlow::Break(Stopped::Interrupted { .. }) => {
+            return Err(Failure::Partial("interrupted".to_owned()));
+        }
+    }
+    gather.finish(a.seed, &a.columns, a.out.as_deref(), io)
 }
 
-/// A whole batch's runs and how to print them: what `batch` ran, or what
-/// `merge` put back together from shards.
-pub(crate) struct Finished {
-    pub seed: u64,
-    pub format: BatchFormat,
-    pub columns: Vec<String>,
+/// A batch's runs as they arrive in job order, gathered for what `batch`
+/// and `merge` print: a [`Tally`](sim_core::batch::Tally) per pair (table,
+/// JSON), each run's line as it comes (CSV, JSON lines), the `--fail-on`
+/// verdict, and the runs themselves only for an `--out` report. Nothing
+/// else grows with the number of runs.
+pub(crate) struct Gather {
+    format: BatchFormat,
     /// The scenario and policy arguments of each pair.
-    pub pairs: Vec<(String, String)>,
-    pub fail_on: Vec<FailOn>,
-    pub grouped: Vec<Vec<sim_core::score::RunResult>>,
+    pairs: Vec<(String, String)>,
+    tallies: Vec<sim_core::batch::Tally>,
+    fail: FailTally,
+    kept: Option<Vec<Vec<sim_core::score::RunResult>>>,
+    first_line: bool,
 }
 
-/// The batch as `batch` prints it (and its `--out DIR` report), the one
-/// path for `batch` and `merge`.
-pub(crate) fn batch_output(b: &Finished, out_dir: Option<&std::path::Path>, io: &Io<'_>) -> Result<String, Failure> {
-    let summaries: Vec<_> = b.grouped.iter().map(|runs| summarise(runs)).collect();
-    if let Some(dir) = out_dir {
-        let files = reports::batch::batch_report(b.seed, &summaries, &b.grouped).map_err(Failure::Usage)?;
-        write_dir(dir, &files)?;
-    }
-    let out = match b.format {
-        BatchFormat::Json => pretty(&reports::batch::batch_json(b.seed, &summaries)),
-        BatchFormat::Csv => reports::batch::batch_csv(&b.grouped).map_err(|e| Failure::Usage(format!("csv: {e}")))?,
-        BatchFormat::Jsonl => b.grouped.iter().flatten().map(reports::batch::jsonl_record).collect(),
-        BatchFormat::Table => {
-            let columns: Vec<&str> = if !b.columns.is_empty() {
-                b.columns.iter().map(String::as_str).collect()
-            } else if io.stdout_is_terminal {
-                reports::batch::columns_that_fit(&summaries, usize::from(table_width(io)))
-            } else {
-                reports::batch::COLUMNS.to_vec()
-            };
-            reports::batch::batch_table_of(b.seed, &summaries, &columns)
-        }
-    };
-    let mut tally = FailTally::new(&b.fail_on);
-    for ((scenario, policy), runs) in b.pairs.iter().zip(&b.grouped) {
-        for r in runs {
-            tally.observe(r, scenario, policy);
+impl Gather {
+    pub(crate) fn new(format: BatchFormat, pairs: Vec<(String, String)>, fail_on: &[FailOn], keep: bool) -> Gather {
+        Gather {
+            format,
+            tallies: pairs.iter().map(|_| sim_core::batch::Tally::new()).collect(),
+            kept: keep.then(|| pairs.iter().map(|_| Vec::new()).collect()),
+            pairs,
+            fail: FailTally::new(fail_on),
+            first_line: true,
         }
     }
-    match tally.message() {
-        Some(message) => Err(Failure::Failed { out, message }),
-        None => Ok(out),
+
+    /// The next run of the batch (of pair `p`); CSV and JSON lines go to
+    /// `out` at once.
+    pub(crate) fn push(&mut self, p: usize, r: sim_core::score::RunResult, out: &mut dyn Write) -> io::Result<()> {
+        let (scenario, policy) = &self.pairs[p];
+        self.fail.observe(&r, scenario, policy);
+        self.tallies[p].push(&r);
+        match self.format {
+            BatchFormat::Table | BatchFormat::Json => {}
+            BatchFormat::Csv => {
+                let line =
+                    reports::batch::csv_record(&r, std::mem::take(&mut self.first_line)).map_err(io::Error::other)?;
+                out.write_all(line.as_bytes())?;
+            }
+            BatchFormat::Jsonl => out.write_all(reports::batch::jsonl_record(&r).as_bytes())?,
+        }
+        if let Some(kept) = &mut self.kept {
+            kept[p].push(r);
+        }
+        Ok(())
+    }
+
+    /// What is left to print (the table or the JSON), the `--out DIR`
+    /// report, and the `--fail-on` verdict.
+    pub(crate) fn finish(
+        self,
+        seed: u64,
+        columns: &[String],
+        out_dir: Option<&std::path::Path>,
+        io: &Io<'_>,
+    ) -> Result<String, Failure> {
+        let wanted = matches!(self.format, BatchFormat::Table | BatchFormat::Json) || self.kept.is_some();
+        let s: Vec<_> = if wanted {
+            self.tallies.iter().map(sim_core::batch::Tally::summary).collect()
+        } else {
+            Vec::new()
+        };
+        if let (Some(dir), Some(kept)) = (out_dir, &self.kept) {
+            let files = reports::batch::batch_report(seed, &s, kept).map_err(Failure::Usage)?;
+            write_dir(dir, &files)?;
+        }
+        let out = match self.format {
+            BatchFormat::Csv | BatchFormat::Jsonl => String::new(),
+            BatchFormat::Json => pretty(&reports::batch::batch_json(seed, &s)),
+            BatchFormat::Table => {
+                let columns: Vec<&str> = if !columns.is_empty() {
+                    columns.iter().map(String::as_str).collect()
+                } else if io.stdout_is_terminal {
+                    reports::batch::columns_that_fit(&s, usize::from(table_width(io)))
+                } else {
+                    reports::batch::COLUMNS.to_vec()
+                };
+                reports::batch::batch_table_of(seed, &s, &columns)
+            }
+        };
+        match self.fail.message() {
+            Some(message) => Err(Failure::Failed { out, message }),
+            None => Ok(out),
+        }
     }
 }
 

@@ -171,18 +171,49 @@ pub(crate) struct MergeArgs {
     out: Option<std::path::PathBuf>,
 }
 
-/// A part read back: its header, its runs (pair, result) and its file name.
-type Part = (Header, Vec<(usize, RunResult)>, String);
+/// A part checked: its header and its file.
+type Part = (Header, std::path::PathBuf, String);
 
-/// Reads and checks the parts.
-fn read(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Vec<RunResult>>), Failure> {
+/// A part's run lines, read back one at a time: (line number, pair, result).
+fn runs_of(
+    path: &std::path::Path,
+    shown: &str,
+    pairs: usize,
+) -> Result<impl Iterator<Item = Result<(usize, usize, RunResult), Failure>>, Failure> {
+    let file = std::fs::File::open(path).map_err(|e| Failure::Usage(format!("cannot read {shown}: {e}")))?;
+    let shown = shown.to_owned();
+    Ok(std::io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .skip(1)
+        .map(move |(i, line)| {
+            let bad = |m: String| Failure::Usage(format!("{shown}:{}: {m}", i + 1));
+            let line = line.map_err(|e| bad(e.to_string()))?;
+            let l: Line = serde_json::from_str(&line).map_err(|e| bad(format!("not a run line ({e})")))?;
+            if l.pair >= pairs {
+                return Err(bad(format!("pair {} of {pairs}", l.pair)));
+            }
+            // The strategy is not read back by the result itself (a static
+            // name): the line carries it beside.
+            let mut result = l.result;
+            result.strategy = sim_core::model::Strategy::NAMES
+                .into_iter()
+                .find(|n| *n == l.strategy)
+                .ok_or_else(|| bad(format!("unknown strategy {:?}", l.strategy)))?;
+            Ok((i + 1, l.pair, result))
+        }))
+}
+
+/// Reads and checks the parts, every line of each, before anything is
+/// printed; returns them in shard order. Nothing of the runs is kept.
+fn check(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Part>), Failure> {
     let mut found: Vec<Part> = Vec::new();
     for path in parts {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|e| Failure::Usage(format!("cannot read {shown}: {e}")))?;
-        let mut lines = std::io::BufReader::new(file).lines();
         let bad = |n: usize, m: String| Failure::Usage(format!("{shown}:{n}: {m}"));
-        let first = lines
+        let first = std::io::BufReader::new(file)
+            .lines()
             .next()
             .ok_or_else(|| bad(1, "empty: not a part written by `aviary batch --shard`".to_owned()))?
             .map_err(|e| bad(1, e.to_string()))?;
@@ -198,32 +229,19 @@ fn read(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Vec<RunResult>>), F
                 ),
             ));
         }
-        let mut runs = Vec::new();
-        for (i, line) in lines.enumerate() {
-            let line = line.map_err(|e| bad(i + 2, e.to_string()))?;
-            let l: Line = serde_json::from_str(&line).map_err(|e| bad(i + 2, format!("not a run line ({e})")))?;
-            if l.pair >= header.pairs.len() {
-                return Err(bad(i + 2, format!("pair {} of {}", l.pair, header.pairs.len())));
-            }
-            // The strategy is not read back by the result itself (a
-            // static name): the line carries it beside.
-            let mut result = l.result;
-            result.strategy = sim_core::model::Strategy::NAMES
-                .into_iter()
-                .find(|n| *n == l.strategy)
-                .ok_or_else(|| bad(i + 2, format!("unknown strategy {:?}", l.strategy)))?;
-            runs.push((l.pair, result));
+        let mut count = 0u64;
+        for run in runs_of(path, &shown, header.pairs.len())? {
+            run?;
+            count += 1;
         }
         let want = header.jobs.1 - header.jobs.0;
-        if runs.len() as u64 != want {
+        if count != want {
             return Err(Failure::Usage(format!(
-                "{shown}: shard {} of {} holds {} of its {want} runs: it was interrupted or cut; run that shard again",
-                header.shard,
-                header.shards,
-                runs.len()
+                "{shown}: shard {} of {} holds {count} of its {want} runs: it was interrupted or cut; run that shard again",
+                header.shard, header.shards,
             )));
         }
-        found.push((header, runs, shown));
+        found.push((header, path.clone(), shown));
     }
     let first = found[0].0.clone();
     for (h, _, shown) in &found {
@@ -255,18 +273,13 @@ fn read(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Vec<RunResult>>), F
             first.shards
         )));
     }
-    let mut grouped: Vec<Vec<RunResult>> = first.pairs.iter().map(|_| Vec::new()).collect();
-    for (_, runs, _) in found {
-        for (p, r) in runs {
-            grouped[p].push(r);
-        }
-    }
-    Ok((first, grouped))
+    Ok((first, found))
 }
 
-/// `aviary merge PART...`: the batch the parts came from, as it would have printed.
+/// `aviary merge PART...`: the batch the parts came from, as it would
+/// have printed, read back one run at a time.
 pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>) -> Result<String, Failure> {
-    let (header, grouped) = read(&a.parts)?;
+    let (header, parts) = check(&a.parts)?;
     let named = |what: &str, v: &str| Failure::Usage(format!("the parts name an unknown {what} {v:?}"));
     let format = match a.format.map_or(header.format.as_str(), |f| f.name()) {
         "" if io.stdout_is_terminal => crate::BatchFormat::Table,
@@ -278,13 +291,13 @@ pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>) -> Result<String, Failure
         .iter()
         .map(|f| <crate::FailOn as clap::ValueEnum>::from_str(f, false).map_err(|_| named("--fail-on", f)))
         .collect::<Result<Vec<_>, _>>()?;
-    let batch = crate::Finished {
-        seed: header.seed,
-        format,
-        columns: header.columns,
-        pairs: header.pairs,
-        fail_on,
-        grouped,
-    };
-    crate::batch_output(&batch, a.out.as_deref(), io)
+    let pairs = header.pairs.len();
+    let mut gather = crate::Gather::new(format, header.pairs, &fail_on, a.out.is_some());
+    for (_, path, shown) in &parts {
+        for run in runs_of(path, shown, pairs)? {
+            let (_, p, r) = run?;
+            gather.push(p, r, &mut *io.out).map_err(Failure::Output)?;
+        }
+    }
+    gather.finish(header.seed, &header.columns, a.out.as_deref(), io)
 }
