@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use crate::engine::{Discard, Engine, run_on};
 use crate::model::{Action, Policy, Scenario};
 use crate::score::{Outcome, RunResult};
-use crate::stats::{BOOTSTRAP_RESAMPLES, bootstrap_mean_ci95, bootstrap_plan, quantile, ratio, wilson_ci95};
+use crate::stats::{BOOTSTRAP_RESAMPLES, bootstrap_ci95_of, bootstrap_means, quantile, ratio, wilson_ci95};
 
 /// One scenario × policy pair of a batch.
 #[derive(Clone, Copy)]
@@ -283,19 +283,14 @@ impl MeanAcc {
         self.kept = Vec::new();
     }
 
-    /// Exactly: the percentile bootstrap over `plan` (a plan is for the
-    /// group's runs; a figure over fewer of them gets none). Else the
-    /// normal interval, mean ± 1.96 s/√n, kept inside the values' range:
-    /// past [`EXACT_RUNS`] runs the mean's law is normal to well within the
-    /// bootstrap's own Monte Carlo error.
-    fn mean_ci(&self, exact: bool, plan: &[Vec<u32>]) -> MeanCi {
+    /// Exactly: the percentile bootstrap from the group's resampled means
+    /// of this figure (`None` for a figure over fewer runs than the group,
+    /// which gets none). Else the normal interval, mean ± 1.96 s/√n, kept
+    /// inside the values' range: past [`EXACT_RUNS`] runs the mean's law is
+    /// normal to well within the bootstrap's own Monte Carlo error.
+    fn mean_ci(&self, exact: bool, resampled: Option<&[f64]>) -> MeanCi {
         if exact {
-            let plan = if plan.first().is_some_and(|p| p.len() == self.kept.len()) {
-                plan
-            } else {
-                &[]
-            };
-            let (mean, ci95) = bootstrap_mean_ci95(&self.kept, plan).unwrap_or((0.0, [0.0, 0.0]));
+            let (mean, ci95) = bootstrap_ci95_of(&self.kept, resampled).unwrap_or((0.0, [0.0, 0.0]));
             return MeanCi { mean, ci95 };
         }
         if self.n == 0 {
@@ -498,10 +493,35 @@ impl Tally {
     pub fn summary(&self) -> GroupSummary {
         let head = self.head.as_ref().expect("a group has runs");
         let exact = self.runs <= EXACT_RUNS;
-        let plan = if exact { group_plan(head, self.runs) } else { Vec::new() };
-        let plan = plan.as_slice();
-        let detected = self.detection.n;
         let t = &self.migration;
+        let figures = [
+            &self.failed_requests,
+            &self.slow_requests,
+            &self.users_affected,
+            &self.users_slowed,
+            &self.lost_conversions,
+            &self.inconsistent_sessions,
+            &self.error_budget_consumed,
+            &self.extra_instance_hours,
+            &t.records_lost,
+            &t.records_restored,
+            &t.latency_cost_of_backfill,
+        ];
+        // One set of resamples for every figure over all the group's runs.
+        let over_all: Vec<usize> = (0..figures.len())
+            .filter(|&f| exact && figures[f].kept.len() == self.runs)
+            .collect();
+        let resampled = if over_all.is_empty() {
+            Vec::new()
+        } else {
+            let values: Vec<&[f64]> = over_all.iter().map(|&f| figures[f].kept.as_slice()).collect();
+            bootstrap_means(&values, BOOTSTRAP_RESAMPLES, &mut group_stream(head))
+        };
+        let ci = |f: usize| {
+            let means = over_all.iter().position(|&g| g == f).map(|k| resampled[k].as_slice());
+            figures[f].mean_ci(exact, means)
+        };
+        let detected = self.detection.n;
         GroupSummary {
             scenario: head.scenario.clone(),
             policy: head.policy.clone(),
@@ -522,14 +542,14 @@ impl Tally {
             blind_promotion_rate: ratio(self.blind_promotions, self.runs),
             detection_time_s: self.detection.spread(exact),
             time_to_mitigate_s: self.mitigation.spread(exact),
-            failed_requests: self.failed_requests.mean_ci(exact, plan),
-            slow_requests: self.slow_requests.mean_ci(exact, plan),
-            users_affected: self.users_affected.mean_ci(exact, plan),
-            users_slowed: self.users_slowed.mean_ci(exact, plan),
-            lost_conversions: self.lost_conversions.mean_ci(exact, plan),
-            inconsistent_sessions: self.inconsistent_sessions.mean_ci(exact, plan),
-            error_budget_consumed: self.error_budget_consumed.mean_ci(exact, plan),
-            extra_instance_hours: self.extra_instance_hours.mean_ci(exact, plan),
+            failed_requests: ci(0),
+            slow_requests: ci(1),
+            users_affected: ci(2),
+            users_slowed: ci(3),
+            lost_conversions: ci(4),
+            inconsistent_sessions: ci(5),
+            error_budget_consumed: ci(6),
+            extra_instance_hours: ci(7),
             action_time_s: Action::ALL
                 .into_iter()
                 .zip(&self.actions)
@@ -537,13 +557,13 @@ impl Tally {
                 .collect(),
             rollout_duration_s: self.durations.spread(exact),
             migration: (t.runs > 0).then(|| MigrationSummary {
-                records_lost: t.records_lost.mean_ci(exact, plan),
-                records_restored: t.records_restored.mean_ci(exact, plan),
+                records_lost: ci(8),
+                records_restored: ci(9),
                 runs_with_data_lost: t.runs_with_data_lost,
                 rolled_back_after_contract: t.rolled_back_after_contract,
                 restore_duration_s: t.restore_duration.spread(exact),
                 backfill_duration_s: t.backfill_duration.spread(exact),
-                latency_cost_of_backfill: t.latency_cost_of_backfill.mean_ci(exact, plan),
+                latency_cost_of_backfill: ci(10),
                 last_safe_rollback_at_s: t.last_safe_rollback_at.spread(exact),
                 completed: t.completed,
             }),
@@ -551,17 +571,16 @@ impl Tally {
     }
 }
 
-/// The group's bootstrap resamples, from a stream keyed by its scenario,
+/// The stream of the group's bootstrap resamples, keyed by its scenario,
 /// policy and master seed: the same runs give the same intervals.
-fn group_plan(head: &Head, n: usize) -> Vec<Vec<u32>> {
+fn group_stream(head: &Head) -> rand_chacha::ChaCha8Rng {
     let name = format!("{}\u{0}{}", head.scenario, head.policy);
     let key = crate::rng::RunKey {
         master_seed: head.seed,
         scenario: &name,
         run_index: u64::MAX,
     };
-    let mut rng = crate::rng::stream(key, "bootstrap");
-    bootstrap_plan(n, BOOTSTRAP_RESAMPLES, &mut rng)
+    crate::rng::stream(key, "bootstrap")
 }
 
 /// Aggregates the runs of one pair (a [`Tally`] of them).
@@ -637,9 +656,9 @@ mod tests {
             let x = if u < 0.7 { 0.0 } else { (-(1.0 - u).ln() * 40.0).floor() };
             acc.push(x, true);
         }
-        let plan = bootstrap_plan(acc.kept.len(), BOOTSTRAP_RESAMPLES, &mut rng);
-        let boot = acc.mean_ci(true, &plan);
-        let normal = acc.mean_ci(false, &[]);
+        let means = bootstrap_means(&[&acc.kept], BOOTSTRAP_RESAMPLES, &mut rng);
+        let boot = acc.mean_ci(true, Some(&means[0]));
+        let normal = acc.mean_ci(false, None);
         assert!((boot.mean - normal.mean).abs() < 1e-9 * boot.mean);
         let half = (boot.ci95[1] - boot.ci95[0]) / 2.0;
         for k in 0..2 {

@@ -81,6 +81,55 @@ pub fn bootstrap_mean_ci95(values: &[f64], plan: &[Vec<u32>]) -> Option<(f64, [f
     Some((mean, [lo.min(mean), hi.max(mean)]))
 }
 
+/// The resampled means of several figures of the same `n` runs, from the
+/// resamples [`bootstrap_plan`] would draw from `rng` (the same indices in
+/// the same order), without holding the plan: one pass per resample adds
+/// each drawn run's value to every figure's sum. `means[f][b]` equals what
+/// [`bootstrap_mean_ci95`] computes for figure `f` from resample `b`, so
+/// the intervals are the same; the memory is `resamples` numbers a figure,
+/// not `resamples × n` indices.
+pub fn bootstrap_means(figures: &[&[f64]], resamples: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Vec<f64>> {
+    use rand::RngExt;
+    let Some(n) = figures.first().map(|f| f.len()) else {
+        return Vec::new();
+    };
+    assert!(figures.iter().all(|f| f.len() == n), "every figure has the same runs");
+    let mut means: Vec<Vec<f64>> = figures.iter().map(|_| Vec::with_capacity(resamples)).collect();
+    let mut sums = vec![0.0f64; figures.len()];
+    for _ in 0..resamples {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        for _ in 0..n {
+            let i = rng.random_range(0..n as u32) as usize;
+            for (sum, f) in sums.iter_mut().zip(figures) {
+                *sum += f[i];
+            }
+        }
+        for (m, sum) in means.iter_mut().zip(&sums) {
+            m.push(sum / n as f64);
+        }
+    }
+    means
+}
+
+/// [`bootstrap_mean_ci95`] from the resampled means of
+/// [`bootstrap_means`] (`None` for no resamples, as for an empty plan).
+pub fn bootstrap_ci95_of(values: &[f64], means: Option<&[f64]>) -> Option<(f64, [f64; 2])> {
+    let n = values.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let Some(means) = means.filter(|m| !m.is_empty()) else {
+        return Some((mean, [mean, mean]));
+    };
+    if values.iter().all(|v| *v == values[0]) {
+        return Some((mean, [mean, mean]));
+    }
+    let lo = quantile(means, 0.025)?;
+    let hi = quantile(means, 0.975)?;
+    Some((mean, [lo.min(mean), hi.max(mean)]))
+}
+
 /// `num / den`, or `None` when there is nothing to divide by.
 pub fn ratio(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
@@ -131,6 +180,21 @@ mod tests {
         assert!(ci[1] < 90_000.0);
         // Same plan, same interval: deterministic.
         assert_eq!(bootstrap_mean_ci95(&v, &plan), Some((mean, ci)));
+    }
+
+    /// The plan-free resampling gives the plan's intervals, bit for bit.
+    #[test]
+    fn bootstrap_means_are_the_plans_means() {
+        use rand::SeedableRng;
+        let a: Vec<f64> = (0..57).map(|i| f64::from(i * i % 13)).collect();
+        let b: Vec<f64> = (0..57).map(|i| f64::from(i % 5) * 0.25).collect();
+        let seeded = || rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let plan = bootstrap_plan(a.len(), 300, &mut seeded());
+        let means = bootstrap_means(&[&a, &b], 300, &mut seeded());
+        for (values, m) in [(&a, &means[0]), (&b, &means[1])] {
+            assert_eq!(bootstrap_ci95_of(values, Some(m)), bootstrap_mean_ci95(values, &plan));
+        }
+        assert_eq!(bootstrap_ci95_of(&a, None), bootstrap_mean_ci95(&a, &[]));
     }
 
     #[test]
