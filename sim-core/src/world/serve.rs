@@ -141,6 +141,16 @@ impl World<'_> {
 
     /// The environment of the chunk starting now with mean rate `rate`.
     pub(super) fn environment(&self, rate: f64, share: f64, active: u32) -> Env {
+        self.environment_of(
+            &self.fleet.census(self.sc.fleet.memory_limit_mb, self.now),
+            rate,
+            share,
+            active,
+        )
+    }
+
+    /// [`World::environment`] from a census of the fleet taken now.
+    fn environment_of(&self, census: &[crate::fleet::Census; 2], rate: f64, share: f64, active: u32) -> Env {
         let sc = self.sc;
         let mirror = rate * (1.0 - share) * self.mirror_share;
         let rates = [rate * (1.0 - share), rate * share + mirror];
@@ -148,10 +158,8 @@ impl World<'_> {
         let mut rho_reference = [0.0; 2];
         let mut gc = [1.0; 2];
         let now = self.now;
-        for v in [Version::Stable, Version::Candidate] {
-            let k = idx(v);
-            let ready = self.fleet.ready(v, now);
-            let down = self.fleet.oom_down(v, now);
+        for (k, c) in census.iter().enumerate() {
+            let (ready, down) = (c.ready, c.oom_down);
             if let Some(cap) = sc.fleet.capacity_rps {
                 let util = |n: u32| {
                     if n == 0 {
@@ -166,9 +174,9 @@ impl World<'_> {
                 rho[k] = f64::INFINITY;
                 rho_reference[k] = if ready + down > 0 { 0.0 } else { f64::INFINITY };
             }
-            gc[k] = self.fleet.gc_factor(v, sc.fleet.memory_limit_mb, now);
+            gc[k] = c.gc_factor;
         }
-        let candidate_ready = self.fleet.ready(Version::Candidate, now);
+        let candidate_ready = census[1].ready;
         let mut env = Env {
             rho,
             rho_reference,
@@ -742,19 +750,14 @@ impl World<'_> {
     pub(super) fn update_gauges(&mut self) {
         let sc = self.sc;
         let rate = traffic::rate_at(&sc.traffic, self.now) * traffic::spike_factor(&sc.traffic, self.now);
-        let env = self.environment(rate, self.candidate_share(), 0);
-        let baseline = if self.fleet.alive(Version::Stable) == 0 {
+        let census = self.fleet.census(sc.fleet.memory_limit_mb, self.now);
+        let env = self.environment_of(&census, rate, self.candidate_share(), 0);
+        let baseline = if census[0].alive == 0 {
             Version::Candidate
         } else {
             Version::Stable
         };
-        let limit = sc.fleet.memory_limit_mb;
-        let gauges = |v: Version| {
-            (
-                env.rho[idx(v)].min(1.0),
-                self.fleet.memory_utilisation(v, limit, self.now),
-            )
-        };
+        let gauges = |v: Version| (env.rho[idx(v)].min(1.0), census[idx(v)].memory_utilisation);
         let (cpu_b, mem_b) = gauges(baseline);
         let (cpu_c, mem_c) = gauges(Version::Candidate);
         self.monitoring.live_baseline.cpu = cpu_b;
