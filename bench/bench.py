@@ -11,6 +11,13 @@ Sections of the report:
                   two outputs are byte-identical (they must be).
   (d) agreement   the SimPy model's request count and rollback time per seed,
                   beside aviary's detection figures from the batch of (a).
+  (e) draw-only   bench/drawbound: each catalog scenario's engine run against a
+                  replay of only the random draws it made (same samplers, same
+                  generator, no simulation state); engine / draw-only.
+  (f) main job    `batch --seeds N --format table` on the catalog (the README's
+                  main job) with this binary and with the engine as it stood
+                  before the scale work (git revision BASELINE_REV, built here),
+                  alternating; old / new.
 
 Needs python3 (stdlib) and, unless --skip-simpy, the simpy package:
 
@@ -47,8 +54,14 @@ REFERENCE_ROLLBACK_T = 1560.0    # onset 1500 s, caught at the next 60 s check
 RPS_LOW, RPS_HIGH = 100, 10000
 RPS_RATIO_TARGET = 1.5
 
-DEFAULTS = {"seeds": 200, "threads_seeds": 2000, "reps": 3, "simpy_reps": 3}
-QUICK = {"seeds": 20, "threads_seeds": 200, "reps": 3, "simpy_reps": 1}
+# The engine when the scale work (issue 15) was filed: the main job's
+# baseline for (f).
+BASELINE_REV = "a33ed98"
+
+DEFAULTS = {"seeds": 200, "threads_seeds": 2000, "reps": 3, "simpy_reps": 3,
+            "draw_runs": 40, "main_seeds": 1000, "main_reps": 2}
+QUICK = {"seeds": 20, "threads_seeds": 200, "reps": 3, "simpy_reps": 1,
+         "draw_runs": 5, "main_seeds": 100, "main_reps": 1}
 
 
 class BenchError(Exception):
@@ -258,6 +271,61 @@ def section_agreement(per_run):
     return result
 
 
+def section_draw_only(plan):
+    """(e) engine vs a replay of only its draws, per catalog scenario."""
+    manifest = BENCH_DIR / "drawbound" / "Cargo.toml"
+    log("(e) draw-only bound: building bench/drawbound")
+    run(["cargo", "build", "--release", "--quiet", "--manifest-path", str(manifest)])
+    binary = BENCH_DIR / "drawbound" / "target" / "release" / "drawbound"
+    argv = [str(binary), "--runs", str(plan["draw_runs"]), "--reps", str(plan["reps"]), "--json"]
+    log(f"  {shlex.join(argv)}")
+    _, out = run(argv)
+    result = parse_json_output(out)
+    if not isinstance(result, dict) or "catalog" not in result:
+        raise BenchError("bench/drawbound printed no JSON result")
+    return result
+
+
+def baseline_binary(plan):
+    """The aviary binary of BASELINE_REV, built once into target/."""
+    if plan["baseline"]:
+        return plan["baseline"]
+    rev = plan["baseline_rev"]
+    root = REPO_ROOT / "target" / "bench-baseline" / rev
+    binary = root / "target" / "release" / "aviary"
+    if binary.is_file():
+        return str(binary)
+    src = root / "src"
+    if not src.is_dir():
+        log(f"(f) main job: checking out {rev} into {src}")
+        root.mkdir(parents=True, exist_ok=True)
+        run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach", str(src), rev])
+    log(f"(f) main job: building aviary {rev} (a few minutes)")
+    proc = subprocess.run(["cargo", "build", "--release", "-p", "cli", "--quiet",
+                           "--target-dir", str(root / "target")], cwd=src)
+    if proc.returncode != 0 or not binary.is_file():
+        raise BenchError(f"cannot build aviary at {rev}")
+    return str(binary)
+
+
+def section_main_job(aviary, plan):
+    """(f) the README's main job: the baseline engine vs this one."""
+    old = baseline_binary(plan)
+    n = plan["main_seeds"]
+    argv = lambda b: [b, "batch", "--seeds", str(n), "--format", "table"]
+    log(f"(f) main job: batch --seeds {n} --format table, old and new alternating (x{plan['main_reps']})")
+    walls = {"old": [], "new": []}
+    for _ in range(plan["main_reps"]):
+        for key, binary in (("old", old), ("new", aviary)):
+            wall_s, _ = run(argv(binary))
+            log(f"  {key}: {wall_s:.1f} s")
+            walls[key].append(wall_s)
+    t_old, t_new = statistics.median(walls["old"]), statistics.median(walls["new"])
+    return {"seeds": n, "baseline": old, "baseline_rev": plan["baseline_rev"],
+            "old_wall_s": walls["old"], "new_wall_s": walls["new"],
+            "old_over_new": t_old / t_new if t_new > 0 else None}
+
+
 # ---------------------------------------------------------------- report
 
 def fmt_s(x, digits=4):
@@ -408,6 +476,38 @@ def report_text(summary):
         ]
     else:
         out.append(fmt_error(d))
+    out.append("")
+
+    e = sec.get("draw_only")
+    out.append(f"(e) engine / draw-only bound, 1 thread, {plan['draw_runs']} runs per scenario "
+               "(median of reps; w/ streams: the replay also sets up the run's ChaCha streams)")
+    if isinstance(e, dict):
+        out.append(f"  {'scenario':<34} {'draws/run':>9} {'engine':>10} {'draws':>10} {'ratio':>6} {'w/ streams':>10}")
+        for r in e["scenarios"]:
+            out.append(f"  {r['scenario']:<34} {r['draws_per_run']:>9.0f} {r['engine_us']:>8.0f}us "
+                       f"{r['draws_us']:>8.0f}us {r['engine_over_draws']:>6.2f} {r['engine_over_draws_and_streams']:>10.2f}")
+        c = e["catalog"]
+        out.append(f"  {'catalog, one run of each':<34} {'':>9} {c['engine_us']:>8.0f}us "
+                   f"{c['draws_us']:>8.0f}us {c['engine_over_draws']:>6.2f} {c['engine_over_draws_and_streams']:>10.2f}")
+    elif e is None:
+        out.append("  skipped")
+    else:
+        out.append(fmt_error(e))
+    out.append("")
+
+    f = sec.get("main_job")
+    out.append(f"(f) main job, batch --seeds {plan['main_seeds']} --format table on the catalog, "
+               f"{plan['baseline_rev']} vs this build")
+    if isinstance(f, dict):
+        out += [
+            row(f"old ({f['baseline_rev']})", ", ".join(f"{w:.1f} s" for w in f["old_wall_s"])),
+            row("new", ", ".join(f"{w:.1f} s" for w in f["new_wall_s"])),
+            row("old / new (medians)", fmt_x(f["old_over_new"])),
+        ]
+    elif f is None:
+        out.append("  skipped")
+    else:
+        out.append(fmt_error(f))
     return "\n".join(out)
 
 
@@ -433,6 +533,18 @@ def parse_args():
                          " seeds) and one SimPy run")
     ap.add_argument("--skip-simpy", action="store_true",
                     help="time aviary only")
+    ap.add_argument("--draw-runs", type=int,
+                    help=f"runs per scenario in (e) (default {DEFAULTS['draw_runs']})")
+    ap.add_argument("--skip-draw-only", action="store_true", help="skip (e)")
+    ap.add_argument("--main-seeds", type=int,
+                    help=f"seeds of the main job in (f) (default {DEFAULTS['main_seeds']})")
+    ap.add_argument("--main-reps", type=int,
+                    help=f"old/new pairs in (f) (default {DEFAULTS['main_reps']})")
+    ap.add_argument("--baseline-rev", default=BASELINE_REV,
+                    help=f"git revision of the old engine in (f) (default {BASELINE_REV})")
+    ap.add_argument("--baseline", default=None,
+                    help="an already built old aviary binary for (f) instead of building one")
+    ap.add_argument("--skip-main-job", action="store_true", help="skip (f)")
     ap.add_argument("--json", action="store_true",
                     help="print a machine-readable summary instead of the report")
     args = ap.parse_args()
@@ -443,7 +555,8 @@ def parse_args():
         if v < 1:
             ap.error(f"--{k.replace('_', '-')} must be at least 1")
     plan.update(simpy_seed=args.simpy_seed, skip_simpy=args.skip_simpy,
-                quick=args.quick)
+                quick=args.quick, baseline_rev=args.baseline_rev, baseline=args.baseline,
+                skip_draw_only=args.skip_draw_only, skip_main_job=args.skip_main_job)
     return args, plan
 
 
@@ -496,6 +609,10 @@ def main():
              ("threads", lambda: section_threads(aviary, plan)),
              ("agreement", lambda: section_agreement(
                  sections["per_run"] if isinstance(sections["per_run"], dict) else {}))]
+    if not plan["skip_draw_only"]:
+        steps.append(("draw_only", lambda: section_draw_only(plan)))
+    if not plan["skip_main_job"]:
+        steps.append(("main_job", lambda: section_main_job(aviary, plan)))
     for key, step in steps:
         try:
             sections[key] = step()

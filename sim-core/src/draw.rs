@@ -17,13 +17,130 @@
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
+use rand_distr::Distribution;
+
+/// One random draw of a run, as [`log`] records it: what a draw-only
+/// replay of the run must draw again (see `bench/drawbound`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Draw {
+    Binomial {
+        n: u64,
+        p: f64,
+    },
+    Poisson {
+        lambda: f64,
+    },
+    Beta {
+        a: u64,
+        b: u64,
+    },
+    /// A uniform in [0, 1).
+    Uniform,
+    /// A uniform whole number below the bound.
+    Below {
+        bound: u64,
+    },
+    StandardNormal,
+    /// A ChaCha stream set up (a slot's, a window's or a run's).
+    Stream,
+}
+
+/// The draws of the runs on this thread, recorded while [`log::start`] is
+/// in force. Built only with the `draw-log` feature (the benchmark's); without
+/// it recording compiles to nothing.
+#[cfg(feature = "draw-log")]
+pub mod log {
+    use super::Draw;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static LOG: RefCell<Option<Vec<Draw>>> = const { RefCell::new(None) };
+    }
+
+    /// Records every draw on this thread from now on.
+    pub fn start() {
+        LOG.with_borrow_mut(|l| *l = Some(Vec::new()));
+    }
+
+    /// The draws recorded since [`start`]; recording stops.
+    pub fn take() -> Vec<Draw> {
+        LOG.with_borrow_mut(Option::take).unwrap_or_default()
+    }
+
+    pub(crate) fn note(d: Draw) {
+        LOG.with_borrow_mut(|l| {
+            if let Some(v) = l {
+                v.push(d);
+            }
+        });
+    }
+}
+
+#[cfg(feature = "draw-log")]
+pub(crate) use log::note;
+
+#[cfg(not(feature = "draw-log"))]
+#[inline(always)]
+pub(crate) fn note(_: Draw) {}
+
+/// Poisson(lambda), `lambda > 0` and finite.
+pub fn poisson(rng: &mut ChaCha8Rng, lambda: f64) -> u64 {
+    note(Draw::Poisson { lambda });
+    rand_distr::Poisson::new(lambda)
+        .expect("a finite positive rate")
+        .sample(rng) as u64
+}
+
+/// Beta(a, b) for positive counts.
+pub fn beta(rng: &mut ChaCha8Rng, a: u64, b: u64) -> f64 {
+    note(Draw::Beta { a, b });
+    rand_distr::Beta::new(a as f64, b as f64)
+        .expect("Beta parameters are positive counts")
+        .sample(rng)
+}
+
+/// A uniform in [0, 1).
+pub fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+    note(Draw::Uniform);
+    rng.random()
+}
+
+/// A uniform whole number in `0..bound` (`bound > 0`).
+pub fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
+    note(Draw::Below { bound });
+    rng.random_range(0..bound)
+}
+
+/// A standard normal.
+pub fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+    note(Draw::StandardNormal);
+    rand_distr::StandardNormal.sample(rng)
+}
+
+/// Draws `d` again from `rng` (a replay of a recorded run); the value, as
+/// a number, so the replay's work cannot be optimised away.
+pub fn replay(rng: &mut ChaCha8Rng, d: Draw) -> f64 {
+    match d {
+        Draw::Binomial { n, p } => binomial(rng, n, p) as f64,
+        Draw::Poisson { lambda } => poisson(rng, lambda) as f64,
+        Draw::Beta { a, b } => beta(rng, a, b),
+        Draw::Uniform => uniform(rng),
+        Draw::Below { bound } => below(rng, bound) as f64,
+        Draw::StandardNormal => standard_normal(rng),
+        Draw::Stream => {
+            rng.set_stream(rng.get_stream().wrapping_add(1));
+            0.0
+        }
+    }
+}
 
 /// The mean from which BTRS is used (Hörmann's bound for its squeeze).
 pub(crate) const BTRS_FROM: f64 = 10.0;
 
 /// Draws Binomial(n, p); exact (see `crate::draw`), with the degenerate
 /// cases short-cut.
-pub(crate) fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+pub fn binomial(rng: &mut ChaCha8Rng, n: u64, p: f64) -> u64 {
+    note(Draw::Binomial { n, p });
     // A NaN would fall through both short-cuts below; a probability a hair
     // outside 0..=1 is rounding and is clamped by them.
     assert!(!p.is_nan(), "binomial probability is NaN (n = {n})");

@@ -17,7 +17,7 @@ pub mod check;
 pub mod command;
 pub mod compare;
 pub mod control;
-mod draw;
+pub mod draw;
 pub mod engine;
 pub mod fleet;
 pub mod gameday;

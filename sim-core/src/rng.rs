@@ -54,6 +54,7 @@ pub fn stream(key: RunKey<'_>, name: &str) -> ChaCha8Rng {
     let stream_id = splitmix(fnv1a(0xcbf2_9ce4_8422_2325, name.as_bytes()));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream_id);
+    crate::draw::note(crate::draw::Draw::Stream);
     rng
 }
 
@@ -79,6 +80,7 @@ impl SlotStream {
     pub fn at(&self, slot: u64) -> ChaCha8Rng {
         let mut rng = self.template.clone();
         rng.set_stream(splitmix(self.name_id ^ splitmix(slot.wrapping_add(1))));
+        crate::draw::note(crate::draw::Draw::Stream);
         rng
     }
 
@@ -95,6 +97,7 @@ impl SlotStream {
         // Kept apart from the slot streams of the same name, whose stream
         // ids are one splitmix of a single part.
         rng.set_stream(splitmix(h ^ 0x6b65_7965_6400_0000));
+        crate::draw::note(crate::draw::Draw::Stream);
         rng
     }
 }

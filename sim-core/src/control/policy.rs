@@ -331,6 +331,6 @@ impl Controller for PolicyController<'_> {
 fn draw_ack(rng: &mut ChaCha8Rng, median: SimDuration, p90: SimDuration) -> SimDuration {
     let m = median.as_secs_f64().max(0.001);
     let sigma = (libm::log(p90.as_secs_f64().max(m) / m)) / inverse_normal_cdf(0.9);
-    let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+    let z = crate::draw::standard_normal(rng);
     SimDuration::from_secs_f64(m * libm::exp(sigma * z))
 }

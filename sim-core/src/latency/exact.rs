@@ -43,7 +43,6 @@
 //! O(components), whatever n.
 
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Beta, Distribution};
 
 use super::{BUCKETS, Histogram, LogNormal, bucket_upper_ms, normal_cdf};
 
@@ -274,9 +273,7 @@ fn locate(histogram: &Histogram, k: u64) -> (usize, u64) {
 }
 
 fn beta(rng: &mut ChaCha8Rng, a: u64, b: u64) -> f64 {
-    Beta::new(a as f64, b as f64)
-        .expect("Beta parameters are positive counts")
-        .sample(rng)
+    crate::draw::beta(rng, a, b)
 }
 
 /// The window's sample q-quantile, drawn as the module doc describes from

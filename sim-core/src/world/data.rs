@@ -17,8 +17,6 @@
 //! (`control::plan`); the world does the work and reports data health
 //! through monitoring.
 
-use rand_distr::{Distribution, Poisson};
-
 use super::serve::binomial;
 use super::{Fact, S, Timer, World};
 use crate::fleet::Version;
@@ -334,7 +332,7 @@ impl World<'_> {
                 if let MigrationFault::ConstraintViolations { fraction } = f
                     && batches > 0.0
                 {
-                    let failed = Poisson::new(batches * fraction).expect("finite").sample(rng) as u64;
+                    let failed = crate::draw::poisson(rng, batches * fraction);
                     m.violations += failed;
                     // A batch that fails every retry leaves its rows behind.
                     let give_up = libm::pow(*fraction, f64::from(plan.max_retries));

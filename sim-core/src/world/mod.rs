@@ -629,7 +629,7 @@ impl<'a> World<'a> {
         let Some(noise) = &self.sc.noise else { return };
         for v in 0..2 {
             for (k, sigma) in [noise.error_rate_sigma, noise.latency_sigma].into_iter().enumerate() {
-                let z: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut self.rngs.noise);
+                let z = crate::draw::standard_normal(&mut self.rngs.noise);
                 self.noise[v][k] = libm::exp(sigma * z - sigma * sigma / 2.0);
             }
         }

@@ -24,8 +24,6 @@
 //! Users (who met a failure, who was slowed) are still tallied from the
 //! counts, as in the aggregated engine.
 
-use rand::RngExt;
-
 use super::serve::{Env, Group, Served};
 use super::{S, World};
 use crate::latency::inverse_normal_cdf;
@@ -40,7 +38,7 @@ impl World<'_> {
             return super::serve::binomial(self.rngs.get(stream), n, p);
         }
         let rng = self.rngs.get(S::PerRequest);
-        (0..n).filter(|_| rng.random::<f64>() < p).count() as u64
+        (0..n).filter(|_| crate::draw::uniform(rng) < p).count() as u64
     }
 
     /// Serves `n` requests of one group one by one (see the module
@@ -57,10 +55,10 @@ impl World<'_> {
         let mut latencies = Vec::with_capacity(n.min(1 << 16) as usize);
         for _ in 0..n {
             let rng = self.rngs.get(S::PerRequest);
-            let u_hang: f64 = rng.random();
-            let u_fail: f64 = rng.random();
-            let u_latency: f64 = rng.random();
-            let u_convert: f64 = rng.random();
+            let u_hang = crate::draw::uniform(rng);
+            let u_fail = crate::draw::uniform(rng);
+            let u_latency = crate::draw::uniform(rng);
+            let u_convert = crate::draw::uniform(rng);
             if u_hang < m.hang {
                 hung += 1;
                 failure_lost += u64::from(u_convert < m.conversion_reference);

@@ -7,8 +7,6 @@
 //! OOM restarts). The two are coupled draw by draw, so the excess is exactly
 //! what the fault caused; the ledger records both, monitoring only the first.
 
-use rand_distr::{Distribution, Poisson};
-
 use super::{Routing, S, Timer, World};
 use crate::fleet::{Version, queue_factor, shed_fraction};
 use crate::latency::LogNormal;
@@ -552,9 +550,7 @@ impl World<'_> {
             );
             let total = traffic::expected_between(&self.sc.traffic, self.now, end);
             let n = if total > 0.0 {
-                Poisson::new(total)
-                    .expect("rate validated finite")
-                    .sample(self.rngs.get(S::Traffic)) as u64
+                crate::draw::poisson(self.rngs.get(S::Traffic), total)
             } else {
                 0
             };
@@ -620,7 +616,6 @@ impl World<'_> {
     /// Spreads `k` requests over the user pool; returns the new distinct
     /// tally `(all users, users on the candidate under sticky routing)`.
     fn tally_users(&mut self, k: u64, sticky: bool, tally: (u64, u64), s: S) -> (u64, u64) {
-        use rand::RngExt;
         let users = self.sc.traffic.users;
         let (pool, affected) = if sticky {
             (self.candidate_users, tally.1)
@@ -638,7 +633,7 @@ impl World<'_> {
                 if unaffected == 0 {
                     break;
                 }
-                if rng.random_range(0..pool) < unaffected {
+                if crate::draw::below(rng, pool) < unaffected {
                     unaffected -= 1;
                 }
             }
@@ -656,11 +651,10 @@ impl World<'_> {
     /// them comes at the minimum of `exposed` uniforms, drawn exactly from
     /// a stream of its own.
     fn note_first_exposure(&mut self, exposed: u64, to: SimTime, observer: &mut dyn Observer) {
-        use rand::RngExt;
         if exposed == 0 || self.ledger.first_exposed_at.is_some() {
             return;
         }
-        let u: f64 = self.rngs.get(S::Onset).random();
+        let u = crate::draw::uniform(self.rngs.get(S::Onset));
         let first = 1.0 - libm::pow(1.0 - u, 1.0 / exposed as f64);
         let offset = ((to - self.now).ms() as f64 * first).floor() as u64;
         let at = self.now + crate::time::SimDuration(offset.min((to - self.now).ms()));
@@ -722,7 +716,7 @@ impl World<'_> {
         let mean_latency_s = sc.candidate.latency_ms_p50 / 1000.0;
         let lambda = f64::from(killed) * per_instance_requests / dt.max(1e-9) * mean_latency_s;
         let in_flight = if lambda > 0.0 {
-            Poisson::new(lambda).expect("finite").sample(self.rngs.get(S::Fleet)) as u64
+            crate::draw::poisson(self.rngs.get(S::Fleet), lambda)
         } else {
             0
         };
