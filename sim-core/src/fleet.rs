@@ -256,7 +256,7 @@ mod tests {
                     version,
                     ready_at: SimTime((x >> 40) % 3 * 1_000),
                     memory_mb: 100.0 + ((x >> 20) % 900) as f64 + k as f64,
-                    oom_restarting: (x >> 10) % 2 == 0,
+                    oom_restarting: (x >> 10).is_multiple_of(2),
                 });
             }
             f
