@@ -62,9 +62,16 @@ pub fn gc_factor(memory_utilisation: f64) -> f64 {
 }
 
 /// All instances of both versions.
+///
+/// Change `instances` only through `Fleet`'s methods, or call
+/// [`Fleet::changed`] after: the census is cached until then.
 #[derive(Clone, Debug, Default)]
 pub struct Fleet {
     pub instances: Vec<Instance>,
+    /// The last census: its memory limit, the instant it was taken, the
+    /// next instant an instance becomes ready after it (when the census
+    /// changes by itself), and the census.
+    census: std::cell::Cell<Option<(f64, SimTime, SimTime, [Census; 2])>>,
 }
 
 /// One version's instances at an instant, counted in one pass over the
@@ -86,7 +93,36 @@ impl Fleet {
     /// same values as [`Fleet::ready`], [`Fleet::oom_down`],
     /// [`Fleet::gc_factor`] and [`Fleet::memory_utilisation`] one by one
     /// (each sum in the same order), at a fifth of the cost.
+    ///
+    /// Cached: a chunk and the gauges before a scrape ask for it at the
+    /// same fleet again and again; it is taken again after a change, or
+    /// once an instance becomes ready.
     pub fn census(&self, limit_mb: f64, now: SimTime) -> [Census; 2] {
+        if let Some((limit, from, until, c)) = self.census.get()
+            && limit.to_bits() == limit_mb.to_bits()
+            && from <= now
+            && now < until
+        {
+            return c;
+        }
+        let c = self.take_census(limit_mb, now);
+        let until = self
+            .instances
+            .iter()
+            .map(|i| i.ready_at)
+            .filter(|&t| t > now)
+            .min()
+            .unwrap_or(SimTime(u64::MAX));
+        self.census.set(Some((limit_mb, now, until, c)));
+        c
+    }
+
+    /// Instances were changed directly: the cached census is stale.
+    pub fn changed(&mut self) {
+        self.census.set(None);
+    }
+
+    fn take_census(&self, limit_mb: f64, now: SimTime) -> [Census; 2] {
         let mut c = [Census::default(); 2];
         let mut gc_sum = [0.0f64; 2];
         for i in &self.instances {
@@ -130,6 +166,7 @@ impl Fleet {
     }
 
     pub fn launch(&mut self, version: Version, count: u32, ready_at: SimTime, memory_mb: f64) {
+        self.changed();
         for _ in 0..count {
             self.instances.push(Instance {
                 version,
@@ -143,6 +180,7 @@ impl Fleet {
     /// Terminates `count` instances of `version`, those not yet ready first,
     /// each time the one launched last; in one pass over the fleet.
     pub fn terminate(&mut self, version: Version, count: u32, now: SimTime) {
+        self.changed();
         let not_ready = self
             .instances
             .iter()
@@ -174,6 +212,7 @@ impl Fleet {
 
     /// Terminates the `count` oldest instances of `version` (launched first).
     pub fn terminate_oldest(&mut self, version: Version, count: u32) {
+        self.changed();
         let mut left = count;
         self.instances.retain(|i| {
             if i.version == version && left > 0 {

@@ -162,7 +162,7 @@ pub fn analyse(policy: &Policy, data: &[RecordedInterval]) -> Result<Retro, Stri
     }
     let end = data.last().map_or(SimTime::ZERO, |d| d.at);
     let monitoring = Monitoring::recorded(data);
-    let fleet = Fleet { instances: Vec::new() };
+    let fleet = Fleet::default();
     let mut decider = PolicyController::new(policy, SimTime::ZERO, end, false, ChaCha8Rng::seed_from_u64(0));
     let mut r = Replay {
         policy,

@@ -84,6 +84,16 @@ impl SlotStream {
         rng
     }
 
+    /// Turns `rng`, a generator this stream made, into the one [`SlotStream::at`]
+    /// gives for `slot`, without copying the template: the same key, the
+    /// slot's stream, back at its first word.
+    pub fn move_to(&self, rng: &mut ChaCha8Rng, slot: u64) {
+        debug_assert_eq!(rng.get_seed(), self.template.get_seed(), "a generator of this stream");
+        rng.set_word_pos(0);
+        rng.set_stream(splitmix(self.name_id ^ splitmix(slot.wrapping_add(1))));
+        crate::draw::note(crate::draw::Draw::Stream);
+    }
+
     /// The generator for a key of several parts (an arm and a window's
     /// bounds, say): its own ChaCha stream of the run's key. The same key
     /// always gives the same generator; a counter-based stream, drawn
@@ -132,6 +142,17 @@ mod tests {
         assert_eq!(a, s.at(3).next_u64());
         assert_ne!(a, s.at(4).next_u64());
         assert_ne!(a, SlotStream::new(key(7, "s", 0), "routing").at(3).next_u64());
+        // A used generator moved to a slot draws what a fresh one does.
+        let mut moved = s.at(9);
+        moved.next_u64();
+        moved.next_u32();
+        s.move_to(&mut moved, 3);
+        assert_eq!(moved.next_u64(), a);
+        let mut fresh = s.at(3);
+        fresh.next_u64();
+        for _ in 0..200 {
+            assert_eq!(moved.next_u64(), fresh.next_u64());
+        }
         assert_ne!(a, SlotStream::new(key(7, "s", 1), "traffic").at(3).next_u64());
         assert_eq!(
             SlotStream::new(key(1, "checkout-error-spike", 0), "traffic")

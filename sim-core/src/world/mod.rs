@@ -268,7 +268,7 @@ impl Rngs {
     pub(crate) fn get(&mut self, s: S) -> &mut ChaCha8Rng {
         let i = s as usize;
         if self.derived[i] != self.current {
-            self.streams[i] = self.bases[i].at(self.current);
+            self.bases[i].move_to(&mut self.streams[i], self.current);
             self.derived[i] = self.current;
         }
         &mut self.streams[i]

@@ -693,6 +693,7 @@ impl World<'_> {
         let startup = sc.fleet.startup;
         let now = self.now;
         let mut killed = 0u32;
+        self.fleet.changed();
         for inst in self
             .fleet
             .instances
