@@ -148,7 +148,9 @@ pub struct Served {
     /// Requests recorded one by one, already in their buckets.
     direct: Option<Box<Record>>,
     /// The interval's record, once a window has read it.
-    drawn: OnceCell<Record>,
+    /// Boxed: a scrape moves its `Served` into the scrape history, and the
+    /// record's 65 buckets are drawn for few of them.
+    drawn: OnceCell<Box<Record>>,
 }
 
 /// Requests served with one latency distribution in one scrape interval.
@@ -587,8 +589,8 @@ impl Monitoring {
         let served = &scrape.served[arm.index()];
         served.drawn.get_or_init(|| {
             let mut record = match &served.direct {
-                Some(direct) => (**direct).clone(),
-                None => Record::empty(self.le_buckets()),
+                Some(direct) => direct.clone(),
+                None => Box::new(Record::empty(self.le_buckets())),
             };
             if served.pending.is_empty() {
                 return record;
@@ -598,7 +600,7 @@ impl Monitoring {
             let mut le_rng = (!record.le.is_empty()).then(|| self.le_stream.at_key(&key));
             for p in &served.pending {
                 let table = self.table(p.dist);
-                let Record { latency, le } = &mut record;
+                let Record { latency, le } = &mut *record;
                 table.fill(&mut rng, p.below, p.above, latency, le, le_rng.as_mut());
             }
             record
