@@ -60,6 +60,12 @@ pub(crate) struct CheckArgs {
     /// No progress bar (it shows only when stderr is a terminal).
     #[arg(long)]
     quiet: bool,
+    /// Run only shard I of N (0-based) of the check's runs and print a part for `aviary merge`, which runs the comparison, prints the report and exits as the check would; `auto` reads the shard from the environment (see `batch --shard`).
+    #[arg(long, value_name = "I/N|auto")]
+    shard: Option<String>,
+    /// The shard count for --shard auto where the engine does not tell it.
+    #[arg(long, value_name = "N")]
+    shard_count: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -109,7 +115,12 @@ fn reproduce(scenario_arg: &str, policy_arg: &str, seed: u64, run: u64) -> Strin
     )
 }
 
-pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+pub(crate) fn run(
+    a: CheckArgs,
+    io: &mut Io<'_>,
+    output: Option<&Path>,
+    source: &crate::RunSource,
+) -> Result<String, Failure> {
     let policies: Vec<String> = a.policy.iter().cloned().collect();
     let stored = match (&a.baseline_policy, a.update) {
         (None, false) => {
@@ -191,7 +202,33 @@ pub(crate) fn run(a: CheckArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             })
         })
         .collect();
-    let grouped = run_pairs(&pairs, plan.seeds, plan.seed, a.threads, a.quiet, io)?;
+    let part = crate::PartOf {
+        command: "check",
+        args: source.args("check"),
+        engine: crate::EngineArg::Aggregated,
+        seeds: plan.seeds,
+        seed: plan.seed,
+        format: String::new(),
+        fail_on: Vec::new(),
+        columns: Vec::new(),
+        named: plan
+            .scenarios
+            .iter()
+            .flat_map(|(label, _)| sides.iter().map(move |p| (label.clone(), p.name.clone())))
+            .collect(),
+        threads: a.threads,
+        quiet: a.quiet,
+        resume: false,
+    };
+    if let Some(text) = &a.shard {
+        let shard = crate::shard::Shard::parse(text, a.shard_count)?;
+        return crate::write_part(&part, shard, &pairs, io, output);
+    }
+    source.check_key(&part, &pairs)?;
+    let grouped = match source.take(0..pairs.len()) {
+        Some(runs) => runs,
+        None => run_pairs(&pairs, plan.seeds, plan.seed, a.threads, a.quiet, io)?,
+    };
     let current: Vec<Figures> = grouped
         .chunks(sides.len())
         .map(|g| Figures::of(&g[sides.len() - 1]))

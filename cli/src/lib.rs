@@ -450,6 +450,7 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    COMMAND_LINE.with_borrow_mut(|c| *c = args.iter().map(|a| a.to_string_lossy().into_owned()).collect());
     let color = diagnostics::ColorChoice::from_args(&args);
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -544,8 +545,8 @@ fn dispatch(
         }
         Command::Batch(a) => cmd_batch(a, io, output),
         Command::Compare(a) => compare::run(a, io),
-        Command::Sweep(a) => sweep::run(a, io),
-        Command::Check(a) => check::run(a, io),
+        Command::Sweep(a) => sweep::run(a, io, output, &RunSource::Run),
+        Command::Check(a) => check::run(a, io, output, &RunSource::Run),
         Command::Scenarios(c) => cmd_catalog(c, catalog::SCENARIOS, "scenario", io),
         Command::Policies(c) => cmd_catalog(c, catalog::POLICIES, "policy", io),
         Command::Validate { files } => cmd_validate(&files, io),
@@ -562,7 +563,86 @@ fn dispatch(
         Command::Import(a) => interop::run_import(a, io),
         Command::Export(a) => interop::run_export(a),
         Command::ReplayMetrics(a) => interop::run_replay_metrics(a, io),
-        Command::Merge(a) => shard::run_merge(a, io),
+        Command::Merge(a) => shard::run_merge(a, io, output),
+    }
+}
+
+thread_local! {
+    /// The command line being run (for a part's header: `merge` runs a
+    /// sharded sweep or check again from its arguments).
+    static COMMAND_LINE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The arguments of the command being run after its name, without those
+/// that only say how this process runs (its shard, output file, threads,
+/// progress bar, colour and message format): what `merge` needs to run it
+/// again over the parts' runs.
+pub(crate) fn part_args(command: &str) -> Vec<String> {
+    let line = COMMAND_LINE.with_borrow(Clone::clone);
+    let mut rest = line.iter().skip(1).skip_while(|a| *a != command).skip(1);
+    let mut kept = Vec::new();
+    let with_value = [
+        "--shard",
+        "--shard-count",
+        "--output",
+        "--threads",
+        "--color",
+        "--message-format",
+    ];
+    while let Some(a) = rest.next() {
+        let name = a.split_once('=').map_or(a.as_str(), |(n, _)| n);
+        if with_value.contains(&name) {
+            if !a.contains('=') {
+                rest.next();
+            }
+        } else if a != "--quiet" {
+            kept.push(a.clone());
+        }
+    }
+    kept
+}
+
+/// Where a sweep's or a check's runs come from.
+pub(crate) enum RunSource {
+    /// Run here.
+    Run,
+    /// Read back from the parts of its shards by `merge`: every pair's
+    /// runs, and the key the parts carry (the inputs must not have changed).
+    Merged {
+        runs: std::cell::RefCell<Vec<Vec<sim_core::score::RunResult>>>,
+        key: String,
+        /// The command's arguments as the parts recorded them.
+        args: Vec<String>,
+    },
+}
+
+impl RunSource {
+    /// The arguments a part of `command` records.
+    pub(crate) fn args(&self, command: &str) -> Vec<String> {
+        match self {
+            RunSource::Run => part_args(command),
+            RunSource::Merged { args, .. } => args.clone(),
+        }
+    }
+
+    /// For a merge: the parts' key must be this command's on these inputs.
+    pub(crate) fn check_key(&self, part: &PartOf, pairs: &[Pair<'_>]) -> Result<(), Failure> {
+        match self {
+            RunSource::Run => Ok(()),
+            RunSource::Merged { key, .. } if *key == part_key(part, pairs) => Ok(()),
+            RunSource::Merged { .. } => Err(Failure::Usage(format!(
+                "the parts are of another {} than these inputs give now (a scenario, policy or suite file changed since the shards ran)",
+                part.command
+            ))),
+        }
+    }
+
+    /// The runs of pairs `range` (merged), or `None`: run them.
+    pub(crate) fn take(&self, range: std::ops::Range<usize>) -> Option<Vec<Vec<sim_core::score::RunResult>>> {
+        match self {
+            RunSource::Run => None,
+            RunSource::Merged { runs, .. } => Some(runs.borrow_mut()[range].iter_mut().map(std::mem::take).collect()),
+        }
     }
 }
 
@@ -1447,48 +1527,105 @@ fn run_shard(
     io: &mut Io<'_>,
     output: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
-    let total = pairs.len() as u64 * a.seeds;
-    let jobs = shard.jobs(total);
+    let part = PartOf {
+        command: "batch",
+        args: Vec::new(),
+        engine: a.engine,
+        seeds: a.seeds,
+        seed: a.seed,
+        format: a.format.map(|f| f.name().to_owned()).unwrap_or_default(),
+        fail_on: a.fail_on.iter().map(|f| f.name().to_owned()).collect(),
+        columns: a.columns.clone(),
+        named,
+        threads: a.threads,
+        quiet: a.quiet,
+        resume: a.resume,
+    };
+    write_part(&part, shard, pairs, io, output)
+}
+
+/// What a part (`--shard I/N`) is of: enough for `merge` to check that
+/// parts belong together and to print what the unsharded command would.
+pub(crate) struct PartOf {
+    pub command: &'static str,
+    /// The command's own arguments, for `merge` to run it again over the
+    /// parts' runs (sweep, check); empty for a batch.
+    pub args: Vec<String>,
+    pub engine: EngineArg,
+    pub seeds: u64,
+    pub seed: u64,
+    pub format: String,
+    pub fail_on: Vec<String>,
+    pub columns: Vec<String>,
+    /// A name (scenario, policy) for each pair.
+    pub named: Vec<(String, String)>,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+    pub resume: bool,
+}
+
+/// The key of a part: a hash of everything its runs depend on (every
+/// validated scenario and policy, the seeds, the engine, the version) and
+/// of the command's arguments.
+pub(crate) fn part_key(part: &PartOf, pairs: &[Pair<'_>]) -> String {
     let mut inputs = format!(
-        "aviary {}\nseeds {}\nseed {}\nengine {:?}\n",
+        "aviary {}\nseeds {}\nseed {}\nengine {:?}\nargs {:?}\n",
         env!("CARGO_PKG_VERSION"),
-        a.seeds,
-        a.seed,
-        a.engine
+        part.seeds,
+        part.seed,
+        part.engine,
+        part.args
     );
-    for (p, (s, po)) in pairs.iter().zip(&named) {
+    for (p, (s, po)) in pairs.iter().zip(&part.named) {
         inputs.push_str(&format!("pair {s} {po}\n{:?}\n{:?}\n", p.scenario, p.policy));
     }
+    format!("{:016x}", sim_core::rng::content_hash(inputs.as_bytes()))
+}
+
+/// A shard's runs of `pairs`, streamed as a part for `merge`: a header
+/// line, then a line per run in job order (`--resume` finishes a part an
+/// interrupt left in `FILE.incomplete`).
+pub(crate) fn write_part(
+    part: &PartOf,
+    shard: shard::Shard,
+    pairs: &[Pair<'_>],
+    io: &mut Io<'_>,
+    output: Option<&std::path::Path>,
+) -> Result<String, Failure> {
+    let total = pairs.len() as u64 * part.seeds;
+    let jobs = shard.jobs(total);
     let header = shard::Header {
         aviary_shard: 1,
         aviary_version: env!("CARGO_PKG_VERSION").to_owned(),
-        command: "batch".to_owned(),
-        key: format!("{:016x}", sim_core::rng::content_hash(inputs.as_bytes())),
+        command: part.command.to_owned(),
+        key: part_key(part, pairs),
         shard: shard.index,
         shards: shard.count,
-        format: a.format.map(|f| f.name().to_owned()).unwrap_or_default(),
-        seed: a.seed,
-        seeds: a.seeds,
-        pairs: named,
-        fail_on: a.fail_on.iter().map(|f| f.name().to_owned()).collect(),
-        columns: a.columns.clone(),
+        format: part.format.clone(),
+        seed: part.seed,
+        seeds: part.seeds,
+        pairs: part.named.clone(),
+        fail_on: part.fail_on.clone(),
+        columns: part.columns.clone(),
         jobs: (jobs.start, jobs.end),
+        args: part.args.clone(),
     };
+    let engine = part.engine.engine();
     let line_of = |job: u64| -> String {
-        let (p, r) = one_job(a, pairs, job);
+        let (p, r) = one_job(engine, pairs, part.seeds, part.seed, job);
         shard::run_line(p, &r)
     };
     let preamble = Preamble::Line(shard::header_line(&header));
-    let (prefix, from) = resume_from(a, output, jobs.start, &preamble, &line_of)?;
+    let (prefix, from) = resume_from(part.resume, output, jobs.start, &preamble, &line_of)?;
     io.out.write_all(prefix.as_bytes()).map_err(Failure::Output)?;
-    let runner = Runner::new(jobs.end - from, a.threads, a.quiet, io)?;
+    let runner = Runner::new(jobs.end - from, part.threads, part.quiet, io)?;
     let out = &mut *io.out;
     let mut sink = |p: usize, r: sim_core::score::RunResult| match out.write_all(shard::run_line(p, &r).as_bytes()) {
         Ok(()) => std::ops::ControlFlow::Continue(()),
         Err(e) => std::ops::ControlFlow::Break(e),
     };
     interrupt::install("stopping after the runs in progress; the finished ones are kept");
-    let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, from..jobs.end, &mut sink);
+    let streamed = runner.stream_jobs(engine, pairs, part.seeds, part.seed, from..jobs.end, &mut sink);
     runner.finish();
     stopped(streamed, jobs.end - jobs.start, output).map_err(|e| match e {
         // Counted within the shard.
@@ -1526,10 +1663,10 @@ fn stream_batch(
         Preamble::None
     };
     let line_of = |job: u64| -> String {
-        let (_, r) = one_job(a, pairs, job);
+        let (_, r) = one_job(a.engine.engine(), pairs, a.seeds, a.seed, job);
         render(&r, false).unwrap_or_default()
     };
-    let (prefix, from) = resume_from(a, output, 0, &preamble, &line_of)?;
+    let (prefix, from) = resume_from(a.resume, output, 0, &preamble, &line_of)?;
     io.out.write_all(prefix.as_bytes()).map_err(Failure::Output)?;
     let runner = Runner::new(total - from, a.threads, a.quiet, io)?;
     let keep = a.out.is_some();
@@ -1568,8 +1705,14 @@ fn stream_batch(
 }
 
 /// Job `job` of a batch, run alone (a resumed batch checks its last kept line by it).
-fn one_job(a: &BatchArgs, pairs: &[Pair<'_>], job: u64) -> (usize, sim_core::score::RunResult) {
-    let mut done = sim_core::batch::run_jobs(a.engine.engine(), pairs, a.seeds, a.seed, job..job + 1, &|| {});
+fn one_job(
+    engine: sim_core::engine::Engine,
+    pairs: &[Pair<'_>],
+    seeds: u64,
+    seed: u64,
+    job: u64,
+) -> (usize, sim_core::score::RunResult) {
+    let mut done = sim_core::batch::run_jobs(engine, pairs, seeds, seed, job..job + 1, &|| {});
     done.remove(0)
 }
 
@@ -1597,13 +1740,13 @@ impl Preamble {
 /// job to go on from. The last kept run is run again and must give the
 /// same line, so a file of another batch is refused rather than extended.
 fn resume_from(
-    a: &BatchArgs,
+    resume: bool,
     output: Option<&std::path::Path>,
     first_job: u64,
     preamble: &Preamble,
     line_of: &dyn Fn(u64) -> String,
 ) -> Result<(String, u64), Failure> {
-    if !a.resume {
+    if !resume {
         return Ok((preamble.first_line(), first_job));
     }
     let Some(path) = output else {

@@ -124,6 +124,10 @@ pub(crate) struct Header {
     pub columns: Vec<String>,
     /// The jobs in this part.
     pub jobs: (u64, u64),
+    /// A sweep's or a check's own arguments: `merge` runs that command
+    /// again over the parts' runs instead of running them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
 }
 
 /// One run line of a part.
@@ -278,8 +282,11 @@ fn check(parts: &[std::path::PathBuf]) -> Result<(Header, Vec<Part>), Failure> {
 
 /// `aviary merge PART...`: the batch the parts came from, as it would
 /// have printed, read back one run at a time.
-pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) -> Result<String, Failure> {
     let (header, parts) = check(&a.parts)?;
+    if header.command == "sweep" || header.command == "check" {
+        return merge_again(&a, &header, &parts, io, output);
+    }
     let named = |what: &str, v: &str| Failure::Usage(format!("the parts name an unknown {what} {v:?}"));
     let format = match a.format.map_or(header.format.as_str(), |f| f.name()) {
         "" if io.stdout_is_terminal => crate::BatchFormat::Table,
@@ -300,4 +307,57 @@ pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>) -> Result<String, Failure
         }
     }
     gather.finish(header.seed, &header.columns, a.out.as_deref(), io)
+}
+
+/// A sharded sweep or check: the command run again from the arguments its
+/// parts recorded, over the parts' runs instead of running them, so that it
+/// prints (and writes, and exits with) what the unsharded command would.
+fn merge_again(
+    a: &MergeArgs,
+    header: &Header,
+    parts: &[Part],
+    io: &mut Io<'_>,
+    output: Option<&std::path::Path>,
+) -> Result<String, Failure> {
+    use clap::{Args, FromArgMatches};
+    let mut runs: Vec<Vec<RunResult>> = header.pairs.iter().map(|_| Vec::new()).collect();
+    for (_, path, shown) in parts {
+        for run in runs_of(path, shown, header.pairs.len())? {
+            let (_, p, r) = run?;
+            runs[p].push(r);
+        }
+    }
+    let mut args = header.args.clone();
+    if let Some(f) = a.format {
+        args.extend(["--format".to_owned(), f.name().to_owned()]);
+    }
+    if let Some(dir) = &a.out {
+        if header.command == "check" {
+            return Err(Failure::Usage(
+                "merge --out writes a batch's or a sweep's report; a check's files are the ones its own arguments name"
+                    .to_owned(),
+            ));
+        }
+        args.extend(["--out".to_owned(), dir.display().to_string()]);
+    }
+    let source = crate::RunSource::Merged {
+        runs: std::cell::RefCell::new(runs),
+        key: header.key.clone(),
+        args: header.args.clone(),
+    };
+    let parse = |cmd: clap::Command| {
+        cmd.no_binary_name(true)
+            .try_get_matches_from(&args)
+            .map_err(|e| Failure::Usage(format!("the parts' {} arguments: {e}", header.command)))
+    };
+    let bad = |e: clap::Error| Failure::Usage(format!("the parts' {} arguments: {e}", header.command));
+    if header.command == "sweep" {
+        let m = parse(crate::sweep::SweepArgs::augment_args(clap::Command::new("sweep")))?;
+        let sweep = crate::sweep::SweepArgs::from_arg_matches(&m).map_err(bad)?;
+        crate::sweep::run(sweep, io, output, &source)
+    } else {
+        let m = parse(crate::check::CheckArgs::augment_args(clap::Command::new("check")))?;
+        let check = crate::check::CheckArgs::from_arg_matches(&m).map_err(bad)?;
+        crate::check::run(check, io, output, &source)
+    }
 }

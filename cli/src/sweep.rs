@@ -46,6 +46,12 @@ pub(crate) struct SweepArgs {
     /// uninterrupted sweep writes (same arguments required).
     #[arg(long, value_name = "DIR")]
     resume: Option<std::path::PathBuf>,
+    /// Run only shard I of N (0-based) of the sweep's runs and print a part for `aviary merge`, which prints the sweep; `auto` reads the shard from the environment (see `batch --shard`).
+    #[arg(long, value_name = "I/N|auto", conflicts_with_all = ["out", "resume"])]
+    shard: Option<String>,
+    /// The shard count for --shard auto where the engine does not tell it.
+    #[arg(long, value_name = "N")]
+    shard_count: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -157,7 +163,12 @@ fn winner(cells: &[SuiteScores], o: &Objective) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
-pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
+pub(crate) fn run(
+    a: SweepArgs,
+    io: &mut Io<'_>,
+    output: Option<&std::path::Path>,
+    source: &crate::RunSource,
+) -> Result<String, Failure> {
     let axes: Vec<Vary> = a
         .vary
         .iter()
@@ -297,6 +308,27 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
             (name, texts.key(cells.get(u).map(|c| c.vary.as_slice())))
         })
         .collect();
+    let part = crate::PartOf {
+        command: "sweep",
+        args: source.args("sweep"),
+        engine: crate::EngineArg::Aggregated,
+        seeds: plan.seeds,
+        seed: plan.seed,
+        format: String::new(),
+        fail_on: Vec::new(),
+        columns: Vec::new(),
+        named: units
+            .iter()
+            .flat_map(|(name, _)| plan.scenarios.iter().map(move |(arg, _)| (arg.clone(), name.clone())))
+            .collect(),
+        threads: a.threads,
+        quiet: a.quiet,
+        resume: false,
+    };
+    if let Some(text) = &a.shard {
+        let shard = crate::shard::Shard::parse(text, a.shard_count)?;
+        return crate::write_part(&part, shard, &pairs, io, output);
+    }
     crate::interrupt::install("stopping after the cell that is running");
     // Each unit's runs: read back from the folder under --resume, else run.
     let mut finished: Vec<Option<Vec<Vec<RunResult>>>> = vec![None; units.len()];
@@ -317,6 +349,12 @@ pub(crate) fn run(a: SweepArgs, io: &mut Io<'_>) -> Result<String, Failure> {
                 }
             }
             finished[u] = Some(runs);
+        }
+    }
+    source.check_key(&part, &pairs)?;
+    if let crate::RunSource::Merged { .. } = source {
+        for (u, f) in finished.iter_mut().enumerate() {
+            *f = source.take(u * per_cell..(u + 1) * per_cell);
         }
     }
     let todo: Vec<usize> = (0..units.len()).filter(|&u| finished[u].is_none()).collect();

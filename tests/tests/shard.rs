@@ -103,3 +103,137 @@ fn a_wrong_set_of_parts_is_an_error_naming_it() {
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("below the count"), "{}", bad.stderr);
 }
+
+fn suite() -> String {
+    format!("{}/../examples/tuning/suite.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `command` (a sweep or a check) as `count` shards, each written to
+/// its part with `--output`, and merges the parts in reverse order.
+fn sharded(command: &[&str], count: u64, tag: &str) -> e2e::Output {
+    let mut paths: Vec<String> = (0..count)
+        .map(|i| {
+            let path = dir().join(format!("{tag}-{count}-{i}.part"));
+            let path = path.to_str().unwrap().to_owned();
+            let shard = format!("{i}/{count}");
+            ok(&[command, &["--shard", &shard, "--output", &path]].concat());
+            path
+        })
+        .collect();
+    paths.reverse();
+    let args: Vec<&str> = std::iter::once("merge")
+        .chain(paths.iter().map(String::as_str))
+        .collect();
+    aviary(&args)
+}
+
+/// A sweep in shards: the tuning suite with its objective, so the
+/// winner's paired comparison with the base policy comes back too; every
+/// format, several shard counts (more shards than some pairs have runs).
+#[test]
+fn merged_sweep_shards_equal_the_unsharded_sweep() {
+    let suite = suite();
+    for format in ["table", "json", "csv", "markdown"] {
+        let sweep = [
+            "sweep",
+            &suite,
+            "--vary",
+            "analysis.checks[0].max_increase=0.005,0.02",
+            "--seeds",
+            "3",
+            "--format",
+            format,
+        ];
+        let whole = aviary(&sweep);
+        assert_eq!(whole.code, 0, "{}", whole.stderr);
+        for count in [1, 3, 7] {
+            let merged = sharded(&sweep, count, &format!("sweep-{format}"));
+            assert_eq!(
+                (merged.code, &merged.stdout),
+                (whole.code, &whole.stdout),
+                "{format} in {count} shards: {}",
+                merged.stderr
+            );
+        }
+    }
+}
+
+/// A check in shards, against a stored baseline and against another
+/// policy on the same seeds: the merge prints the report, writes its JUnit
+/// file and exits as the unsharded check does (1 on a regression).
+#[test]
+fn merged_check_shards_equal_the_unsharded_check() {
+    let baseline = dir().join("check-baseline.json");
+    let baseline = baseline.to_str().unwrap();
+    let scenarios = ["checkout-error-spike", "healthy-release", "p99-latency-regression"];
+    ok(&[
+        &["check"][..],
+        &scenarios,
+        &[
+            "--policy",
+            "default",
+            "--seeds",
+            "12",
+            "--update",
+            "--baseline",
+            baseline,
+        ],
+    ]
+    .concat());
+    let sides: [&[&str]; 2] = [
+        &["--policy", "fast-promotion", "--baseline", baseline],
+        &["--policy", "default", "--baseline-policy", "fast-promotion"],
+    ];
+    for (k, side) in sides.iter().enumerate() {
+        for format in ["table", "json", "markdown"] {
+            let junit = dir().join(format!("check-{k}-{format}.xml"));
+            let junit = junit.to_str().unwrap().to_owned();
+            let check = [
+                &["check"][..],
+                &scenarios,
+                side,
+                &["--seeds", "12", "--format", format, "--junit", &junit],
+            ]
+            .concat();
+            let whole = aviary(&check);
+            assert!(whole.code == 0 || whole.code == 1, "{}", whole.stderr);
+            let whole_junit = std::fs::read_to_string(&junit).unwrap();
+            std::fs::remove_file(&junit).unwrap();
+            for count in [2, 5] {
+                let merged = sharded(&check, count, &format!("check-{k}-{format}"));
+                assert_eq!(
+                    (merged.code, &merged.stdout, &merged.stderr),
+                    (whole.code, &whole.stdout, &whole.stderr),
+                    "{side:?} {format} in {count} shards"
+                );
+                assert_eq!(std::fs::read_to_string(&junit).unwrap(), whole_junit);
+            }
+        }
+    }
+    // A check's inputs that changed since its shards ran are refused.
+    let scenario = dir().join("changing.toml");
+    let text = ok(&["scenarios", "show", "healthy-release", "--format", "toml"]);
+    std::fs::write(&scenario, &text).unwrap();
+    let changing = [
+        &["check", scenario.to_str().unwrap()][..],
+        &[
+            "--policy",
+            "fast-promotion",
+            "--baseline-policy",
+            "default",
+            "--seeds",
+            "4",
+        ],
+    ]
+    .concat();
+    let part = dir().join("changing.part");
+    ok(&[&changing[..], &["--shard", "0/1", "--output", part.to_str().unwrap()]].concat());
+    std::fs::write(&scenario, text.replace("rps = 400", "rps = 401")).unwrap();
+    let refused = aviary(&["merge", part.to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("changed since the shards ran"),
+        "{}",
+        refused.stderr
+    );
+}
