@@ -71,8 +71,12 @@ pub struct Fleet {
     /// The last census: its memory limit, the instant it was taken, the
     /// next instant an instance becomes ready after it (when the census
     /// changes by itself), and the census.
-    census: std::cell::Cell<Option<(f64, SimTime, SimTime, [Census; 2])>>,
+    census: std::cell::Cell<Option<CachedCensus>>,
 }
+
+/// A census with the memory limit it was taken for and the span of time it
+/// holds for: `[from, until)`.
+type CachedCensus = (f64, SimTime, SimTime, [Census; 2]);
 
 /// One version's instances at an instant, counted in one pass over the
 /// fleet (see [`Fleet::census`]).
