@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs a sharded batch on a one-node Slurm cluster on this machine (Debian's
-# slurm-wlm and munge; slurmctld and slurmd on localhost), merges the parts
-# and checks the merge equals the unsharded batch byte for byte.
+# Runs a sharded batch and a sharded sweep on a one-node Slurm cluster on
+# this machine (Debian's slurm-wlm and munge; slurmctld and slurmd on
+# localhost), merges the parts and checks each merge equals the unsharded
+# command's output byte for byte.
 #
-#   scripts/slurm-local.sh [SEEDS] [SHARDS]      (default 2000 seeds, 4 shards)
+#   scripts/slurm-local.sh [SEEDS] [SHARDS] [SWEEP_SEEDS]
+#       (default 2000 seeds for the batch, 4 shards, 100 seeds a sweep cell)
 #
 # Needs root (it starts the daemons) and the release binary
 # (cargo build --release -p cli). Installs slurm-wlm and munge with apt-get
@@ -13,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-2000}
 shards=${2:-4}
+sweep_seeds=${3:-100}
 aviary=$PWD/target/release/aviary
 [ -x "$aviary" ] || { echo "build first: cargo build --release -p cli" >&2; exit 2; }
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -76,17 +79,42 @@ cat > "$work/aviary-array.sh" <<JOB
 exec "$aviary" batch --seeds $seeds --format json --quiet --threads 1 --shard auto \
   --output "$work/parts/part-\$SLURM_ARRAY_TASK_ID.jsonl"
 JOB
+# The sweep: the tuning suite's 10 scenarios x 3 cells (and the base
+# policy's runs for the winner's comparison).
+sweep=(sweep "$PWD/examples/tuning/suite.toml" --vary 'analysis.checks[0].max_increase=0.005,0.01,0.02'
+  --seeds "$sweep_seeds" --format json --quiet)
+cat > "$work/aviary-sweep.sh" <<JOB
+#!/bin/sh
+#SBATCH --job-name=aviary-sweep
+#SBATCH --array=0-$((shards - 1))
+#SBATCH --cpus-per-task=1
+#SBATCH --output=$work/logs/aviary-sweep-%a.log
+exec "$aviary" ${sweep[*]@Q} --threads 1 --shard auto \
+  --output "$work/parts/sweep-\$SLURM_ARRAY_TASK_ID.jsonl"
+JOB
 start=$(date +%s)
 sbatch --wait "$work/aviary-array.sh"
 end=$(date +%s)
+sbatch --wait "$work/aviary-sweep.sh"
+end_sweep=$(date +%s)
 sacct >/dev/null 2>&1 || true
 ls -l "$work/parts"
 "$aviary" merge "$work"/parts/part-*.jsonl --output "$work/merged.json"
 "$aviary" batch --seeds "$seeds" --format json --quiet --output "$work/whole.json" 2>/dev/null
+"$aviary" merge "$work"/parts/sweep-*.jsonl --output "$work/merged-sweep.json"
+"$aviary" "${sweep[@]}" --output "$work/whole-sweep.json" 2>/dev/null
+status=0
 if cmp "$work/merged.json" "$work/whole.json"; then
   echo "slurm: $shards shards of $seeds seeds ran in $((end - start)) s; the merge equals the unsharded batch byte for byte ($(wc -c < "$work/merged.json") bytes)"
 else
-  echo "slurm: the merge differs from the unsharded batch" >&2
-  exit 1
+  echo "slurm: the batch's merge differs from the unsharded batch" >&2
+  status=1
+fi
+if cmp "$work/merged-sweep.json" "$work/whole-sweep.json"; then
+  echo "slurm: a sweep of 3 cells x 10 scenarios x $sweep_seeds seeds in $shards shards ran in $((end_sweep - end)) s; the merge equals the unsharded sweep byte for byte ($(wc -c < "$work/merged-sweep.json") bytes)"
+else
+  echo "slurm: the sweep's merge differs from the unsharded sweep" >&2
+  status=1
 fi
 echo "files: $work"
+exit $status
