@@ -58,7 +58,7 @@ RPS_RATIO_TARGET = 1.5
 # baseline for (f).
 BASELINE_REV = "a33ed98"
 
-DEFAULTS = {"seeds": 200, "threads_seeds": 2000, "reps": 3, "simpy_reps": 3,
+DEFAULTS = {"seeds": 200, "threads_seeds": 10000, "reps": 3, "simpy_reps": 3,
             "draw_runs": 40, "main_seeds": 1000, "main_reps": 2}
 QUICK = {"seeds": 20, "threads_seeds": 200, "reps": 3, "simpy_reps": 1,
          "draw_runs": 5, "main_seeds": 100, "main_reps": 1}

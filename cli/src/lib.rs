@@ -1410,6 +1410,7 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
         .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
         .collect();
     let mut gather = Gather::new(format, named, &a.fail_on, a.out.is_some());
+    gather.threads = a.threads;
     let total = pairs.len() as u64 * a.seeds;
     let runner = Runner::new(total, a.threads, a.quiet, io)?;
     let out = &mut *io.out;
@@ -1443,6 +1444,8 @@ pub(crate) struct Gather {
     fail: FailTally,
     kept: Option<Vec<Vec<sim_core::score::RunResult>>>,
     first_line: bool,
+    /// `--threads`, for the summaries.
+    pub threads: Option<usize>,
 }
 
 impl Gather {
@@ -1454,6 +1457,7 @@ impl Gather {
             pairs,
             fail: FailTally::new(fail_on),
             first_line: true,
+            threads: None,
         }
     }
 
@@ -1489,7 +1493,14 @@ impl Gather {
     ) -> Result<String, Failure> {
         let wanted = matches!(self.format, BatchFormat::Table | BatchFormat::Json) || self.kept.is_some();
         let s: Vec<_> = if wanted {
-            self.tallies.iter().map(sim_core::batch::Tally::summary).collect()
+            // Each group's summary (its bootstrap is most of the cost) on
+            // the batch's worker threads; collected in order.
+            use rayon::prelude::*;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads.unwrap_or(0))
+                .build()
+                .map_err(|e| Failure::Usage(format!("cannot start worker threads: {e}")))?;
+            pool.install(|| self.tallies.par_iter().map(sim_core::batch::Tally::summary).collect())
         } else {
             Vec::new()
         };
