@@ -202,24 +202,12 @@ pub(crate) fn run(
             })
         })
         .collect();
-    let part = crate::PartOf {
-        command: "check",
-        args: source.args("check"),
-        engine: crate::EngineArg::Aggregated,
-        seeds: plan.seeds,
-        seed: plan.seed,
-        format: String::new(),
-        fail_on: Vec::new(),
-        columns: Vec::new(),
-        named: plan
-            .scenarios
-            .iter()
-            .flat_map(|(label, _)| sides.iter().map(move |p| (label.clone(), p.name.clone())))
-            .collect(),
-        threads: a.threads,
-        quiet: a.quiet,
-        resume: false,
-    };
+    let named = plan
+        .scenarios
+        .iter()
+        .flat_map(|(label, _)| sides.iter().map(move |p| (label.clone(), p.name.clone())))
+        .collect();
+    let part = crate::PartOf::of_command("check", source, (plan.seeds, plan.seed), named, (a.threads, a.quiet));
     if let Some(text) = &a.shard {
         let shard = crate::shard::Shard::parse(text, a.shard_count)?;
         return crate::write_part(&part, shard, &pairs, io, output);

@@ -1575,6 +1575,33 @@ pub(crate) struct PartOf {
     pub resume: bool,
 }
 
+impl PartOf {
+    /// A sweep's or a check's part: the aggregated engine, its arguments
+    /// from `source`, none of a batch's printing options, not resumable.
+    pub(crate) fn of_command(
+        command: &'static str,
+        source: &RunSource,
+        (seeds, seed): (u64, u64),
+        named: Vec<(String, String)>,
+        (threads, quiet): (Option<usize>, bool),
+    ) -> PartOf {
+        PartOf {
+            command,
+            args: source.args(command),
+            engine: EngineArg::Aggregated,
+            seeds,
+            seed,
+            format: String::new(),
+            fail_on: Vec::new(),
+            columns: Vec::new(),
+            named,
+            threads,
+            quiet,
+            resume: false,
+        }
+    }
+}
+
 /// The key of a part: a hash of everything its runs depend on (every
 /// validated scenario and policy, the seeds, the engine, the version) and
 /// of the command's arguments.

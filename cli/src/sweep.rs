@@ -308,23 +308,11 @@ pub(crate) fn run(
             (name, texts.key(cells.get(u).map(|c| c.vary.as_slice())))
         })
         .collect();
-    let part = crate::PartOf {
-        command: "sweep",
-        args: source.args("sweep"),
-        engine: crate::EngineArg::Aggregated,
-        seeds: plan.seeds,
-        seed: plan.seed,
-        format: String::new(),
-        fail_on: Vec::new(),
-        columns: Vec::new(),
-        named: units
-            .iter()
-            .flat_map(|(name, _)| plan.scenarios.iter().map(move |(arg, _)| (arg.clone(), name.clone())))
-            .collect(),
-        threads: a.threads,
-        quiet: a.quiet,
-        resume: false,
-    };
+    let named = units
+        .iter()
+        .flat_map(|(name, _)| plan.scenarios.iter().map(move |(arg, _)| (arg.clone(), name.clone())))
+        .collect();
+    let part = crate::PartOf::of_command("sweep", source, (plan.seeds, plan.seed), named, (a.threads, a.quiet));
     if let Some(text) = &a.shard {
         let shard = crate::shard::Shard::parse(text, a.shard_count)?;
         return crate::write_part(&part, shard, &pairs, io, output);

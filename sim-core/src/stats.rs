@@ -87,26 +87,41 @@ pub fn bootstrap_mean_ci95(values: &[f64], plan: &[Vec<u32>]) -> Option<(f64, [f
 /// each drawn run's value to every figure's sum. `means[f][b]` equals what
 /// [`bootstrap_mean_ci95`] computes for figure `f` from resample `b`, so
 /// the intervals are the same; the memory is `resamples` numbers a figure,
-/// not `resamples × n` indices.
+/// not `resamples × n` indices. A figure whose values are all equal gets no
+/// means (its interval is its mean, with or without them), and the others
+/// are read run by run from one row per run, so a draw touches one line of
+/// memory.
 pub fn bootstrap_means(figures: &[&[f64]], resamples: usize, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Vec<f64>> {
     use rand::RngExt;
     let Some(n) = figures.first().map(|f| f.len()) else {
         return Vec::new();
     };
     assert!(figures.iter().all(|f| f.len() == n), "every figure has the same runs");
-    let mut means: Vec<Vec<f64>> = figures.iter().map(|_| Vec::with_capacity(resamples)).collect();
-    let mut sums = vec![0.0f64; figures.len()];
+    let varying: Vec<usize> = (0..figures.len())
+        .filter(|&f| figures[f].iter().any(|v| *v != figures[f][0]))
+        .collect();
+    let k = varying.len();
+    let mut rows = Vec::with_capacity(n * k);
+    for i in 0..n {
+        rows.extend(varying.iter().map(|&f| figures[f][i]));
+    }
+    let mut resampled: Vec<Vec<f64>> = varying.iter().map(|_| Vec::with_capacity(resamples)).collect();
+    let mut sums = vec![0.0f64; k];
     for _ in 0..resamples {
         sums.iter_mut().for_each(|s| *s = 0.0);
         for _ in 0..n {
             let i = rng.random_range(0..n as u32) as usize;
-            for (sum, f) in sums.iter_mut().zip(figures) {
-                *sum += f[i];
+            for (sum, x) in sums.iter_mut().zip(&rows[i * k..(i + 1) * k]) {
+                *sum += x;
             }
         }
-        for (m, sum) in means.iter_mut().zip(&sums) {
+        for (m, sum) in resampled.iter_mut().zip(&sums) {
             m.push(sum / n as f64);
         }
+    }
+    let mut means: Vec<Vec<f64>> = figures.iter().map(|_| Vec::new()).collect();
+    for (f, m) in varying.into_iter().zip(resampled) {
+        means[f] = m;
     }
     means
 }
@@ -195,6 +210,13 @@ mod tests {
             assert_eq!(bootstrap_ci95_of(values, Some(m)), bootstrap_mean_ci95(values, &plan));
         }
         assert_eq!(bootstrap_ci95_of(&a, None), bootstrap_mean_ci95(&a, &[]));
+        // A constant figure beside them draws nothing of its own and keeps
+        // its interval; the others' resamples are unchanged.
+        let c = vec![4.0; a.len()];
+        let with_c = bootstrap_means(&[&a, &c, &b], 300, &mut seeded());
+        assert!(with_c[1].is_empty());
+        assert_eq!((&with_c[0], &with_c[2]), (&means[0], &means[1]));
+        assert_eq!(bootstrap_ci95_of(&c, Some(&with_c[1])), bootstrap_mean_ci95(&c, &plan));
     }
 
     #[test]
