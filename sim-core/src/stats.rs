@@ -101,10 +101,9 @@ pub fn bootstrap_means(figures: &[&[f64]], resamples: usize, rng: &mut rand_chac
         .filter(|&f| figures[f].iter().any(|v| *v != figures[f][0]))
         .collect();
     let k = varying.len();
-    let mut rows = Vec::with_capacity(n * k);
-    for i in 0..n {
-        rows.extend(varying.iter().map(|&f| figures[f][i]));
-    }
+    let rows: Vec<f64> = (0..n)
+        .flat_map(|i| varying.iter().map(move |&f| figures[f][i]))
+        .collect();
     let mut resampled: Vec<Vec<f64>> = varying.iter().map(|_| Vec::with_capacity(resamples)).collect();
     let mut sums = vec![0.0f64; k];
     for _ in 0..resamples {
