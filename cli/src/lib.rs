@@ -1228,11 +1228,12 @@ impl Runner {
         // The first job not yet handed over, and its change's signal.
         let handed = (Mutex::new(jobs.start), Condvar::new());
         let bar = self.bar.as_ref();
+        let panicked = Mutex::new(None);
         let (tx, rx) = std::sync::mpsc::channel::<(u64, usize, sim_core::score::RunResult)>();
-        std::thread::scope(|scope| {
+        let outcome = std::thread::scope(|scope| {
             for _ in 0..workers {
                 let tx = tx.clone();
-                let (next, stop, handed, end) = (&next, &stop, &handed, jobs.end);
+                let (next, stop, handed, end, panicked) = (&next, &stop, &handed, jobs.end, &panicked);
                 scope.spawn(move || {
                     loop {
                         let job = next.fetch_add(1, Ordering::Relaxed);
@@ -1249,7 +1250,19 @@ impl Runner {
                             return;
                         }
                         let (p, r) = ((job / seeds) as usize, job % seeds);
-                        let result = run_on(engine, pairs[p].scenario, pairs[p].policy, seed, r, &mut Discard);
+                        let run = || run_on(engine, pairs[p].scenario, pairs[p].policy, seed, r, &mut Discard);
+                        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                            Ok(result) => result,
+                            Err(payload) => {
+                                // Stop every worker (none may wait for this
+                                // job), then panic as the run did, after the scope.
+                                let _first = handed.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                                stop.store(true, Ordering::Relaxed);
+                                *panicked.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(payload);
+                                handed.1.notify_all();
+                                return;
+                            }
+                        };
                         if let Some(b) = bar {
                             b.inc(1);
                         }
@@ -1287,7 +1300,11 @@ impl Runner {
             }
             handed.1.notify_all();
             outcome
-        })
+        });
+        if let Some(payload) = panicked.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            std::panic::resume_unwind(payload);
+        }
+        outcome
     }
 
     pub(crate) fn finish(self) {
