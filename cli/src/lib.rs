@@ -74,12 +74,12 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Check a policy against its accepted baseline (or another policy) for CI: exit 1 on a regression beyond tolerance.
     #[command(
-        after_help = "Examples:\n  aviary check suite.toml --baseline aviary-baseline.json --junit junit.xml\n  aviary check suite.toml --update\n  aviary check --policy my-policy.toml --baseline-policy default --seeds 200"
+        after_help = "Examples:\n  aviary check suite.toml --baseline aviary-baseline.json --junit junit.xml\n  aviary check suite.toml --update\n  aviary check --policy my-policy.toml --baseline-policy default --seeds 200\n  aviary check suite.toml --baseline aviary-baseline.json --shard 0/4 --output part-0.jsonl"
     )]
     Check(check::CheckArgs),
     /// Sweep a grid of policy (or scenario) key values on the same seeds: suite scores per cell, the Pareto front, the winner.
     #[command(
-        after_help = "Examples:\n  aviary sweep --policy default --vary 'analysis.failure_limit=0,1,2' --seeds 200\n  aviary sweep --policy rollout.yaml --vary 'analysis.checks[1].max=250,300,400' --out sweep/"
+        after_help = "Examples:\n  aviary sweep --policy default --vary 'analysis.failure_limit=0,1,2' --seeds 200\n  aviary sweep --policy rollout.yaml --vary 'analysis.checks[1].max=250,300,400' --out sweep/\n  aviary sweep suite.toml --vary 'steps[0].pause=2m,5m,10m' --seeds 4000 --shard auto --output part.jsonl"
     )]
     Sweep(sweep::SweepArgs),
     /// The built-in scenario catalog.
@@ -128,7 +128,7 @@ enum Command {
     ReplayMetrics(interop::ReplayMetricsArgs),
     /// Combine the parts of `batch --shard I/N` into exactly what the unsharded batch prints.
     #[command(
-        after_help = "Examples:\n  aviary merge part-0.jsonl part-1.jsonl part-2.jsonl --output batch.json\n  aviary merge parts/*.jsonl --out report/"
+        after_help = "Examples:\n  aviary merge part-0.jsonl part-1.jsonl part-2.jsonl --output batch.json\n  aviary merge parts/*.jsonl --out report/\n  aviary merge sweep-part-*.jsonl --format markdown"
     )]
     Merge(shard::MergeArgs),
     /// Check scenario and policy files; report every problem with its file, line and key.
