@@ -164,13 +164,14 @@ pub(crate) fn header_line(h: &Header) -> String {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct MergeArgs {
-    /// The parts written by `batch --shard I/N` (any order; every shard once).
+    /// The parts written by `batch`, `sweep` or `check --shard I/N` (any order; every shard once).
     #[arg(required = true, value_name = "PART")]
     parts: Vec<std::path::PathBuf>,
-    /// Print the batch in this format instead of the one the shards were given.
-    #[arg(long, value_enum)]
-    format: Option<crate::BatchFormat>,
-    /// Also write the batch's report into DIR, as `batch --out DIR` does.
+    /// Print in this format instead of the one the shards were given: one of the command's own
+    /// (a batch: table, json, csv, jsonl; a sweep: table, json, csv, markdown; a check: table, json, markdown).
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// Also write the report into DIR, as `batch --out DIR` or `sweep --out DIR` does.
     #[arg(long, value_name = "DIR")]
     out: Option<std::path::PathBuf>,
 }
@@ -288,10 +289,13 @@ pub(crate) fn run_merge(a: MergeArgs, io: &mut Io<'_>, output: Option<&std::path
         return merge_again(&a, &header, &parts, io, output);
     }
     let named = |what: &str, v: &str| Failure::Usage(format!("the parts name an unknown {what} {v:?}"));
-    let format = match a.format.map_or(header.format.as_str(), |f| f.name()) {
+    let format = match a.format.as_deref().unwrap_or(header.format.as_str()) {
         "" if io.stdout_is_terminal => crate::BatchFormat::Table,
         "" => crate::BatchFormat::Json,
-        f => <crate::BatchFormat as clap::ValueEnum>::from_str(f, false).map_err(|_| named("format", f))?,
+        f => <crate::BatchFormat as clap::ValueEnum>::from_str(f, false).map_err(|_| match &a.format {
+            Some(given) => Failure::Usage(format!("--format {given:?}: a batch prints table, json, csv or jsonl")),
+            None => named("format", f),
+        })?,
     };
     let fail_on = header
         .fail_on
@@ -328,8 +332,19 @@ fn merge_again(
         }
     }
     let mut args = header.args.clone();
-    if let Some(f) = a.format {
-        args.extend(["--format".to_owned(), f.name().to_owned()]);
+    if let Some(f) = &a.format {
+        // In place of the format the shards were given.
+        let mut kept = Vec::new();
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            if arg == "--format" {
+                it.next();
+            } else if !arg.starts_with("--format=") {
+                kept.push(arg);
+            }
+        }
+        args = kept;
+        args.extend(["--format".to_owned(), f.clone()]);
     }
     if let Some(dir) = &a.out {
         if header.command == "check" {

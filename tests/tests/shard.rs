@@ -156,6 +156,43 @@ fn merged_sweep_shards_equal_the_unsharded_sweep() {
             );
         }
     }
+    // merge --format prints the sweep in another of its formats than the
+    // shards were given.
+    let p: Vec<String> = (0..2)
+        .map(|i| {
+            dir()
+                .join(format!("sweep-as-json-{i}.part"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let sweep = |format: &str| {
+        [
+            "sweep",
+            &suite,
+            "--vary",
+            "analysis.checks[0].max_increase=0.005,0.02",
+            "--seeds",
+            "3",
+            "--format",
+            format,
+        ]
+        .map(str::to_owned)
+    };
+    for (i, path) in p.iter().enumerate() {
+        let shard = format!("{i}/2");
+        let args: Vec<String> = sweep("json")
+            .into_iter()
+            .chain(["--shard".into(), shard, "--output".into(), path.clone()])
+            .collect();
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let markdown = ok(&["merge", &p[0], &p[1], "--format", "markdown"]);
+    assert_eq!(
+        markdown,
+        ok(&sweep("markdown").iter().map(String::as_str).collect::<Vec<_>>())
+    );
 }
 
 /// A check in shards, against a stored baseline and against another
