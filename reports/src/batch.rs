@@ -359,30 +359,15 @@ pub fn batch_report(
         &per_policy(&|r| r.harmed().then(|| r.blast_failed_requests() as f64)),
         true,
     )?;
-    let header: Vec<String> = [
-        "scenario",
-        "policy",
-        "runs",
-        "detected",
-        "false alarm",
-        "escaped",
-        "blind",
-        "detect (med / p90)",
-        "failed req",
-        "users hit",
-        "ship (med)",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    // The scorecard's columns a page has room for.
+    // The scorecard's columns a page has room for, named as the table
+    // names them.
+    const PAGE: [usize; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 17];
+    let header: Vec<String> = PAGE.iter().map(|&i| HEADER[i].to_owned()).collect();
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
             let r = row(g);
-            [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 17]
-                .iter()
-                .map(|&i| r[i].clone())
-                .collect()
+            PAGE.iter().map(|&i| r[i].clone()).collect()
         })
         .collect();
     let sections = [
