@@ -66,6 +66,10 @@ pub(crate) struct CheckArgs {
     /// The shard count for --shard auto where the engine does not tell it.
     #[arg(long, value_name = "N")]
     shard_count: Option<u64>,
+    /// Finish a part an interrupt left in FILE.incomplete (with --shard and --output FILE): the kept
+    /// runs are checked against this command's and the rest run, into the uninterrupted part.
+    #[arg(long, requires = "shard")]
+    resume: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
@@ -207,7 +211,10 @@ pub(crate) fn run(
         .iter()
         .flat_map(|(label, _)| sides.iter().map(move |p| (label.clone(), p.name.clone())))
         .collect();
-    let part = crate::PartOf::of_command("check", source, (plan.seeds, plan.seed), named, (a.threads, a.quiet));
+    let part = crate::PartOf {
+        resume: a.resume,
+        ..crate::PartOf::of_command("check", source, (plan.seeds, plan.seed), named, (a.threads, a.quiet))
+    };
     if let Some(text) = &a.shard {
         let shard = crate::shard::Shard::parse(text, a.shard_count)?;
         return crate::write_part(&part, shard, &pairs, io, output);

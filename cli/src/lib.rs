@@ -595,7 +595,9 @@ pub(crate) fn part_args(command: &str) -> Vec<String> {
             if !a.contains('=') {
                 rest.next();
             }
-        } else if a != "--quiet" {
+        } else if a != "--quiet" && a != "--resume" {
+            // (`--resume` of a part; a sweep's `--resume DIR` never comes
+            // with `--shard`.)
             kept.push(a.clone());
         }
     }

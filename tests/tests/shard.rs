@@ -274,3 +274,44 @@ fn merged_check_shards_equal_the_unsharded_check() {
         refused.stderr
     );
 }
+
+/// A check's part cut short by an interrupt (its runs kept whole in
+/// FILE.incomplete) is finished by `--resume` into the uninterrupted
+/// part's bytes; kept lines of another command are refused.
+#[test]
+fn a_resumed_check_part_equals_the_uninterrupted_one() {
+    let check = [
+        "check",
+        "checkout-error-spike",
+        "healthy-release",
+        "--policy",
+        "fast-promotion",
+        "--baseline-policy",
+        "default",
+        "--seeds",
+        "8",
+        "--shard",
+        "1/2",
+    ];
+    let whole = dir().join("check-resume-whole.part");
+    ok(&[&check[..], &["--output", whole.to_str().unwrap()]].concat());
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let cut = dir().join("check-resume.part");
+    let incomplete = dir().join("check-resume.part.incomplete");
+    for keep in [1, 2, 7] {
+        let lines: Vec<&str> = text.lines().take(keep).collect();
+        std::fs::write(&incomplete, lines.join("\n") + "\n").unwrap();
+        ok(&[&check[..], &["--output", cut.to_str().unwrap(), "--resume"]].concat());
+        assert_eq!(std::fs::read_to_string(&cut).unwrap(), text, "{keep} lines kept");
+        assert!(!incomplete.exists());
+    }
+    let other: Vec<&str> = text.lines().take(3).collect();
+    std::fs::write(
+        &incomplete,
+        other.join("\n").replace("\"shard\":1", "\"shard\":0") + "\n",
+    )
+    .unwrap();
+    let refused = aviary(&[&check[..], &["--output", cut.to_str().unwrap(), "--resume"]].concat());
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("another batch or shard"), "{}", refused.stderr);
+}
