@@ -133,41 +133,7 @@ fn sharded(command: &[&str], count: u64, tag: &str) -> e2e::Output {
 #[test]
 fn merged_sweep_shards_equal_the_unsharded_sweep() {
     let suite = suite();
-    for format in ["table", "json", "csv", "markdown"] {
-        let sweep = [
-            "sweep",
-            &suite,
-            "--vary",
-            "analysis.checks[0].max_increase=0.005,0.02",
-            "--seeds",
-            "3",
-            "--format",
-            format,
-        ];
-        let whole = aviary(&sweep);
-        assert_eq!(whole.code, 0, "{}", whole.stderr);
-        for count in [1, 3, 7] {
-            let merged = sharded(&sweep, count, &format!("sweep-{format}"));
-            assert_eq!(
-                (merged.code, &merged.stdout),
-                (whole.code, &whole.stdout),
-                "{format} in {count} shards: {}",
-                merged.stderr
-            );
-        }
-    }
-    // merge --format prints the sweep in another of its formats than the
-    // shards were given.
-    let p: Vec<String> = (0..2)
-        .map(|i| {
-            dir()
-                .join(format!("sweep-as-json-{i}.part"))
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    let sweep = |format: &str| {
+    let sweep = |format: &'static str| -> Vec<String> {
         [
             "sweep",
             &suite,
@@ -179,19 +145,39 @@ fn merged_sweep_shards_equal_the_unsharded_sweep() {
             format,
         ]
         .map(str::to_owned)
+        .to_vec()
     };
-    for (i, path) in p.iter().enumerate() {
-        let shard = format!("{i}/2");
-        let args: Vec<String> = sweep("json")
-            .into_iter()
-            .chain(["--shard".into(), shard, "--output".into(), path.clone()])
-            .collect();
-        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    for format in ["table", "json", "csv", "markdown"] {
+        let args = sweep(format);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let whole = aviary(&args);
+        assert_eq!(whole.code, 0, "{}", whole.stderr);
+        for count in [1, 3, 7] {
+            let merged = sharded(&args, count, &format!("sweep-{format}"));
+            assert_eq!(
+                (merged.code, &merged.stdout),
+                (whole.code, &whole.stdout),
+                "{format} in {count} shards: {}",
+                merged.stderr
+            );
+        }
     }
-    let markdown = ok(&["merge", &p[0], &p[1], "--format", "markdown"]);
+    // merge --format prints the sweep in another of its formats than the
+    // shards were given.
+    let json = sweep("json");
+    let json: Vec<&str> = json.iter().map(String::as_str).collect();
+    let mut parts = Vec::new();
+    for i in 0..2 {
+        let path = dir().join(format!("sweep-as-json-{i}.part"));
+        let path = path.to_str().unwrap().to_owned();
+        ok(&[&json[..], &["--shard", &format!("{i}/2"), "--output", &path]].concat());
+        parts.push(path);
+    }
+    let markdown = sweep("markdown");
+    let markdown: Vec<&str> = markdown.iter().map(String::as_str).collect();
     assert_eq!(
-        markdown,
-        ok(&sweep("markdown").iter().map(String::as_str).collect::<Vec<_>>())
+        ok(&["merge", &parts[0], &parts[1], "--format", "markdown"]),
+        ok(&markdown)
     );
 }
 
