@@ -24,7 +24,7 @@ mod sweep;
 use clap::{Parser, Subcommand, ValueEnum};
 use scenarios::catalog::{self, Builtin};
 use scenarios::{Diagnostic, Loaded};
-use sim_core::batch::{Pair, run_batch_on, summarise};
+use sim_core::batch::{Pair, run_batch_on};
 use sim_core::engine::{Collect, Discard, run_on, run_with_on};
 use sim_core::model::{Policy, Scenario};
 
@@ -1400,6 +1400,11 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
             "--columns picks the table's columns: use it with --format table".to_owned(),
         ));
     }
+    // The scenario and policy arguments of each pair.
+    let named: Vec<(String, String)> = indexed
+        .iter()
+        .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
+        .collect();
     if let Some(text) = &a.shard {
         let shard = shard::Shard::parse(text, a.shard_count)?;
         if a.out.is_some() {
@@ -1408,15 +1413,10 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
                     .to_owned(),
             ));
         }
-        let named: Vec<(String, String)> = indexed
-            .iter()
-            .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
-            .collect();
         return run_shard(&a, shard, &pairs, named, io, output);
     }
     if matches!(format, BatchFormat::Csv | BatchFormat::Jsonl) {
-        let args = (&scenario_args[..], &policy_args[..], &indexed[..]);
-        return stream_batch(&a, format, &pairs, args, io, output);
+        return stream_batch(&a, format, &pairs, named, io, output);
     }
     if a.resume {
         return Err(Failure::Usage(
@@ -1424,10 +1424,6 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
                 .to_owned(),
         ));
     }
-    let named: Vec<(String, String)> = indexed
-        .iter()
-        .map(|&(s, p)| (scenario_args[s].clone(), policy_args[p].clone()))
-        .collect();
     let mut gather = Gather::new(format, named, &a.fail_on, a.out.is_some());
     gather.threads = a.threads;
     let total = pairs.len() as u64 * a.seeds;
@@ -1450,6 +1446,18 @@ fn cmd_batch(a: BatchArgs, io: &mut Io<'_>, output: Option<&std::path::Path>) ->
     gather.finish(a.seed, &a.columns, a.out.as_deref(), io)
 }
 
+/// A run's line in a streamed format (after the CSV header when `header`),
+/// or `None` for a summarised format.
+fn streamed_line(format: BatchFormat, r: &sim_core::score::RunResult, header: bool) -> io::Result<Option<String>> {
+    match format {
+        BatchFormat::Table | BatchFormat::Json => Ok(None),
+        BatchFormat::Csv => reports::batch::csv_record(r, header)
+            .map(Some)
+            .map_err(io::Error::other),
+        BatchFormat::Jsonl => Ok(Some(reports::batch::jsonl_record(r))),
+    }
+}
+
 /// A batch's runs as they arrive in job order, gathered for what `batch`
 /// and `merge` print: a [`Tally`](sim_core::batch::Tally) per pair (table,
 /// JSON), each run's line as it comes (CSV, JSON lines), the `--fail-on`
@@ -1462,7 +1470,8 @@ pub(crate) struct Gather {
     tallies: Vec<sim_core::batch::Tally>,
     fail: FailTally,
     kept: Option<Vec<Vec<sim_core::score::RunResult>>>,
-    first_line: bool,
+    /// The next CSV line is the first: it carries the header.
+    pub first_line: bool,
     /// `--threads`, for the summaries.
     pub threads: Option<usize>,
 }
@@ -1486,14 +1495,9 @@ impl Gather {
         let (scenario, policy) = &self.pairs[p];
         self.fail.observe(&r, scenario, policy);
         self.tallies[p].push(&r);
-        match self.format {
-            BatchFormat::Table | BatchFormat::Json => {}
-            BatchFormat::Csv => {
-                let line =
-                    reports::batch::csv_record(&r, std::mem::take(&mut self.first_line)).map_err(io::Error::other)?;
-                out.write_all(line.as_bytes())?;
-            }
-            BatchFormat::Jsonl => out.write_all(reports::batch::jsonl_record(&r).as_bytes())?,
+        let header = self.format == BatchFormat::Csv && std::mem::take(&mut self.first_line);
+        if let Some(line) = streamed_line(self.format, &r, header)? {
+            out.write_all(line.as_bytes())?;
         }
         if let Some(kept) = &mut self.kept {
             kept[p].push(r);
@@ -1698,7 +1702,7 @@ fn stream_batch(
     a: &BatchArgs,
     format: BatchFormat,
     pairs: &[Pair<'_>],
-    (scenario_args, policy_args, indexed): (&[String], &[String], &[(usize, usize)]),
+    named: Vec<(String, String)>,
     io: &mut Io<'_>,
     output: Option<&std::path::Path>,
 ) -> Result<String, Failure> {
@@ -1710,10 +1714,6 @@ fn stream_batch(
         ));
     }
     let total = pairs.len() as u64 * a.seeds;
-    let render = |r: &sim_core::score::RunResult, header: bool| match format {
-        BatchFormat::Csv => reports::batch::csv_record(r, header).map_err(io::Error::other),
-        BatchFormat::Table | BatchFormat::Json | BatchFormat::Jsonl => Ok(reports::batch::jsonl_record(r)),
-    };
     let preamble = if format == BatchFormat::Csv {
         Preamble::CsvHeader
     } else {
@@ -1721,44 +1721,24 @@ fn stream_batch(
     };
     let line_of = |job: u64| -> String {
         let (_, r) = one_job(a.engine.engine(), pairs, a.seeds, a.seed, job);
-        render(&r, false).unwrap_or_default()
+        streamed_line(format, &r, false).ok().flatten().unwrap_or_default()
     };
     let (prefix, from) = resume_from(a.resume, output, 0, &preamble, &line_of)?;
     io.out.write_all(prefix.as_bytes()).map_err(Failure::Output)?;
     let runner = Runner::new(total - from, a.threads, a.quiet, io)?;
-    let keep = a.out.is_some();
-    let mut grouped: Vec<Vec<sim_core::score::RunResult>> = pairs.iter().map(|_| Vec::new()).collect();
-    let mut tally = FailTally::new(&a.fail_on);
-    let mut first = from == 0;
+    let mut gather = Gather::new(format, named, &a.fail_on, a.out.is_some());
+    gather.threads = a.threads;
+    gather.first_line = from == 0;
     let out = &mut *io.out;
-    let mut sink = |p: usize, r: sim_core::score::RunResult| -> std::ops::ControlFlow<io::Error> {
-        let (s, po) = indexed[p];
-        tally.observe(&r, &scenario_args[s], &policy_args[po]);
-        let line = render(&r, std::mem::take(&mut first));
-        if let Err(e) = line.and_then(|l| out.write_all(l.as_bytes())) {
-            return std::ops::ControlFlow::Break(e);
-        }
-        if keep {
-            grouped[p].push(r);
-        }
-        std::ops::ControlFlow::Continue(())
+    let mut sink = |p: usize, r: sim_core::score::RunResult| match gather.push(p, r, out) {
+        Ok(()) => std::ops::ControlFlow::Continue(()),
+        Err(e) => std::ops::ControlFlow::Break(e),
     };
     interrupt::install("stopping after the runs in progress; the finished ones are kept");
     let streamed = runner.stream_jobs(a.engine.engine(), pairs, a.seeds, a.seed, from..total, &mut sink);
     runner.finish();
     stopped(streamed, total, output)?;
-    if let Some(dir) = &a.out {
-        let summaries: Vec<_> = grouped.iter().map(|runs| summarise(runs)).collect();
-        let files = reports::batch::batch_report(a.seed, &summaries, &grouped).map_err(Failure::Usage)?;
-        write_dir(dir, &files)?;
-    }
-    match tally.message() {
-        Some(message) => Err(Failure::Failed {
-            out: String::new(),
-            message,
-        }),
-        None => Ok(String::new()),
-    }
+    gather.finish(a.seed, &[], a.out.as_deref(), io)
 }
 
 /// Job `job` of a batch, run alone (a resumed batch checks its last kept line by it).
